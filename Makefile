@@ -1,0 +1,41 @@
+# Nubo: `make run` starts the all-in-one cloud; `make test` runs every test.
+BUILD ?= build
+NUBO := $(BUILD)/src/main/nubo
+JOBS ?= 2
+
+.PHONY: deps build run test unit conformance conformance-full bench fuzz clean
+
+deps:
+	scripts/install-deps
+
+build: deps
+	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	ninja -C $(BUILD) -j $(JOBS)
+
+run: build
+	$(NUBO) all-in-one
+
+unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+# Every test: unit and API tests (SQLite, then PostgreSQL), durability, then the Tempest must-pass list.
+test: unit
+	tests/api/run-postgresql $(BUILD)
+	tests/e2e/kill9-durability $(NUBO)
+	tests/conformance/run $(NUBO) --must-pass
+
+# The full identity Tempest run (reports counts; the must-pass list is the CI bar).
+conformance: build
+	tests/conformance/run $(NUBO)
+
+bench: build
+	bench/identity/run $(NUBO)
+
+fuzz:
+	cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DNUBO_FUZZ=ON -DBUILD_TESTING=OFF
+	ninja -C $(BUILD)-fuzz fuzz_http_request fuzz_auth_body
+	$(BUILD)-fuzz/tests/fuzz/fuzz_http_request -max_total_time=600
+	$(BUILD)-fuzz/tests/fuzz/fuzz_auth_body -max_total_time=600
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,178 @@
+#include "common/db/database.hpp"
+
+#include <soci/postgresql/soci-postgresql.h>
+#include <soci/soci.h>
+#include <soci/sqlite3/soci-sqlite3.h>
+#include <spdlog/spdlog.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+
+namespace nubo::db {
+
+struct Database::Impl {
+  std::unique_ptr<soci::session> writer;
+  std::mutex write_mu;
+  std::vector<std::unique_ptr<soci::session>> readers;
+  std::vector<soci::session*> free_readers;
+  std::mutex read_mu;
+  std::condition_variable read_cv;
+};
+
+namespace {
+
+std::string to_soci_postgres(const std::string& url) {
+  // postgresql://user:pass@host:port/dbname -> libpq keyword string
+  std::string rest = url.substr(url.find("://") + 3);
+  std::string user, pass, host = "localhost", port, dbname;
+  auto at = rest.rfind('@');
+  if (at != std::string::npos) {
+    auto cred = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = cred.find(':');
+    user = cred.substr(0, colon);
+    if (colon != std::string::npos) pass = cred.substr(colon + 1);
+  }
+  auto slash = rest.find('/');
+  auto hostport = rest.substr(0, slash);
+  if (slash != std::string::npos) dbname = rest.substr(slash + 1);
+  auto q = dbname.find('?');
+  std::string params;
+  if (q != std::string::npos) {
+    params = dbname.substr(q + 1);
+    dbname = dbname.substr(0, q);
+  }
+  auto colon = hostport.rfind(':');
+  if (colon != std::string::npos) {
+    host = hostport.substr(0, colon);
+    port = hostport.substr(colon + 1);
+  } else if (!hostport.empty()) {
+    host = hostport;
+  }
+  // Query parameters (?host=/run/postgresql&port=5433) override the authority part.
+  std::map<std::string, std::string> kv{{"host", host}, {"dbname", dbname}};
+  if (!port.empty()) kv["port"] = port;
+  if (!user.empty()) kv["user"] = user;
+  if (!pass.empty()) kv["password"] = pass;
+  size_t start = 0;
+  while (start < params.size()) {
+    auto amp = params.find('&', start);
+    auto item = params.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    auto eq = item.find('=');
+    if (eq != std::string::npos) kv[item.substr(0, eq)] = item.substr(eq + 1);
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  std::string s;
+  for (auto& [k, v] : kv) s += (s.empty() ? "" : " ") + k + "=" + v;
+  return s;
+}
+
+std::vector<std::string> split_statements(const std::string& sql) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < sql.size()) {
+    auto end = sql.find(";\n", start);
+    if (end == std::string::npos) end = sql.size();
+    auto stmt = sql.substr(start, end - start);
+    if (stmt.find_first_not_of(" \t\r\n;") != std::string::npos) out.push_back(stmt);
+    start = end + 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+Database::Database(std::unique_ptr<Impl> impl, bool postgresql) : impl_(std::move(impl)), postgresql_(postgresql) {}
+Database::~Database() = default;
+
+std::unique_ptr<Database> Database::open(const std::string& url, unsigned readers) {
+  auto impl = std::make_unique<Impl>();
+  bool pg = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+  auto make = [&]() {
+    if (pg) return std::make_unique<soci::session>(*soci::factory_postgresql(), to_soci_postgres(url));
+    if (url.rfind("sqlite://", 0) != 0) throw std::runtime_error("unsupported database url: " + url);
+    std::string path = url.substr(9);
+    auto s = std::make_unique<soci::session>(*soci::factory_sqlite3(), "db=" + path + " timeout=30");
+    *s << "PRAGMA journal_mode=WAL";
+    *s << "PRAGMA synchronous=FULL";
+    *s << "PRAGMA foreign_keys=ON";
+    *s << "PRAGMA busy_timeout=30000";
+    return s;
+  };
+  impl->writer = make();
+  bool memory = url.find(":memory:") != std::string::npos;
+  // An in-memory SQLite database exists per connection: readers must share the writer.
+  if (!memory) {
+    for (unsigned i = 0; i < std::max(1u, readers); ++i) {
+      impl->readers.push_back(make());
+      impl->free_readers.push_back(impl->readers.back().get());
+    }
+  }
+  return std::unique_ptr<Database>(new Database(std::move(impl), pg));
+}
+
+void Database::read(const std::function<void(soci::session&)>& fn) {
+  if (impl_->readers.empty()) {
+    std::lock_guard lock(impl_->write_mu);
+    fn(*impl_->writer);
+    return;
+  }
+  soci::session* s;
+  {
+    std::unique_lock lock(impl_->read_mu);
+    impl_->read_cv.wait(lock, [&] { return !impl_->free_readers.empty(); });
+    s = impl_->free_readers.back();
+    impl_->free_readers.pop_back();
+  }
+  struct Release {
+    Impl* impl;
+    soci::session* s;
+    ~Release() {
+      std::lock_guard lock(impl->read_mu);
+      impl->free_readers.push_back(s);
+      impl->read_cv.notify_one();
+    }
+  } release{impl_.get(), s};
+  fn(*s);
+}
+
+void Database::write(const std::function<void(soci::session&)>& fn) {
+  std::lock_guard lock(impl_->write_mu);
+  soci::transaction tr(*impl_->writer);
+  fn(*impl_->writer);
+  tr.commit();
+}
+
+int Database::version(const std::string& service) {
+  int v = 0;
+  write([&](soci::session& s) {
+    s << "CREATE TABLE IF NOT EXISTS nubo_migrations (service VARCHAR(64) NOT NULL, version INTEGER NOT NULL, "
+         "applied_at VARCHAR(40) NOT NULL, PRIMARY KEY (service, version))";
+    soci::indicator ind;
+    s << "SELECT MAX(version) FROM nubo_migrations WHERE service = :s", soci::into(v, ind), soci::use(service);
+    if (ind == soci::i_null) v = 0;
+  });
+  return v;
+}
+
+int Database::migrate(const std::string& service, const std::vector<Migration>& migrations) {
+  int current = version(service);
+  int applied = 0;
+  for (auto& m : migrations) {
+    if (m.version <= current) continue;
+    write([&](soci::session& s) {
+      for (auto& stmt : split_statements(m.sql)) s << stmt;
+      int version = m.version;
+      s << "INSERT INTO nubo_migrations (service, version, applied_at) VALUES (:s, :v, CURRENT_TIMESTAMP)",
+          soci::use(service), soci::use(version);
+    });
+    spdlog::info("db: {} migrated to version {}", service, m.version);
+    ++applied;
+  }
+  return applied;
+}
+
+}  // namespace nubo::db

@@ -1,0 +1,44 @@
+// One service's database: a serialized writer and pooled readers over SOCI (SQLite or PostgreSQL),
+// with numbered migrations embedded in the binary.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace soci {
+class session;
+}
+
+namespace nubo::db {
+
+struct Migration {
+  int version;
+  std::string sql;  // statements separated by ";\n"; portable between SQLite and PostgreSQL
+};
+
+class Database {
+ public:
+  // url: "sqlite:///absolute/path.db", "sqlite://:memory:" or "postgresql://user:pass@host:port/dbname"
+  static std::unique_ptr<Database> open(const std::string& url, unsigned readers = 4);
+  ~Database();
+
+  bool is_postgresql() const { return postgresql_; }
+  // Runs fn on a pooled read connection.
+  void read(const std::function<void(soci::session&)>& fn);
+  // Runs fn in a transaction on the single writer; committed (durably) before returning.
+  void write(const std::function<void(soci::session&)>& fn);
+  // Applies the migrations of `service` newer than the recorded version, each in a transaction.
+  int migrate(const std::string& service, const std::vector<Migration>& migrations);
+  int version(const std::string& service);
+
+  struct Impl;
+
+ private:
+  explicit Database(std::unique_ptr<Impl> impl, bool postgresql);
+  std::unique_ptr<Impl> impl_;
+  bool postgresql_;
+};
+
+}  // namespace nubo::db

@@ -1,0 +1,317 @@
+#include "common/db/table.hpp"
+
+#include <soci/soci.h>
+
+#include <sstream>
+#include <stdexcept>
+
+namespace nubo::db {
+
+const Column* Table::column(std::string_view n) const {
+  for (auto& c : columns)
+    if (c.name == n) return &c;
+  return nullptr;
+}
+
+namespace {
+
+std::string cell_string(const soci::row& r, std::size_t i) {
+  switch (r.get_properties(i).get_data_type()) {
+    case soci::dt_string:
+      return r.get<std::string>(i);
+    case soci::dt_integer:
+      return std::to_string(r.get<int>(i));
+    case soci::dt_long_long:
+      return std::to_string(r.get<long long>(i));
+    case soci::dt_unsigned_long_long:
+      return std::to_string(r.get<unsigned long long>(i));
+    case soci::dt_double: {
+      std::ostringstream ss;
+      ss.precision(17);
+      ss << r.get<double>(i);
+      return ss.str();
+    }
+    case soci::dt_date: {
+      std::tm tm = r.get<std::tm>(i);
+      char buf[32];
+      std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+      return buf;
+    }
+    default:
+      return r.get<std::string>(i);
+  }
+}
+
+json::value cell_json(const soci::row& r, std::size_t i, ColumnType type) {
+  if (r.get_indicator(i) == soci::i_null) return nullptr;
+  auto dt = r.get_properties(i).get_data_type();
+  switch (type) {
+    case ColumnType::Text:
+      return json::string(cell_string(r, i));
+    case ColumnType::Bool:
+      if (dt == soci::dt_integer) return r.get<int>(i) != 0;
+      if (dt == soci::dt_long_long) return r.get<long long>(i) != 0;
+      {
+        auto s = cell_string(r, i);
+        return s == "1" || s == "t" || s == "true";
+      }
+    case ColumnType::Int:
+      if (dt == soci::dt_integer) return static_cast<std::int64_t>(r.get<int>(i));
+      if (dt == soci::dt_long_long) return static_cast<std::int64_t>(r.get<long long>(i));
+      if (dt == soci::dt_double) return static_cast<std::int64_t>(r.get<double>(i));
+      return static_cast<std::int64_t>(std::stoll(cell_string(r, i)));
+    case ColumnType::Real:
+      if (dt == soci::dt_double) return r.get<double>(i);
+      return std::stod(cell_string(r, i));
+    case ColumnType::Json: {
+      auto s = cell_string(r, i);
+      if (s.empty()) return nullptr;
+      return json::parse(s);
+    }
+  }
+  return nullptr;
+}
+
+json::object row_to_object(const soci::row& r, const Table& t) {
+  json::object o;
+  std::size_t i = 0;
+  for (auto& c : t.columns) o[c.name] = cell_json(r, i++, c.type);
+  if (t.has_extra) {
+    auto extra = cell_json(r, i, ColumnType::Json);
+    if (extra.is_object())
+      for (auto& kv : extra.as_object())
+        if (!o.contains(kv.key())) o[kv.key()] = kv.value();
+  }
+  return o;
+}
+
+std::string column_list(const Table& t) {
+  std::string s;
+  for (auto& c : t.columns) s += (s.empty() ? "" : ", ") + c.name;
+  if (t.has_extra) s += ", extra";
+  return s;
+}
+
+struct Bound {
+  std::string sql;
+  std::vector<std::string> values;
+  std::vector<soci::indicator> indicators;
+  void add(const std::optional<std::string>& v) {
+    sql += ":p" + std::to_string(values.size());
+    values.push_back(v.value_or(std::string()));
+    indicators.push_back(v ? soci::i_ok : soci::i_null);
+  }
+};
+
+void where_clause(Bound& b, const Table& t, const Query& q) {
+  bool first = true;
+  for (auto& c : q.where) {
+    if (!t.column(c.column) && c.column.find('(') == std::string::npos)
+      throw std::logic_error("unknown column " + c.column + " in " + t.name);
+    b.sql += first ? " WHERE " : " AND ";
+    first = false;
+    if (c.op == "IS NULL" || c.op == "IS NOT NULL") {
+      b.sql += c.column + " " + c.op;
+    } else if (c.op == "IN") {
+      if (c.values.empty()) {
+        b.sql += "1 = 0";
+        continue;
+      }
+      b.sql += c.column + " IN (";
+      for (size_t i = 0; i < c.values.size(); ++i) {
+        if (i) b.sql += ", ";
+        b.add(c.values[i]);
+      }
+      b.sql += ")";
+    } else {
+      b.sql += c.column + " " + c.op + " ";
+      b.add(c.values.empty() ? std::optional<std::string>() : c.values[0]);
+    }
+  }
+}
+
+template <class Prep>
+void bind_all(Prep& p, Bound& b) {
+  for (size_t i = 0; i < b.values.size(); ++i) p, soci::use(b.values[i], b.indicators[i]);
+}
+
+long run(soci::session& s, Bound& b) {
+  soci::details::prepare_temp_type p = (s.prepare << b.sql);
+  bind_all(p, b);
+  soci::statement st(p);
+  st.execute(true);
+  return static_cast<long>(st.get_affected_rows());
+}
+
+std::vector<json::object> run_select(soci::session& s, const Table& t, Bound& b) {
+  soci::details::prepare_temp_type p = (s.prepare << b.sql);
+  bind_all(p, b);
+  soci::rowset<soci::row> rs(p);
+  std::vector<json::object> out;
+  for (auto& r : rs) out.push_back(row_to_object(r, t));
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> bind_value(const Column& c, const json::value& v) {
+  if (v.is_null()) return std::nullopt;
+  switch (c.type) {
+    case ColumnType::Json:
+      return json::serialize(v);
+    case ColumnType::Bool:
+      if (v.is_bool()) return v.as_bool() ? "1" : "0";
+      break;
+    default:
+      break;
+  }
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_bool()) return v.as_bool() ? "1" : "0";
+  if (v.is_int64()) return std::to_string(v.as_int64());
+  if (v.is_uint64()) return std::to_string(v.as_uint64());
+  if (v.is_double()) {
+    std::ostringstream ss;
+    ss.precision(17);
+    ss << v.as_double();
+    return ss.str();
+  }
+  return json::serialize(v);
+}
+
+void insert(soci::session& s, const Table& t, const json::object& row) {
+  Bound b;
+  b.sql = "INSERT INTO " + t.name + " (" + column_list(t) + ") VALUES (";
+  bool first = true;
+  for (auto& c : t.columns) {
+    if (!first) b.sql += ", ";
+    first = false;
+    auto* v = find(row, c.name);
+    b.add(v ? bind_value(c, *v) : std::nullopt);
+  }
+  if (t.has_extra) {
+    json::object extra;
+    for (auto& kv : row)
+      if (!t.column(kv.key())) extra[kv.key()] = kv.value();
+    b.sql += ", ";
+    b.add(json::serialize(extra));
+  }
+  b.sql += ")";
+  run(s, b);
+}
+
+std::optional<json::object> get(soci::session& s, const Table& t, std::string_view id) {
+  Query q;
+  q.eq(t.columns.front().name, std::string(id));
+  auto rows = select(s, t, q);
+  if (rows.empty()) return std::nullopt;
+  return std::move(rows.front());
+}
+
+std::vector<json::object> select(soci::session& s, const Table& t, const Query& q) {
+  Bound b;
+  b.sql = "SELECT " + column_list(t) + " FROM " + t.name;
+  where_clause(b, t, q);
+  b.sql += " ORDER BY " + (q.order_by.empty() ? t.columns.front().name : q.order_by) +
+           (q.descending ? " DESC" : " ASC");
+  if (q.limit) b.sql += " LIMIT " + std::to_string(*q.limit);
+  return run_select(s, t, b);
+}
+
+long count(soci::session& s, const Table& t, const Query& q) {
+  Bound b;
+  b.sql = "SELECT COUNT(*) FROM " + t.name;
+  where_clause(b, t, q);
+  soci::details::prepare_temp_type p = (s.prepare << b.sql);
+  bind_all(p, b);
+  long long n = 0;
+  p, soci::into(n);
+  soci::statement st(p);
+  st.execute(true);
+  return static_cast<long>(n);
+}
+
+long update(soci::session& s, const Table& t, std::string_view id, const json::object& fields) {
+  Bound b;
+  b.sql = "UPDATE " + t.name + " SET ";
+  bool first = true;
+  json::object extra_changes;
+  for (auto& kv : fields) {
+    auto* c = t.column(kv.key());
+    if (!c) {
+      extra_changes[kv.key()] = kv.value();
+      continue;
+    }
+    if (c == &t.columns.front()) continue;
+    if (!first) b.sql += ", ";
+    first = false;
+    b.sql += c->name + " = ";
+    b.add(bind_value(*c, kv.value()));
+  }
+  if (t.has_extra && !extra_changes.empty()) {
+    auto current = get(s, t, id);
+    if (!current) return 0;
+    json::object extra;
+    for (auto& kv : *current)
+      if (!t.column(kv.key())) extra[kv.key()] = kv.value();
+    for (auto& kv : extra_changes) {
+      if (kv.value().is_null())
+        extra.erase(kv.key());
+      else
+        extra[kv.key()] = kv.value();
+    }
+    if (!first) b.sql += ", ";
+    first = false;
+    b.sql += "extra = ";
+    b.add(json::serialize(extra));
+  }
+  if (first) return 1;  // nothing to change
+  b.sql += " WHERE " + t.columns.front().name + " = ";
+  b.add(std::string(id));
+  return run(s, b);
+}
+
+long remove(soci::session& s, const Table& t, const Query& q) {
+  Bound b;
+  b.sql = "DELETE FROM " + t.name;
+  where_clause(b, t, q);
+  return run(s, b);
+}
+
+long remove_id(soci::session& s, const Table& t, std::string_view id) {
+  Query q;
+  q.eq(t.columns.front().name, std::string(id));
+  return remove(s, t, q);
+}
+
+long execute(soci::session& s, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+  Bound b;
+  b.sql = sql;
+  for (auto& p : params) {
+    b.values.push_back(p.value_or(std::string()));
+    b.indicators.push_back(p ? soci::i_ok : soci::i_null);
+  }
+  return run(s, b);
+}
+
+std::vector<std::vector<std::optional<std::string>>> query_strings(
+    soci::session& s, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+  Bound b;
+  b.sql = sql;
+  for (auto& p : params) {
+    b.values.push_back(p.value_or(std::string()));
+    b.indicators.push_back(p ? soci::i_ok : soci::i_null);
+  }
+  soci::details::prepare_temp_type p = (s.prepare << b.sql);
+  bind_all(p, b);
+  soci::rowset<soci::row> rs(p);
+  std::vector<std::vector<std::optional<std::string>>> out;
+  for (auto& r : rs) {
+    std::vector<std::optional<std::string>> row;
+    for (std::size_t i = 0; i < r.size(); ++i)
+      row.push_back(r.get_indicator(i) == soci::i_null ? std::nullopt : std::optional(cell_string(r, i)));
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+}  // namespace nubo::db

@@ -1,0 +1,34 @@
+// A small blocking HTTP client on libcurl, for service-to-service calls and tests.
+#pragma once
+
+#include "common/http/message.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace nubo::http {
+
+struct ClientResponse {
+  int status = 0;
+  Headers headers;
+  std::string body;
+};
+
+class Client {
+ public:
+  explicit Client(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+  // Throws std::runtime_error on transport failure; any HTTP status is a response.
+  ClientResponse request(const std::string& method, const std::string& url,
+                         const std::vector<std::pair<std::string, std::string>>& headers = {},
+                         const std::string& body = {});
+
+ private:
+  void* curl_;  // CURL*, reused for keep-alive
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace nubo::http

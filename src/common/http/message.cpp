@@ -1,0 +1,81 @@
+#include "common/http/message.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <cctype>
+
+namespace nubo::http {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::optional<std::string_view> Headers::get(std::string_view name) const {
+  for (auto& [k, v] : items_)
+    if (iequals(k, name)) return std::string_view(v);
+  return std::nullopt;
+}
+
+std::string Headers::get_or(std::string_view name, std::string_view fallback) const {
+  auto v = get(name);
+  return std::string(v ? *v : fallback);
+}
+
+void Headers::set(std::string name, std::string value) {
+  for (auto& [k, v] : items_)
+    if (iequals(k, name)) {
+      v = std::move(value);
+      return;
+    }
+  items_.emplace_back(std::move(name), std::move(value));
+}
+
+void Headers::add(std::string name, std::string value) { items_.emplace_back(std::move(name), std::move(value)); }
+
+void Headers::remove(std::string_view name) {
+  std::erase_if(items_, [&](auto& kv) { return iequals(kv.first, name); });
+}
+
+std::optional<std::string> Request::query_param(std::string_view name) const {
+  auto it = query.find(std::string(name));
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+void parse_target(Request& request) {
+  request.query.clear();
+  auto parsed = boost::urls::parse_origin_form(request.target);
+  if (!parsed) {
+    // Not a valid origin-form target: keep the raw path so routing answers 404.
+    auto q = request.target.find('?');
+    request.path = request.target.substr(0, q);
+    return;
+  }
+  auto url = *parsed;
+  request.path = std::string(url.path());
+  for (auto param : url.params()) {
+    request.query.emplace(std::string(param.key), param.has_value ? std::string(param.value) : std::string());
+  }
+}
+
+std::string percent_encode(std::string_view s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace nubo::http

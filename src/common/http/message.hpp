@@ -1,0 +1,53 @@
+// HTTP request and response values passed between the server and services (no Beast types).
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace nubo::http {
+
+bool iequals(std::string_view a, std::string_view b);
+
+class Headers {
+ public:
+  std::optional<std::string_view> get(std::string_view name) const;
+  std::string get_or(std::string_view name, std::string_view fallback = {}) const;
+  void set(std::string name, std::string value);
+  void add(std::string name, std::string value);
+  void remove(std::string_view name);
+  const std::vector<std::pair<std::string, std::string>>& all() const { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+struct Request {
+  std::string method;
+  std::string target;  // raw request target: path and query
+  std::string path;    // percent-decoded path
+  std::multimap<std::string, std::string> query;  // decoded query parameters, in order
+  Headers headers;
+  std::string body;
+  std::string remote_address;
+
+  std::optional<std::string> query_param(std::string_view name) const;
+  bool has_query(std::string_view name) const { return query.find(std::string(name)) != query.end(); }
+};
+
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  // HEAD responses keep Content-Length of the GET body but send no body.
+  std::optional<size_t> content_length_override;
+};
+
+// Splits and percent-decodes a request target into path and query parameters.
+void parse_target(Request& request);
+std::string percent_encode(std::string_view s);
+
+}  // namespace nubo::http

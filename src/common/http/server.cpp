@@ -1,0 +1,338 @@
+// Beast/Asio lives only in this file: the HTTP/1.1 server behind Runtime.
+#include "common/runtime.hpp"
+
+#include <boost/asio.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <list>
+#include <mutex>
+#include <thread>
+
+namespace nubo {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using asio::awaitable;
+using asio::use_awaitable;
+using tcp = asio::ip::tcp;
+constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+// What shutdown needs to know about one connection.
+struct Connection {
+  asio::any_io_executor executor;
+  tcp::socket* socket = nullptr;
+  bool busy = false;
+};
+
+struct Listener {
+  ServerOptions options;
+  HttpHandler handler;
+  tcp::acceptor acceptor;
+  std::unique_ptr<asio::ssl::context> tls;
+  Listener(asio::io_context& ioc, ServerOptions o, HttpHandler h)
+      : options(std::move(o)), handler(std::move(h)), acceptor(ioc) {}
+};
+
+http::Response default_error(int status, const std::string& message) {
+  http::Response r;
+  r.status = status;
+  r.headers.set("Content-Type", "text/plain");
+  r.body = message + "\n";
+  return r;
+}
+
+}  // namespace
+
+struct Runtime::Impl {
+  asio::io_context ioc;
+  asio::executor_work_guard<asio::io_context::executor_type> work{ioc.get_executor()};
+  asio::thread_pool pool;
+  unsigned io_threads;
+  std::vector<std::thread> threads;
+  std::list<std::unique_ptr<Listener>> listeners;
+  std::list<std::unique_ptr<asio::steady_timer>> timers;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::list<Connection> connections;
+  std::atomic<bool> stopping{false};
+  bool started = false;
+  bool stopped = false;
+
+  Impl(unsigned io, unsigned workers) : pool(workers), io_threads(io) {}
+
+  std::list<Connection>::iterator register_connection(asio::any_io_executor ex, tcp::socket* s) {
+    std::lock_guard lock(mu);
+    connections.push_back(Connection{std::move(ex), s, false});
+    return std::prev(connections.end());
+  }
+  void set_busy(std::list<Connection>::iterator it, bool busy) {
+    std::lock_guard lock(mu);
+    it->busy = busy;
+  }
+  void unregister(std::list<Connection>::iterator it) {
+    std::lock_guard lock(mu);
+    connections.erase(it);
+    cv.notify_all();
+  }
+
+  awaitable<http::Response> run_handler(Listener& l, http::Request& req) {
+    co_return co_await asio::co_spawn(
+        pool.get_executor(),
+        [&]() -> awaitable<http::Response> {
+          try {
+            co_return l.handler(req);
+          } catch (const std::exception& e) {
+            spdlog::error("{}: unhandled exception for {} {}: {}", l.options.name, req.method, req.target,
+                          e.what());
+            co_return (l.options.render_error ? l.options.render_error : std::function<http::Response(int, const std::string&)>(default_error))(
+                500, "An unexpected error prevented the server from fulfilling your request.");
+          }
+        },
+        use_awaitable);
+  }
+
+  template <class Stream>
+  static tcp::socket& lowest_socket(Stream& s) {
+    return beast::get_lowest_layer(s).socket();
+  }
+
+  template <class Stream>
+  awaitable<void> write_response(Stream& stream, const http::Response& r, unsigned version, bool keep_alive,
+                                 bool head) {
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), version};
+    for (auto& [k, v] : r.headers.all()) res.insert(k, v);
+    res.keep_alive(keep_alive);
+    if (head) {
+      res.content_length(r.content_length_override ? *r.content_length_override : r.body.size());
+      bhttp::response_serializer<bhttp::string_body> sr{res};
+      co_await bhttp::async_write_header(stream, sr, tuple_awaitable);
+      co_return;
+    }
+    bool no_body = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+    if (!no_body) {
+      res.body() = r.body;
+      res.prepare_payload();
+    }
+    co_await bhttp::async_write(stream, res, tuple_awaitable);
+  }
+
+  template <class Stream>
+  awaitable<void> session(Listener& l, Stream& stream) {
+    auto& opts = l.options;
+    std::function<http::Response(int, const std::string&)> render = opts.render_error ? opts.render_error : default_error;
+    auto conn = register_connection(stream.get_executor(), &lowest_socket(stream));
+    beast::flat_buffer buffer;
+    std::string remote;
+    {
+      boost::system::error_code ec;
+      auto ep = lowest_socket(stream).remote_endpoint(ec);
+      if (!ec) remote = ep.address().to_string();
+    }
+    for (;;) {
+      if (stopping) break;
+      bhttp::request_parser<bhttp::string_body> parser;
+      parser.header_limit(static_cast<uint32_t>(opts.header_limit));
+      parser.body_limit(opts.body_limit);
+      beast::get_lowest_layer(stream).expires_after(opts.idle_timeout);
+      auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, tuple_awaitable);
+      if (ec) {
+        if (ec == bhttp::error::header_limit) {
+          co_await write_response(stream, render(431, "Request header fields too large."), 11, false, false);
+        } else if (ec == bhttp::error::body_limit) {
+          co_await write_response(stream, render(413, "Request is too large."), 11, false, false);
+        } else if (ec != bhttp::error::end_of_stream && ec != asio::error::operation_aborted &&
+                   ec != beast::error::timeout && ec != asio::error::eof &&
+                   ec != asio::error::connection_reset && n > 0) {
+          co_await write_response(stream, render(400, "Malformed HTTP request."), 11, false, false);
+        }
+        break;
+      }
+      set_busy(conn, true);
+      auto& hdr = parser.get();
+      if (bhttp::token_list{hdr[bhttp::field::expect]}.exists("100-continue")) {
+        bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, hdr.version()};
+        co_await bhttp::async_write(stream, cont, tuple_awaitable);
+      }
+      beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
+      auto [ec2, n2] = co_await bhttp::async_read(stream, buffer, parser, tuple_awaitable);
+      if (ec2) {
+        if (ec2 == bhttp::error::body_limit)
+          co_await write_response(stream, render(413, "Request is too large."), hdr.version(), false, false);
+        else if (ec2 != beast::error::timeout && ec2 != asio::error::operation_aborted)
+          co_await write_response(stream, render(400, "Malformed HTTP request."), hdr.version(), false, false);
+        break;
+      }
+      auto msg = parser.release();
+      http::Request req;
+      req.method = std::string(msg.method_string());
+      req.target = std::string(msg.target());
+      http::parse_target(req);
+      for (auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+      req.body = std::move(msg.body());
+      req.remote_address = remote;
+      bool keep_alive = msg.keep_alive();
+      beast::get_lowest_layer(stream).expires_never();
+      http::Response resp = co_await run_handler(l, req);
+      beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
+      bool close = !keep_alive || stopping;
+      co_await write_response(stream, resp, msg.version(), !close, req.method == "HEAD");
+      set_busy(conn, false);
+      if (close) break;
+    }
+    boost::system::error_code ignored;
+    lowest_socket(stream).shutdown(tcp::socket::shutdown_both, ignored);
+    unregister(conn);
+  }
+
+  awaitable<void> accept_loop(Listener& l) {
+    for (;;) {
+      auto [ec, socket] = co_await l.acceptor.async_accept(asio::make_strand(ioc), tuple_awaitable);
+      if (ec) {
+        if (stopping || ec == asio::error::operation_aborted) co_return;
+        spdlog::warn("{}: accept failed: {}", l.options.name, ec.message());
+        continue;
+      }
+      socket.set_option(tcp::no_delay(true));
+      auto ex = socket.get_executor();
+      if (l.tls) {
+        asio::co_spawn(
+            ex,
+            [this, &l, s = std::move(socket)]() mutable -> awaitable<void> {
+              beast::ssl_stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(s)), *l.tls);
+              beast::get_lowest_layer(stream).expires_after(l.options.read_timeout);
+              auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::server, tuple_awaitable);
+              if (hec) co_return;
+              co_await session(l, stream);
+            },
+            asio::detached);
+      } else {
+        asio::co_spawn(
+            ex,
+            [this, &l, s = std::move(socket)]() mutable -> awaitable<void> {
+              beast::tcp_stream stream(std::move(s));
+              co_await session(l, stream);
+            },
+            asio::detached);
+      }
+    }
+  }
+};
+
+Runtime::Runtime(unsigned io_threads, unsigned worker_threads)
+    : impl_(std::make_unique<Impl>(std::max(1u, io_threads), std::max(1u, worker_threads))) {}
+
+Runtime::~Runtime() { stop(std::chrono::seconds(5)); }
+
+uint16_t Runtime::listen(const ServerOptions& options, HttpHandler handler) {
+  auto l = std::make_unique<Listener>(impl_->ioc, options, std::move(handler));
+  auto addr = asio::ip::make_address(options.host);
+  tcp::endpoint ep(addr, options.port);
+  l->acceptor.open(ep.protocol());
+  l->acceptor.set_option(asio::socket_base::reuse_address(true));
+  l->acceptor.bind(ep);
+  l->acceptor.listen(asio::socket_base::max_listen_connections);
+  if (!options.tls_cert_file.empty() && !options.tls_key_file.empty()) {
+    l->tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    l->tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                        asio::ssl::context::no_tlsv1_1);
+    l->tls->use_certificate_chain_file(options.tls_cert_file);
+    l->tls->use_private_key_file(options.tls_key_file, asio::ssl::context::pem);
+  }
+  uint16_t port = l->acceptor.local_endpoint().port();
+  auto* raw = l.get();
+  impl_->listeners.push_back(std::move(l));
+  asio::co_spawn(impl_->ioc, impl_->accept_loop(*raw), asio::detached);
+  return port;
+}
+
+void Runtime::every(std::chrono::milliseconds interval, std::function<void()> fn) {
+  auto timer = std::make_unique<asio::steady_timer>(impl_->ioc);
+  auto* t = timer.get();
+  impl_->timers.push_back(std::move(timer));
+  asio::co_spawn(
+      impl_->ioc,
+      [impl = impl_.get(), t, interval, fn = std::move(fn)]() -> awaitable<void> {
+        while (!impl->stopping) {
+          t->expires_after(interval);
+          auto [ec] = co_await t->async_wait(tuple_awaitable);
+          if (ec || impl->stopping) co_return;
+          co_await asio::co_spawn(
+              impl->pool.get_executor(),
+              [&]() -> awaitable<void> {
+                try {
+                  fn();
+                } catch (const std::exception& e) {
+                  spdlog::error("periodic task failed: {}", e.what());
+                }
+                co_return;
+              },
+              use_awaitable);
+        }
+      },
+      asio::detached);
+}
+
+void Runtime::post_work(std::function<void()> fn) { asio::post(impl_->pool, std::move(fn)); }
+
+void Runtime::start() {
+  if (impl_->started) return;
+  impl_->started = true;
+  for (unsigned i = 0; i < impl_->io_threads; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+}
+
+void Runtime::wait_for_signal() {
+  asio::io_context sig_ctx;
+  asio::signal_set signals(sig_ctx, SIGINT, SIGTERM);
+  int got = 0;
+  signals.async_wait([&](const boost::system::error_code&, int s) { got = s; });
+  sig_ctx.run();
+  spdlog::info("signal {} received, shutting down (in-flight requests finish first)", got);
+  stop();
+}
+
+void Runtime::stop(std::chrono::seconds grace) {
+  auto& im = *impl_;
+  if (im.stopped) return;
+  im.stopped = true;
+  im.stopping = true;
+  for (auto& l : im.listeners)
+    asio::post(l->acceptor.get_executor(), [a = &l->acceptor] {
+      boost::system::error_code ec;
+      a->close(ec);
+    });
+  for (auto& t : im.timers) asio::post(im.ioc, [t = t.get()] { t->cancel(); });
+  {
+    std::unique_lock lock(im.mu);
+    // Idle keep-alive connections are closed now; busy ones close after their response.
+    for (auto& c : im.connections)
+      if (!c.busy)
+        asio::post(c.executor, [s = c.socket] {
+          boost::system::error_code ec;
+          s->cancel(ec);
+        });
+    if (im.started) im.cv.wait_for(lock, grace, [&] { return im.connections.empty(); });
+  }
+  im.work.reset();
+  if (!im.started) {
+    im.ioc.stop();
+  } else {
+    // Let pending completions run out, then stop.
+    im.ioc.stop();
+  }
+  for (auto& t : im.threads)
+    if (t.joinable()) t.join();
+  im.pool.join();
+}
+
+}  // namespace nubo

@@ -1,0 +1,56 @@
+// The process runtime: I/O threads serving HTTP, a bounded worker pool for blocking work,
+// periodic background tasks, and graceful shutdown on SIGINT/SIGTERM.
+#pragma once
+
+#include "common/http/message.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace nubo {
+
+struct ServerOptions {
+  std::string name = "http";
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;
+  size_t header_limit = 16 * 1024;
+  size_t body_limit = 112 * 1024;  // Keystone's max_request_body_size
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds idle_timeout{75};
+  std::string tls_cert_file;  // both set: serve HTTPS
+  std::string tls_key_file;
+  // Renders transport-level errors (413, 400) in the service's dialect.
+  std::function<http::Response(int status, const std::string& message)> render_error;
+};
+
+// Runs on a worker thread; must not throw (the pipeline turns exceptions into 500s).
+using HttpHandler = std::function<http::Response(http::Request&)>;
+
+class Runtime {
+ public:
+  Runtime(unsigned io_threads, unsigned worker_threads);
+  ~Runtime();
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Binds immediately (so port 0 is resolved and bind errors surface now); serves after start().
+  uint16_t listen(const ServerOptions& options, HttpHandler handler);
+  // Runs fn every interval on the worker pool until stop().
+  void every(std::chrono::milliseconds interval, std::function<void()> fn);
+  void post_work(std::function<void()> fn);
+  void start();
+  // Blocks until SIGINT or SIGTERM, then stops gracefully.
+  void wait_for_signal();
+  // Stops accepting, lets in-flight requests finish (up to grace), then joins every thread.
+  void stop(std::chrono::seconds grace = std::chrono::seconds(30));
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nubo

@@ -1,0 +1,198 @@
+#include "common/service.hpp"
+
+#include "common/ids.hpp"
+#include "common/policy.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+
+namespace nubo {
+
+bool AuthContext::has_role(std::string_view name) const {
+  for (auto& r : roles)
+    if (http::iequals(r, name)) return true;
+  return false;
+}
+
+json::object AuthContext::policy_credentials() const {
+  json::object c;
+  json::array r;
+  for (auto& x : roles) r.emplace_back(x);
+  c["roles"] = std::move(r);
+  c["user_id"] = user_id;
+  c["user_domain_id"] = user_domain_id;
+  c["project_id"] = project_id.empty() ? json::value(nullptr) : json::value(project_id);
+  c["project_domain_id"] = project_domain_id.empty() ? json::value(nullptr) : json::value(project_domain_id);
+  c["domain_id"] = domain_id.empty() ? json::value(nullptr) : json::value(domain_id);
+  c["system_scope"] = system_scope ? json::value("all") : json::value(nullptr);
+  c["is_admin_project"] = is_admin_project;
+  c["trust_id"] = trust_id.empty() ? json::value(nullptr) : json::value(trust_id);
+  json::object token;
+  token["domain"] = json::object{{"id", domain_id.empty() ? json::value(nullptr) : json::value(domain_id)}};
+  token["project"] = json::object{
+      {"id", project_id.empty() ? json::value(nullptr) : json::value(project_id)},
+      {"domain", json::object{{"id", project_domain_id.empty() ? json::value(nullptr)
+                                                                 : json::value(project_domain_id)}}}};
+  token["user"] = json::object{{"id", user_id}, {"domain", json::object{{"id", user_domain_id}}}};
+  c["token"] = std::move(token);
+  return c;
+}
+
+const std::string& Context::param(const std::string& name) const {
+  static const std::string empty;
+  auto it = params.find(name);
+  return it == params.end() ? empty : it->second;
+}
+
+json::object Context::body() const {
+  if (request.body.empty()) throw BadRequest("The request body is empty; a JSON object is required.");
+  boost::system::error_code ec;
+  auto v = json::parse(request.body, ec);
+  if (ec) throw BadRequest("Malformed JSON in request body: " + ec.message() + ".");
+  if (!v.is_object()) throw BadRequest("The request body must be a JSON object.");
+  return std::move(v.as_object());
+}
+
+bool Context::allowed(const std::string& rule, const Target& target) const {
+  if (!policy) return true;
+  json::object creds = auth ? auth->policy_credentials() : json::object{};
+  return policy->enforce(rule, creds, target);
+}
+
+void Context::authorize(const std::string& rule, const Target& target) const {
+  if (!allowed(rule, target)) {
+    throw Forbidden("You are not authorized to perform the requested action: " + rule + ".");
+  }
+}
+
+struct Pipeline::Compiled {
+  const Route* route;
+  std::vector<std::string> segments;  // "{name}" marks a parameter
+};
+
+namespace {
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.emplace_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool match(const std::vector<std::string>& pattern, const std::vector<std::string>& parts,
+           std::map<std::string, std::string>& params) {
+  if (pattern.size() != parts.size()) return false;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    auto& p = pattern[i];
+    if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+      params[p.substr(1, p.size() - 2)] = parts[i];
+    } else if (p != parts[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Pipeline::Pipeline(ServiceSpec spec) : spec_(std::move(spec)) {
+  for (auto& r : spec_.routes) compiled_.push_back(Compiled{&r, split_path(r.path)});
+}
+Pipeline::~Pipeline() = default;
+
+http::Response Pipeline::handle(http::Request& request) {
+  auto start = std::chrono::steady_clock::now();
+  Context ctx{request, {}, std::nullopt, "req-" + uuid4(), spec_.policy.get(), {}};
+  http::Response response;
+  try {
+    auto parts = split_path(request.path);
+    const Route* found = nullptr;
+    bool path_matched = false;
+    std::string method = request.method == "HEAD" ? "GET" : request.method;
+    for (auto& c : compiled_) {
+      std::map<std::string, std::string> params;
+      if (!match(c.segments, parts, params)) continue;
+      path_matched = true;
+      bool exact = c.route->method == request.method;
+      // HEAD takes an explicit HEAD route, else the first matching GET route.
+      if (exact || (c.route->method == method && !found)) {
+        found = c.route;
+        ctx.params = std::move(params);
+        if (exact) break;
+      }
+    }
+    if (!found) {
+      if (path_matched) throw MethodNotAllowed();
+      throw NotFound("The resource could not be found.");
+    }
+    if (found->authenticated) {
+      auto token = request.headers.get("X-Auth-Token");
+      if (!token || token->empty()) throw Unauthorized();
+      if (!spec_.validator) throw Unauthorized();
+      ctx.auth = spec_.validator->validate(*token);
+    } else if (auto token = request.headers.get("X-Auth-Token"); token && !token->empty() && spec_.validator) {
+      // Optional authentication: a valid token identifies the caller, an invalid one is ignored.
+      try {
+        ctx.auth = spec_.validator->validate(*token);
+      } catch (const ApiError&) {
+      }
+    }
+    ctx.policy_rule = found->policy;
+    if (!found->policy.empty()) {
+      Target target;
+      if (found->target) target = found->target(ctx);
+      for (auto& [k, v] : ctx.params) target.emplace(k, v);
+      ctx.authorize(found->policy, target);
+    }
+    response = found->handler(ctx);
+  } catch (const ApiError& e) {
+    response = spec_.render_error ? spec_.render_error(e) : render_keystone_error(e);
+    for (auto& [k, v] : e.headers) response.headers.set(k, v);
+  } catch (const std::exception& e) {
+    spdlog::error("{} {} {} {}: internal error: {}", spec_.name, ctx.request_id, request.method, request.path,
+                  e.what());
+    ApiError internal(500, "An unexpected error prevented the server from fulfilling your request.");
+    response = spec_.render_error ? spec_.render_error(internal) : render_keystone_error(internal);
+  }
+  response.headers.set("x-openstack-request-id", ctx.request_id);
+  for (auto& [k, v] : spec_.response_headers) response.headers.set(k, v);
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+  spdlog::info("{} {} {} {} {} {:.3f}ms user={} project={}", spec_.name, ctx.request_id, request.method,
+               request.target, response.status, static_cast<double>(us) / 1000.0,
+               ctx.auth ? ctx.auth->user_id : "-",
+               ctx.auth && !ctx.auth->project_id.empty() ? ctx.auth->project_id : "-");
+  return response;
+}
+
+http::Response json_response(int status, const json::value& body) {
+  http::Response r;
+  r.status = status;
+  r.headers.set("Content-Type", "application/json");
+  r.body = json::serialize(body);
+  return r;
+}
+
+http::Response empty_response(int status) {
+  http::Response r;
+  r.status = status;
+  return r;
+}
+
+http::Response render_keystone_error(const ApiError& e) {
+  json::object err{{"code", e.status()}, {"title", status_reason(e.status())}, {"message", e.what()}};
+  auto r = json_response(e.status(), json::object{{"error", std::move(err)}});
+  if (e.status() == 401) r.headers.set("WWW-Authenticate", "Keystone uri=\"\"");
+  return r;
+}
+
+}  // namespace nubo

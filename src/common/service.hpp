@@ -1,0 +1,83 @@
+// The request pipeline every service runs: route → authenticate → authorize (policy)
+// → handler → render, with request ids, error dialects and one access-log line per request.
+#pragma once
+
+#include "common/auth.hpp"
+#include "common/error.hpp"
+#include "common/http/message.hpp"
+#include "common/json.hpp"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace nubo {
+
+class Policy;
+
+using Target = std::map<std::string, std::string>;
+
+struct Context {
+  http::Request& request;
+  std::map<std::string, std::string> params;
+  std::optional<AuthContext> auth;
+  std::string request_id;
+  const Policy* policy = nullptr;
+  std::string policy_rule;  // the route's rule
+
+  const std::string& param(const std::string& name) const;
+  // The request body as a JSON object; BadRequest when it is not one.
+  json::object body() const;
+  // Raises Forbidden unless the rule allows the caller on this target.
+  void authorize(const std::string& rule, const Target& target) const;
+  bool allowed(const std::string& rule, const Target& target) const;
+};
+
+using RouteHandler = std::function<http::Response(Context&)>;
+using TargetLoader = std::function<Target(Context&)>;
+
+struct Route {
+  std::string method;  // GET, POST...; GET routes also answer HEAD
+  std::string path;    // template: /v3/users/{user_id}
+  RouteHandler handler;
+  std::string policy;  // rule checked before the handler; empty: the handler checks
+  bool authenticated = true;
+  TargetLoader target;  // attributes the rule reads (target.user.domain_id...)
+};
+
+using ErrorRenderer = std::function<http::Response(const ApiError&)>;
+
+struct ServiceSpec {
+  std::string name;
+  std::vector<Route> routes;
+  ErrorRenderer render_error;
+  std::shared_ptr<TokenValidator> validator;
+  std::shared_ptr<Policy> policy;
+  // Extra headers on every response (e.g. Vary).
+  std::vector<std::pair<std::string, std::string>> response_headers;
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(ServiceSpec spec);
+  ~Pipeline();
+  http::Response handle(http::Request& request);
+  const ServiceSpec& spec() const { return spec_; }
+
+ private:
+  struct Compiled;
+  ServiceSpec spec_;
+  std::vector<Compiled> compiled_;
+};
+
+// Common response builders.
+http::Response json_response(int status, const json::value& body);
+http::Response empty_response(int status = 204);
+
+// Keystone's error body {"error": {"code", "title", "message"}}.
+http::Response render_keystone_error(const ApiError& e);
+
+}  // namespace nubo

@@ -1,0 +1,29 @@
+#include "identity/api/service.hpp"
+
+#include "common/policy.hpp"
+#include "identity/api/common.hpp"
+#include "identity/api/policy.hpp"
+
+#include <filesystem>
+
+namespace nubo::identity::api {
+
+ServiceSpec make_service_spec(std::shared_ptr<IdentityService> service, const std::string& policy_file) {
+  ServiceSpec spec;
+  spec.name = "identity";
+  auto& s = *service;
+  add_auth_routes(spec.routes, s);
+  add_resource_routes(spec.routes, s);
+  add_role_routes(spec.routes, s);
+  add_catalog_routes(spec.routes, s);
+  add_credential_routes(spec.routes, s);
+  spec.render_error = render_keystone_error;
+  spec.validator = service;
+  auto policy = std::make_shared<Policy>(default_policy());
+  if (!policy_file.empty() && std::filesystem::exists(policy_file)) policy->load_overrides(policy_file);
+  spec.policy = policy;
+  spec.response_headers.emplace_back("Vary", "X-Auth-Token");
+  return spec;
+}
+
+}  // namespace nubo::identity::api
