@@ -84,6 +84,10 @@ class IdentityService : public TokenValidator {
   Issued authenticate(const json::object& request_body);
   // Validates (404 when invalid, expired or revoked) and renders the token body.
   json::object validate_body(std::string_view token, bool with_catalog, bool allow_expired);
+  // The same body serialized, cached per token until anything it depends on changes.
+  std::string validate_text(std::string_view token, bool with_catalog, bool allow_expired);
+  // The user a valid token belongs to (404 when it is not valid), without rendering it.
+  std::string token_user(std::string_view token, bool allow_expired);
   AuthContext validate(std::string_view token, bool allow_expired = false) override;
   void revoke_token(std::string_view token);
   // Records a revocation event; empty fields match anything.
@@ -125,6 +129,11 @@ class IdentityService : public TokenValidator {
   };
   std::mutex cache_mu_;
   std::unordered_map<std::string, CacheEntry> cache_;
+  struct BodyEntry {
+    std::uint64_t generation;
+    std::string text;
+  };
+  std::unordered_map<std::string, BodyEntry> body_cache_;
   std::mutex catalog_mu_;
   std::uint64_t catalog_generation_ = 0;
   json::array catalog_;

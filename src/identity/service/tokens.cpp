@@ -422,6 +422,27 @@ json::object IdentityService::validate_body(std::string_view token, bool with_ca
   return render(p, with_catalog);
 }
 
+std::string IdentityService::validate_text(std::string_view token, bool with_catalog, bool allow_expired) {
+  auto p = parse(token, allow_expired);  // expiry and revocation are checked on every call
+  auto gen = generation_.load(std::memory_order_relaxed);
+  std::string key(token);
+  key += with_catalog ? "#c" : "#n";
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = body_cache_.find(key);
+    if (it != body_cache_.end() && it->second.generation == gen) return it->second.text;
+  }
+  auto text = json::serialize(render(p, with_catalog));
+  std::lock_guard lock(cache_mu_);
+  if (body_cache_.size() > 10000) body_cache_.clear();
+  body_cache_[key] = BodyEntry{gen, text};
+  return text;
+}
+
+std::string IdentityService::token_user(std::string_view token, bool allow_expired) {
+  return parse(token, allow_expired).user_id;
+}
+
 AuthContext IdentityService::validate(std::string_view token, bool allow_expired) {
   auto gen = generation_.load(std::memory_order_relaxed);
   std::string key(token);
@@ -475,7 +496,7 @@ AuthContext IdentityService::validate(std::string_view token, bool allow_expired
   c.audit_ids = p.audit_ids;
   if (!allow_expired) {
     std::lock_guard lock(cache_mu_);
-    if (cache_.size() > 50000) cache_.clear();
+    if (cache_.size() > 10000) cache_.clear();
     cache_[key] = CacheEntry{gen, c, {}};
   }
   return c;
