@@ -36,6 +36,8 @@ class TokenValidator {
  public:
   virtual ~TokenValidator() = default;
   virtual AuthContext validate(std::string_view token, bool allow_expired = false) = 0;
+  // The context when it is known without blocking work (a cache hit); nullopt otherwise.
+  virtual std::optional<AuthContext> validate_cached(std::string_view) { return std::nullopt; }
 };
 
 }  // namespace nubo

@@ -28,6 +28,8 @@ struct ServerOptions {
 
 // Runs on a worker thread; must not throw (the pipeline turns exceptions into 500s).
 using HttpHandler = std::function<http::Response(http::Request&)>;
+// Runs on the I/O thread first; returns nullopt to hand the request to the worker pool.
+using FastHttpHandler = std::function<std::optional<http::Response>(http::Request&)>;
 
 class Runtime {
  public:
@@ -37,7 +39,7 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   // Binds immediately (so port 0 is resolved and bind errors surface now); serves after start().
-  uint16_t listen(const ServerOptions& options, HttpHandler handler);
+  uint16_t listen(const ServerOptions& options, HttpHandler handler, FastHttpHandler fast = {});
   // Runs fn every interval on the worker pool until stop().
   void every(std::chrono::milliseconds interval, std::function<void()> fn);
   void post_work(std::function<void()> fn);

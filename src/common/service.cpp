@@ -110,7 +110,14 @@ Pipeline::Pipeline(ServiceSpec spec) : spec_(std::move(spec)) {
 }
 Pipeline::~Pipeline() = default;
 
-http::Response Pipeline::handle(http::Request& request) {
+// Thrown inside the fast path when a step would have to block; the request then runs on the pool.
+struct WouldBlock {};
+
+http::Response Pipeline::handle(http::Request& request) { return *run(request, false); }
+
+std::optional<http::Response> Pipeline::try_fast(http::Request& request) { return run(request, true); }
+
+std::optional<http::Response> Pipeline::run(http::Request& request, bool fast) {
   auto start = std::chrono::steady_clock::now();
   Context ctx{request, {}, std::nullopt, "req-" + uuid4(), spec_.policy.get(), {}};
   http::Response response;
@@ -131,30 +138,45 @@ http::Response Pipeline::handle(http::Request& request) {
         if (exact) break;
       }
     }
+    if (fast && (!found || !found->fast)) return std::nullopt;
     if (!found) {
       if (path_matched) throw MethodNotAllowed();
       throw NotFound("The resource could not be found.");
     }
+    auto validate = [&](std::string_view token) {
+      if (!fast) return spec_.validator->validate(token);
+      auto cached = spec_.validator->validate_cached(token);
+      if (!cached) throw WouldBlock{};
+      return std::move(*cached);
+    };
     if (found->authenticated) {
       auto token = request.headers.get("X-Auth-Token");
       if (!token || token->empty()) throw Unauthorized();
       if (!spec_.validator) throw Unauthorized();
-      ctx.auth = spec_.validator->validate(*token);
+      ctx.auth = validate(*token);
     } else if (auto token = request.headers.get("X-Auth-Token"); token && !token->empty() && spec_.validator) {
       // Optional authentication: a valid token identifies the caller, an invalid one is ignored.
       try {
-        ctx.auth = spec_.validator->validate(*token);
+        ctx.auth = validate(*token);
       } catch (const ApiError&) {
       }
     }
     ctx.policy_rule = found->policy;
     if (!found->policy.empty()) {
       Target target;
-      if (found->target) target = found->target(ctx);
+      if (found->target) target = found->target(ctx);  // a fast route's loader must not block
       for (auto& [k, v] : ctx.params) target.emplace(k, v);
       ctx.authorize(found->policy, target);
     }
-    response = found->handler(ctx);
+    if (fast) {
+      auto r = found->fast(ctx);
+      if (!r) return std::nullopt;
+      response = std::move(*r);
+    } else {
+      response = found->handler(ctx);
+    }
+  } catch (const WouldBlock&) {
+    return std::nullopt;
   } catch (const ApiError& e) {
     response = spec_.render_error ? spec_.render_error(e) : render_keystone_error(e);
     for (auto& [k, v] : e.headers) response.headers.set(k, v);

@@ -37,6 +37,8 @@ struct Context {
 };
 
 using RouteHandler = std::function<http::Response(Context&)>;
+// Answers on the I/O thread from memory, or nullopt when the request needs blocking work.
+using FastHandler = std::function<std::optional<http::Response>(Context&)>;
 using TargetLoader = std::function<Target(Context&)>;
 
 struct Route {
@@ -46,6 +48,7 @@ struct Route {
   std::string policy;  // rule checked before the handler; empty: the handler checks
   bool authenticated = true;
   TargetLoader target;  // attributes the rule reads (target.user.domain_id...)
+  FastHandler fast;     // optional non-blocking path tried before the worker pool
 };
 
 using ErrorRenderer = std::function<http::Response(const ApiError&)>;
@@ -65,9 +68,12 @@ class Pipeline {
   explicit Pipeline(ServiceSpec spec);
   ~Pipeline();
   http::Response handle(http::Request& request);
+  // On the I/O thread: the response when the route's fast path can answer without blocking.
+  std::optional<http::Response> try_fast(http::Request& request);
   const ServiceSpec& spec() const { return spec_; }
 
  private:
+  std::optional<http::Response> run(http::Request& request, bool fast);
   struct Compiled;
   ServiceSpec spec_;
   std::vector<Compiled> compiled_;

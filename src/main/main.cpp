@@ -100,7 +100,8 @@ int run_services(const Config& config, const std::string& state_dir, bool print_
   auto pipeline = std::make_shared<Pipeline>(identity::api::make_service_spec(
       svc, config.get_string("identity", "policy_file", state_dir + "/policy.yaml")));
   auto port = runtime.listen(server_options(config, "identity", 5000),
-                             [pipeline](http::Request& r) { return pipeline->handle(r); });
+                             [pipeline](http::Request& r) { return pipeline->handle(r); },
+                             [pipeline](http::Request& r) { return pipeline->try_fast(r); });
   runtime.start();
   spdlog::info("identity listening on port {}", port);
   if (print_banner) {

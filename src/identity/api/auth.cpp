@@ -125,7 +125,18 @@ void add_auth_routes(std::vector<Route>& routes, IdentityService& s) {
                            r.headers.set("X-Subject-Token", token);
                            return r;
                          },
-                         "identity:validate_token", true, token_target});
+                         "identity:validate_token", true, token_target,
+                         [&s](Context& ctx) -> std::optional<http::Response> {
+                           if (ctx.request.has_query("allow_expired")) return std::nullopt;
+                           auto token = subject_token(ctx);
+                           auto text = s.cached_text(token, !query_bool(ctx, "nocatalog").value_or(false));
+                           if (!text) return std::nullopt;
+                           http::Response r;
+                           r.headers.set("Content-Type", "application/json");
+                           r.headers.set("X-Subject-Token", token);
+                           r.body = std::move(*text);
+                           return r;
+                         }});
   routes.push_back(Route{"HEAD", "/v3/auth/tokens",
                          [&s](Context& ctx) {
                            auto token = subject_token(ctx);
@@ -134,7 +145,15 @@ void add_auth_routes(std::vector<Route>& routes, IdentityService& s) {
                            r.headers.set("X-Subject-Token", token);
                            return r;
                          },
-                         "identity:check_token", true, token_target});
+                         "identity:check_token", true, token_target,
+                         [&s](Context& ctx) -> std::optional<http::Response> {
+                           if (ctx.request.has_query("allow_expired")) return std::nullopt;
+                           auto token = subject_token(ctx);
+                           if (!s.cached_text(token, false)) return std::nullopt;
+                           auto r = empty_response(200);
+                           r.headers.set("X-Subject-Token", token);
+                           return r;
+                         }});
   routes.push_back(Route{"DELETE", "/v3/auth/tokens",
                          [&s](Context& ctx) {
                            s.revoke_token(subject_token(ctx));

@@ -89,6 +89,9 @@ class IdentityService : public TokenValidator {
   // The user a valid token belongs to (404 when it is not valid), without rendering it.
   std::string token_user(std::string_view token, bool allow_expired);
   AuthContext validate(std::string_view token, bool allow_expired = false) override;
+  std::optional<AuthContext> validate_cached(std::string_view token) override;
+  // The serialized body when cached and still valid; nullopt when it must be rendered.
+  std::optional<std::string> cached_text(std::string_view token, bool with_catalog);
   void revoke_token(std::string_view token);
   // Records a revocation event; empty fields match anything.
   void revoke(const std::string& user_id, const std::string& project_id = {}, const std::string& domain_id = {},

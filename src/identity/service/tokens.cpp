@@ -439,6 +439,27 @@ std::string IdentityService::validate_text(std::string_view token, bool with_cat
   return text;
 }
 
+std::optional<std::string> IdentityService::cached_text(std::string_view token, bool with_catalog) {
+  parse(token, false);
+  auto gen = generation_.load(std::memory_order_relaxed);
+  std::string key(token);
+  key += with_catalog ? "#c" : "#n";
+  std::lock_guard lock(cache_mu_);
+  auto it = body_cache_.find(key);
+  if (it != body_cache_.end() && it->second.generation == gen) return it->second.text;
+  return std::nullopt;
+}
+
+std::optional<AuthContext> IdentityService::validate_cached(std::string_view token) {
+  auto gen = generation_.load(std::memory_order_relaxed);
+  std::lock_guard lock(cache_mu_);
+  auto it = cache_.find(std::string(token));
+  if (it == cache_.end() || it->second.generation != gen) return std::nullopt;
+  auto exp = parse_iso8601(it->second.context.expires_at);
+  if (!exp || *exp <= now()) return std::nullopt;
+  return it->second.context;
+}
+
 std::string IdentityService::token_user(std::string_view token, bool allow_expired) {
   return parse(token, allow_expired).user_id;
 }
@@ -446,15 +467,8 @@ std::string IdentityService::token_user(std::string_view token, bool allow_expir
 AuthContext IdentityService::validate(std::string_view token, bool allow_expired) {
   auto gen = generation_.load(std::memory_order_relaxed);
   std::string key(token);
-  if (!allow_expired) {
-    std::lock_guard lock(cache_mu_);
-    auto it = cache_.find(key);
-    if (it != cache_.end() && it->second.generation == gen) {
-      // Still check expiry and revocation: both can change without a generation bump.
-      auto exp = parse_iso8601(it->second.context.expires_at);
-      if (exp && *exp > now()) return it->second.context;
-    }
-  }
+  if (!allow_expired)
+    if (auto cached = validate_cached(token)) return std::move(*cached);
   TokenPayload p;
   json::object body;
   try {

@@ -57,7 +57,8 @@ class Cloud {
     pipeline_ = std::make_shared<Pipeline>(identity::api::make_service_spec(service_));
     ServerOptions opts;
     opts.render_error = [](int status, const std::string& m) { return render_keystone_error(ApiError(status, m)); };
-    port_ = runtime_->listen(opts, [p = pipeline_](http::Request& r) { return p->handle(r); });
+    port_ = runtime_->listen(opts, [p = pipeline_](http::Request& r) { return p->handle(r); },
+                            [p = pipeline_](http::Request& r) { return p->try_fast(r); });
     url_ = "http://127.0.0.1:" + std::to_string(port_);
     boot.catalog.push_back({"identity", "keystone", url_ + "/v3"});
     identity::bootstrap(*service_, boot);
