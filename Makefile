@@ -33,7 +33,8 @@ bench: build
 	bench/identity/run $(NUBO)
 
 fuzz:
-	cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DNUBO_FUZZ=ON -DBUILD_TESTING=OFF
+	scripts/install-deps --fuzz
+	cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DNUBO_FUZZ=ON -DNUBO_WERROR=OFF -DBUILD_TESTING=OFF
 	ninja -C $(BUILD)-fuzz fuzz_http_request fuzz_auth_body
 	$(BUILD)-fuzz/tests/fuzz/fuzz_http_request -max_total_time=600
 	$(BUILD)-fuzz/tests/fuzz/fuzz_auth_body -max_total_time=600
