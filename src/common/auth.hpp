@@ -31,6 +31,9 @@ struct AuthContext {
   json::object policy_credentials() const;
 };
 
+// Reads a Keystone token body ({"token": {...}}) into a context.
+AuthContext auth_context_from_token(const json::object& body, std::string_view token);
+
 // Validates a token and returns its context; throws ApiError (401/404) when it is not valid.
 class TokenValidator {
  public:

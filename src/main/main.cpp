@@ -105,9 +105,11 @@ int run_services(const Config& config, const std::string& state_dir, bool print_
   runtime.start();
   spdlog::info("identity listening on port {}", port);
   if (print_banner) {
+    std::ifstream clouds(fs::path(state_dir) / "clouds.yaml");
     std::cout << "Nubo is running.\n  identity: " << svc->settings().public_url << "/v3\n"
               << "  clouds.yaml: " << state_dir << "/clouds.yaml (cloud name: nubo)\n"
-              << "  openrc:      " << state_dir << "/openrc\n"
+              << "  openrc:      " << state_dir << "/openrc\n\n"
+              << clouds.rdbuf() << "\n"
               << "Try: OS_CLIENT_CONFIG_FILE=" << state_dir << "/clouds.yaml openstack --os-cloud nubo token issue\n"
               << std::flush;
   }

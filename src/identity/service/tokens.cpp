@@ -477,37 +477,7 @@ AuthContext IdentityService::validate(std::string_view token, bool allow_expired
   } catch (const ApiError&) {
     throw Unauthorized("The request you have made requires authentication.");
   }
-  auto& t = body["token"].as_object();
-  AuthContext c;
-  c.token = key;
-  c.methods = p.methods;
-  c.user_id = p.user_id;
-  c.user_name = t["user"].as_object()["name"].as_string();
-  c.user_domain_id = t["user"].as_object()["domain"].as_object()["id"].as_string();
-  c.user_domain_name = t["user"].as_object()["domain"].as_object()["name"].as_string();
-  if (t.contains("project")) {
-    auto& pr = t["project"].as_object();
-    c.project_id = pr["id"].as_string();
-    c.project_name = pr["name"].as_string();
-    c.project_domain_id = pr["domain"].as_object()["id"].as_string();
-    c.project_domain_name = pr["domain"].as_object()["name"].as_string();
-  }
-  if (t.contains("domain")) {
-    c.domain_id = t["domain"].as_object()["id"].as_string();
-    c.domain_name = t["domain"].as_object()["name"].as_string();
-  }
-  c.system_scope = t.contains("system");
-  if (t.contains("roles"))
-    for (auto& r : t["roles"].as_array()) {
-      c.roles.emplace_back(r.as_object().at("name").as_string());
-      c.role_ids.emplace_back(r.as_object().at("id").as_string());
-    }
-  c.is_admin_project = true;
-  c.application_credential_id = p.application_credential_id;
-  c.trust_id = p.trust_id;
-  c.expires_at = t["expires_at"].as_string();
-  c.issued_at = t["issued_at"].as_string();
-  c.audit_ids = p.audit_ids;
+  auto c = auth_context_from_token(body, key);
   if (!allow_expired) {
     std::lock_guard lock(cache_mu_);
     if (cache_.size() > 10000) cache_.clear();

@@ -1,5 +1,6 @@
 // The identity API over real HTTP: the service runs in-process on port 0 with a temporary state
 // directory (SQLite, or PostgreSQL when NUBO_TEST_DATABASE names one).
+#include "common/auth_remote.hpp"
 #include "common/config.hpp"
 #include "common/http/client.hpp"
 #include "common/ids.hpp"
@@ -300,4 +301,20 @@ TEST(IdentityApi, ApplicationCredentialAuthenticates) {
   EXPECT_FALSE(shown.body.at("application_credential").as_object().contains("secret"));
   auth["auth"].as_object()["identity"].as_object()["application_credential"].as_object()["secret"] = "wrong";
   expect_keystone_error(c.call("POST", "/v3/auth/tokens", "", auth), 401);
+}
+
+TEST(IdentityApi, RemoteValidatorChecksTokensOverHttp) {
+  Cloud c;
+  RemoteTokenValidator v({c.url() + "/v3", "admin", kPassword, "admin"});
+  auto token = c.token();
+  auto ctx = v.validate(token);
+  EXPECT_EQ(ctx.project_name, "admin");
+  EXPECT_TRUE(ctx.has_role("admin"));
+  EXPECT_TRUE(v.validate_cached(token).has_value());
+  EXPECT_THROW(v.validate("gAAAAAB-bogus"), ApiError);
+  // Revocation is seen once the cache entry is gone: a fresh validator refuses the token.
+  auto other = c.token();
+  EXPECT_EQ(c.call("DELETE", "/v3/auth/tokens", other, "", {{"X-Subject-Token", token}}).status, 204);
+  RemoteTokenValidator fresh({c.url() + "/v3", "admin", kPassword, "admin"});
+  EXPECT_THROW(fresh.validate(token), ApiError);
 }
