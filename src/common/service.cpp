@@ -138,7 +138,7 @@ std::optional<http::Response> Pipeline::run(http::Request& request, bool fast) {
         if (exact) break;
       }
     }
-    if (fast && (!found || !found->fast)) return std::nullopt;
+    if (fast && (!found || (!found->fast && !found->cacheable))) return std::nullopt;
     if (!found) {
       if (path_matched) throw MethodNotAllowed();
       throw NotFound("The resource could not be found.");
@@ -168,13 +168,36 @@ std::optional<http::Response> Pipeline::run(http::Request& request, bool fast) {
       for (auto& [k, v] : ctx.params) target.emplace(k, v);
       ctx.authorize(found->policy, target);
     }
+    std::string cache_key;
+    std::uint64_t generation = 0;
+    if (found->cacheable && spec_.generation && (request.method == "GET" || request.method == "HEAD")) {
+      // The caller's identity and scope are part of the key: lists are filtered by who asks.
+      cache_key = request.target + '\x1f' + (ctx.auth ? ctx.auth->user_id + '\x1f' + ctx.auth->project_id + '\x1f' +
+                                                              ctx.auth->domain_id + (ctx.auth->system_scope ? "S" : "")
+                                                        : std::string("-"));
+      generation = spec_.generation();
+      std::lock_guard lock(cache_mu_);
+      auto it = cache_.find(cache_key);
+      if (it != cache_.end() && it->second.generation == generation) {
+        response = it->second.response;
+        cache_key.clear();
+        goto done;
+      }
+    }
     if (fast) {
+      if (!found->fast) return std::nullopt;
       auto r = found->fast(ctx);
       if (!r) return std::nullopt;
       response = std::move(*r);
     } else {
       response = found->handler(ctx);
+      if (!cache_key.empty() && response.status == 200 && response.body.size() <= 256 * 1024) {
+        std::lock_guard lock(cache_mu_);
+        if (cache_.size() > 10000) cache_.clear();
+        cache_[cache_key] = Cached{generation, response};
+      }
     }
+  done:;
   } catch (const WouldBlock&) {
     return std::nullopt;
   } catch (const ApiError& e) {

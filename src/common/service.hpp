@@ -7,7 +7,10 @@
 #include "common/http/message.hpp"
 #include "common/json.hpp"
 
+#include <cstdint>
 #include <functional>
+#include <mutex>
+#include <unordered_map>
 #include <map>
 #include <memory>
 #include <optional>
@@ -49,6 +52,8 @@ struct Route {
   bool authenticated = true;
   TargetLoader target;  // attributes the rule reads (target.user.domain_id...)
   FastHandler fast;     // optional non-blocking path tried before the worker pool
+  // GET responses may be served from the pipeline's cache while the service's generation is unchanged.
+  bool cacheable = false;
 };
 
 using ErrorRenderer = std::function<http::Response(const ApiError&)>;
@@ -59,6 +64,8 @@ struct ServiceSpec {
   ErrorRenderer render_error;
   std::shared_ptr<TokenValidator> validator;
   std::shared_ptr<Policy> policy;
+  // Bumped by the service on every write; cacheable GET responses live while it is unchanged.
+  std::function<std::uint64_t()> generation;
   // Extra headers on every response (e.g. Vary).
   std::vector<std::pair<std::string, std::string>> response_headers;
 };
@@ -74,6 +81,12 @@ class Pipeline {
 
  private:
   std::optional<http::Response> run(http::Request& request, bool fast);
+  struct Cached {
+    std::uint64_t generation;
+    http::Response response;
+  };
+  std::mutex cache_mu_;
+  std::unordered_map<std::string, Cached> cache_;
   struct Compiled;
   ServiceSpec spec_;
   std::vector<Compiled> compiled_;

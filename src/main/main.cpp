@@ -102,6 +102,10 @@ int run_services(const Config& config, const std::string& state_dir, bool print_
   auto port = runtime.listen(server_options(config, "identity", 5000),
                              [pipeline](http::Request& r) { return pipeline->handle(r); },
                              [pipeline](http::Request& r) { return pipeline->try_fast(r); });
+  if (svc->database().is_postgresql()) {
+    // Other processes may write the shared database: bound every cache's life to one second.
+    runtime.every(std::chrono::seconds(1), [svc] { svc->changed(); });
+  }
   runtime.start();
   spdlog::info("identity listening on port {}", port);
   if (print_banner) {

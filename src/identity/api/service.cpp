@@ -17,6 +17,14 @@ ServiceSpec make_service_spec(std::shared_ptr<IdentityService> service, const st
   add_role_routes(spec.routes, s);
   add_catalog_routes(spec.routes, s);
   add_credential_routes(spec.routes, s);
+  // Identity reads change only through this service's writes (which bump its generation), so GET
+  // responses are cached per caller until the next write; results that also depend on the clock
+  // (trust and application credential expiry) and tokens (own cache) are left out.
+  for (auto& r : spec.routes)
+    r.cacheable = r.method == "GET" && r.path.find("/auth/") == std::string::npos &&
+                  r.path.find("OS-TRUST") == std::string::npos &&
+                  r.path.find("application_credentials") == std::string::npos;
+  spec.generation = [&s] { return s.generation(); };
   spec.render_error = render_keystone_error;
   spec.validator = service;
   auto policy = std::make_shared<Policy>(default_policy());

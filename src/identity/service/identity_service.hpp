@@ -98,6 +98,7 @@ class IdentityService : public TokenValidator {
               const std::string& audit_id = {}, const std::string& trust_id = {});
   // Call after any write that changes what tokens render (names, roles, catalog).
   void changed() { generation_.fetch_add(1, std::memory_order_relaxed); }
+  std::uint64_t generation() const { return generation_.load(std::memory_order_relaxed); }
 
   // Links
   std::string link(std::string_view path) const { return settings_.public_url + "/v3/" + std::string(path); }
@@ -137,6 +138,7 @@ class IdentityService : public TokenValidator {
     std::string text;
   };
   std::unordered_map<std::string, BodyEntry> body_cache_;
+  std::unordered_map<std::string, TokenPayload> payload_cache_;
   std::mutex catalog_mu_;
   std::uint64_t catalog_generation_ = 0;
   json::array catalog_;

@@ -285,8 +285,21 @@ IdentityService::Issued IdentityService::authenticate(const json::object& body) 
 }
 
 TokenPayload IdentityService::parse(std::string_view token, bool allow_expired) {
-  auto p = formatter_.parse(token);
-  if (!p) throw token_not_found();
+  // Decrypted payloads are kept (they never change for a token); expiry and revocation are
+  // checked on every call.
+  std::optional<TokenPayload> p;
+  {
+    std::lock_guard lock(cache_mu_);
+    auto it = payload_cache_.find(std::string(token));
+    if (it != payload_cache_.end()) p = it->second;
+  }
+  if (!p) {
+    p = formatter_.parse(token);
+    if (!p) throw token_not_found();
+    std::lock_guard lock(cache_mu_);
+    if (payload_cache_.size() > 10000) payload_cache_.clear();
+    payload_cache_.emplace(std::string(token), *p);
+  }
   double now_s = to_unix(now());
   if (p->expires_at <= now_s) {
     if (!allow_expired || p->expires_at + settings_.expired_token_window <= now_s) throw token_not_found();
