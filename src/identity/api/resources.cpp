@@ -730,7 +730,7 @@ void add_user_routes(std::vector<Route>& routes, IdentityService& s) {
           if (!rows.empty()) current = std::move(rows.front());
         });
         if (!enabled_of(user) || !current ||
-            !IdentityService::verify_secret(*original, str_of(*current, "password_hash")))
+            !s.verify_secret(*original, str_of(*current, "password_hash")))
           throw Unauthorized("The request you have made requires authentication.");
         s.check_password_change(id, password);
         s.set_password(id, password, true);

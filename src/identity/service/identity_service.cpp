@@ -59,9 +59,17 @@ void IdentityService::read(const std::function<void(soci::session&)>& fn) { db_-
 
 // ---------------------------------------------------------------- passwords
 
-std::string IdentityService::hash_secret(std::string_view secret) const {
+std::string IdentityService::hash_secret(std::string_view secret) {
+  return hashing_.run([&] { return bcrypt_hash(secret, settings_.bcrypt_cost); });
+}
+
+bool IdentityService::verify_secret(std::string_view secret, std::string_view hash) {
+  return hashing_.run([&] { return crypt_verify(secret, hash); });
+}
+
+std::string IdentityService::bcrypt_hash(std::string_view secret, int cost) {
   char setting[CRYPT_GENSALT_OUTPUT_SIZE];
-  if (!crypt_gensalt_rn("$2b$", static_cast<unsigned long>(settings_.bcrypt_cost), nullptr, 0, setting, sizeof setting))
+  if (!crypt_gensalt_rn("$2b$", static_cast<unsigned long>(cost), nullptr, 0, setting, sizeof setting))
     throw std::runtime_error("crypt_gensalt failed");
   crypt_data data{};
   std::string pw(secret.substr(0, 72));  // bcrypt reads at most 72 bytes
@@ -70,7 +78,7 @@ std::string IdentityService::hash_secret(std::string_view secret) const {
   return h;
 }
 
-bool IdentityService::verify_secret(std::string_view secret, std::string_view hash) {
+bool IdentityService::crypt_verify(std::string_view secret, std::string_view hash) {
   if (hash.empty()) return false;
   crypt_data data{};
   std::string pw(secret.substr(0, 72));

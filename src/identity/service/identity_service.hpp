@@ -5,6 +5,7 @@
 #include "common/auth.hpp"
 #include "common/db/database.hpp"
 #include "common/db/table.hpp"
+#include "common/hash_pool.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "identity/token/fernet.hpp"
@@ -61,8 +62,11 @@ class IdentityService : public TokenValidator {
   void read(const std::function<void(soci::session&)>& fn);
 
   // Passwords (bcrypt $2b$ through libxcrypt, as Keystone stores them).
-  std::string hash_secret(std::string_view secret) const;
-  static bool verify_secret(std::string_view secret, std::string_view hash);
+  // Both run on the low-priority hashing threads.
+  std::string hash_secret(std::string_view secret);
+  bool verify_secret(std::string_view secret, std::string_view hash);
+  static std::string bcrypt_hash(std::string_view secret, int cost);
+  static bool crypt_verify(std::string_view secret, std::string_view hash);
   // Checks history and minimum age for self-service changes; throws BadRequest.
   void check_password_change(const std::string& user_id, const std::string& new_password);
   void set_password(const std::string& user_id, const std::string& new_password, bool self_service);
@@ -118,6 +122,7 @@ class IdentityService : public TokenValidator {
   FernetKeyRepository keys_;
   TokenFormatter formatter_;
   std::atomic<std::uint64_t> generation_{1};
+  HashPool hashing_{std::max(2u, std::thread::hardware_concurrency())};
 
   struct RevocationEvent {
     std::string user_id, project_id, domain_id, audit_id, trust_id;
