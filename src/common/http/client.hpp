@@ -18,6 +18,8 @@ struct ClientResponse {
 class Client {
  public:
   explicit Client(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  // Trust this CA bundle (PEM) for HTTPS instead of the system's.
+  void set_ca_file(std::string path) { ca_file_ = std::move(path); }
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -29,6 +31,7 @@ class Client {
  private:
   void* curl_;  // CURL*, reused for keep-alive
   std::chrono::milliseconds timeout_;
+  std::string ca_file_;
 };
 
 }  // namespace nubo::http

@@ -80,6 +80,7 @@ json::object IdentityService::check_password_auth(const json::object& password) 
       now_s - failed_at < settings_.lockout_duration)
     throw auth_failed("The account is locked for user: " + user_id + ".");
   std::string hash;
+  std::optional<TimePoint> password_expires;
   read([&](soci::session& s) {
     db::Query q;
     q.eq("user_id", user_id);
@@ -87,7 +88,10 @@ json::object IdentityService::check_password_auth(const json::object& password) 
     q.descending = true;
     q.limit = 1;
     auto rows = db::select(s, st::password, q);
-    if (!rows.empty()) hash = rows.front()["password_hash"].as_string();
+    if (!rows.empty()) {
+      hash = rows.front()["password_hash"].as_string();
+      if (rows.front()["expires_at"].is_string()) password_expires = parse_iso8601(rows.front()["expires_at"].as_string());
+    }
   });
   if (!verify_secret(*pw, hash)) {
     if (settings_.lockout_failure_attempts > 0) {
@@ -98,6 +102,8 @@ json::object IdentityService::check_password_auth(const json::object& password) 
     }
     throw auth_failed("The request you have made requires authentication.");
   }
+  if (password_expires && *password_expires <= now())
+    throw auth_failed("The password is expired and needs to be changed for user: " + user_id + ".");
   if (failures > 0) {
     db_->write([&](soci::session& s) {
       db::update(s, st::user, user_id, json::object{{"failed_auth_count", 0}, {"failed_auth_at", nullptr}});

@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
 #include <future>
 #include <thread>
 
@@ -55,4 +58,32 @@ TEST(Runtime, StopLetsInFlightRequestsFinish) {
   EXPECT_EQ(r.body, "done");
   http::Client c;
   EXPECT_THROW(c.request("GET", "http://127.0.0.1:" + std::to_string(port) + "/after"), std::runtime_error);
+}
+
+TEST(Runtime, ServesHttpsWhenConfigured) {
+  auto dir = std::filesystem::temp_directory_path() / ("nubo-tls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=localhost -addext "
+                    "subjectAltName=DNS:localhost -keyout " + key + " -out " + cert + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  Runtime rt(1, 1);
+  ServerOptions o;
+  o.tls_cert_file = cert;
+  o.tls_key_file = key;
+  auto port = rt.listen(o, [](http::Request&) {
+    http::Response r;
+    r.body = "secure";
+    return r;
+  });
+  rt.start();
+  http::Client c;
+  c.set_ca_file(cert);
+  auto r = c.request("GET", "https://localhost:" + std::to_string(port) + "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "secure");
+  http::Client plain;
+  EXPECT_THROW(plain.request("GET", "http://localhost:" + std::to_string(port) + "/"), std::runtime_error);
+  rt.stop(std::chrono::seconds(2));
+  std::filesystem::remove_all(dir);
 }
