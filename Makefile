@@ -36,8 +36,9 @@ fuzz:
 	scripts/install-deps --fuzz
 	cmake -S . -B $(BUILD)-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DNUBO_FUZZ=ON -DNUBO_WERROR=OFF -DBUILD_TESTING=OFF
 	ninja -C $(BUILD)-fuzz fuzz_http_request fuzz_auth_body
-	$(BUILD)-fuzz/tests/fuzz/fuzz_http_request -max_total_time=600
-	$(BUILD)-fuzz/tests/fuzz/fuzz_auth_body -max_total_time=600
+	mkdir -p $(BUILD)-fuzz/corpus/http $(BUILD)-fuzz/corpus/auth
+	$(BUILD)-fuzz/tests/fuzz/fuzz_http_request -max_total_time=600 -timeout=10 $(BUILD)-fuzz/corpus/http tests/fuzz/seeds/http
+	$(BUILD)-fuzz/tests/fuzz/fuzz_auth_body -max_total_time=600 -timeout=10 $(BUILD)-fuzz/corpus/auth tests/fuzz/seeds/auth
 
 clean:
 	rm -rf $(BUILD)

@@ -241,3 +241,33 @@ http::Response render_keystone_error(const ApiError& e) {
 }
 
 }  // namespace nubo
+
+namespace nubo {
+
+http::Response render_nova_error(const ApiError& e) {
+  const char* fault = "computeFault";
+  switch (e.status()) {
+    case 400: fault = "badRequest"; break;
+    case 401: fault = "unauthorized"; break;
+    case 403: fault = "forbidden"; break;
+    case 404: fault = "itemNotFound"; break;
+    case 405: fault = "badMethod"; break;
+    case 409: fault = "conflictingRequest"; break;
+    case 413: fault = "overLimit"; break;
+    case 415: fault = "badMediaType"; break;
+    case 429: fault = "overLimit"; break;
+    case 501: fault = "notImplemented"; break;
+    case 503: fault = "serviceUnavailable"; break;
+    default: break;
+  }
+  return json_response(e.status(), json::object{{fault, json::object{{"code", e.status()}, {"message", e.what()}}}});
+}
+
+http::Response render_neutron_error(const ApiError& e) {
+  std::string type = e.type().empty() ? std::string(status_reason(e.status())) : e.type();
+  std::erase(type, ' ');
+  return json_response(e.status(),
+                       json::object{{"NeutronError", json::object{{"type", type}, {"message", e.what()}, {"detail", ""}}}});
+}
+
+}  // namespace nubo

@@ -96,7 +96,12 @@ class Pipeline {
 http::Response json_response(int status, const json::value& body);
 http::Response empty_response(int status = 204);
 
-// Keystone's error body {"error": {"code", "title", "message"}}.
+// The error dialects (DESIGN §4); a service names its renderer in its ServiceSpec.
+// Keystone: {"error": {"code", "title", "message"}}.
 http::Response render_keystone_error(const ApiError& e);
+// Nova: {"itemNotFound": {"code": 404, "message"}} with Nova's fault name per status.
+http::Response render_nova_error(const ApiError& e);
+// Neutron: {"NeutronError": {"type", "message", "detail"}}; type from ApiError::type().
+http::Response render_neutron_error(const ApiError& e);
 
 }  // namespace nubo

@@ -102,10 +102,9 @@ int run_services(const Config& config, const std::string& state_dir, bool print_
   auto port = runtime.listen(server_options(config, "identity", 5000),
                              [pipeline](http::Request& r) { return pipeline->handle(r); },
                              [pipeline](http::Request& r) { return pipeline->try_fast(r); });
-  if (svc->database().is_postgresql()) {
-    // Other processes may write the shared database: bound every cache's life to one second.
-    runtime.every(std::chrono::seconds(1), [svc] { svc->changed(); });
-  }
+  // Other processes may rotate keys or, on a shared database, write: re-read keys and revocation
+  // events and drop caches every second with PostgreSQL, every 30 seconds with SQLite.
+  runtime.every(std::chrono::seconds(svc->database().is_postgresql() ? 1 : 30), [svc] { svc->refresh(); });
   runtime.start();
   spdlog::info("identity listening on port {}", port);
   if (print_banner) {

@@ -28,6 +28,12 @@ IdentityService::IdentityService(std::unique_ptr<db::Database> database, Identit
   load_revocations();
 }
 
+void IdentityService::refresh() {
+  keys_.load();
+  load_revocations();
+  changed();
+}
+
 IdentityService::~IdentityService() = default;
 
 // ---------------------------------------------------------------- resources
@@ -90,6 +96,9 @@ bool IdentityService::crypt_verify(std::string_view secret, std::string_view has
 }
 
 void IdentityService::check_password_change(const std::string& user_id, const std::string& new_password) {
+  if (auto user = find(st::user, user_id); user && (*user)["options"].is_object() &&
+                                            bool_or((*user)["options"].as_object(), "lock_password", false))
+    throw Forbidden("You cannot change your password at this time: it is locked by an administrator.");
   std::vector<json::object> history;
   read([&](soci::session& s) {
     db::Query q;

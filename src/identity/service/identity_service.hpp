@@ -103,6 +103,9 @@ class IdentityService : public TokenValidator {
   // Call after any write that changes what tokens render (names, roles, catalog).
   void changed() { generation_.fetch_add(1, std::memory_order_relaxed); }
   std::uint64_t generation() const { return generation_.load(std::memory_order_relaxed); }
+  // Re-reads what other processes may change: Fernet keys (after `nubo token rotate`) and
+  // revocation events (from other API processes on a shared database); drops caches.
+  void refresh();
 
   // Links
   std::string link(std::string_view path) const { return settings_.public_url + "/v3/" + std::string(path); }

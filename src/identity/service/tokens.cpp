@@ -76,7 +76,12 @@ json::object IdentityService::check_password_auth(const json::object& password) 
   double now_s = to_unix(now());
   std::int64_t failures = (*user)["failed_auth_count"].is_int64() ? (*user)["failed_auth_count"].as_int64() : 0;
   double failed_at = (*user)["failed_auth_at"].is_double() ? (*user)["failed_auth_at"].as_double() : 0;
-  if (settings_.lockout_failure_attempts > 0 && failures >= settings_.lockout_failure_attempts &&
+  auto option = [&](const char* name) {
+    auto* o = nubo::find(*user, "options");
+    return o && o->is_object() && bool_or(o->as_object(), name, false);
+  };
+  bool lockout = settings_.lockout_failure_attempts > 0 && !option("ignore_lockout_failure_attempts");
+  if (lockout && failures >= settings_.lockout_failure_attempts &&
       now_s - failed_at < settings_.lockout_duration)
     throw auth_failed("The account is locked for user: " + user_id + ".");
   std::string hash;
@@ -94,7 +99,7 @@ json::object IdentityService::check_password_auth(const json::object& password) 
     }
   });
   if (!verify_secret(*pw, hash)) {
-    if (settings_.lockout_failure_attempts > 0) {
+    if (lockout) {
       if (now_s - failed_at >= settings_.lockout_duration) failures = 0;
       db_->write([&](soci::session& s) {
         db::update(s, st::user, user_id, json::object{{"failed_auth_count", failures + 1}, {"failed_auth_at", now_s}});
@@ -102,7 +107,7 @@ json::object IdentityService::check_password_auth(const json::object& password) 
     }
     throw auth_failed("The request you have made requires authentication.");
   }
-  if (password_expires && *password_expires <= now())
+  if (password_expires && *password_expires <= now() && !option("ignore_password_expiry"))
     throw auth_failed("The password is expired and needs to be changed for user: " + user_id + ".");
   if (failures > 0) {
     db_->write([&](soci::session& s) {
@@ -154,8 +159,6 @@ IdentityService::Resolved IdentityService::resolve_scope(const std::string& user
   } else if (auto* sv = nubo::find(*scope, "system")) {
     if (!sv->is_object() || !bool_or(sv->as_object(), "all", false)) throw BadRequest("Invalid system scope.");
     r.system = true;
-  } else if (nubo::find(*scope, "OS-TRUST:trust")) {
-    throw NotImplemented("Trust-scoped tokens are not supported yet.");
   } else {
     throw BadRequest("Invalid scope.");
   }
@@ -270,7 +273,31 @@ IdentityService::Issued IdentityService::authenticate(const json::object& body) 
       throw Forbidden("Rescoping a scoped token requires a scope.");
   }
   payload.methods = methods;
-  if (app_cred) {
+  const json::value* trust_ref = scope ? nubo::find(*scope, "OS-TRUST:trust") : nullptr;
+  if (trust_ref) {
+    if (app_cred) throw Forbidden("Application credentials cannot request a trust-scoped token.");
+    if (!trust_ref->is_object()) throw BadRequest("Invalid scope: OS-TRUST:trust must be an object.");
+    auto trust_id = string_or(trust_ref->as_object(), "id");
+    auto trust = find(st::trust, trust_id);
+    if (!trust) throw auth_failed("Could not find trust: " + trust_id + ".");
+    if ((*trust)["expires_at"].is_string()) {
+      auto exp = parse_iso8601((*trust)["expires_at"].as_string());
+      if (exp && *exp <= now()) throw auth_failed("The trust has expired.");
+    }
+    if ((*trust)["remaining_uses"].is_int64() && (*trust)["remaining_uses"].as_int64() <= 0)
+      throw auth_failed("The trust has no remaining uses.");
+    if ((*trust)["trustee_user_id"].as_string() != user_id) throw Forbidden("The user is not the trustee.");
+    auto trustor = find(st::user, (*trust)["trustor_user_id"].as_string());
+    if (!trustor || !(*trustor)["enabled"].as_bool()) throw auth_failed("The trustor is disabled or gone.");
+    if (!(*trust)["project_id"].is_string()) throw Forbidden("The trust is not scoped to a project.");
+    payload.trust_id = trust_id;
+    payload.project_id = (*trust)["project_id"].as_string();
+    if ((*trust)["impersonation"].as_bool()) payload.user_id = (*trust)["trustor_user_id"].as_string();
+    if ((*trust)["remaining_uses"].is_int64())
+      write([&](soci::session& ss) {
+        db::execute(ss, "UPDATE trust SET remaining_uses = remaining_uses - 1 WHERE id = :p0", {trust_id});
+      });
+  } else if (app_cred) {
     if (scope) {
       auto* pv = nubo::find(*scope, "project");
       if (!pv || !pv->is_object() || string_or(pv->as_object(), "id") != (*app_cred)["project_id"].as_string())
@@ -406,7 +433,31 @@ json::object IdentityService::render(const TokenPayload& p, bool with_catalog) {
                                 {"id", p.project_id},
                                 {"name", (*project)["name"]}};
     t["is_domain"] = false;
-    roles = effective_roles(p.user_id, Scope{p.project_id, {}, false});
+    if (p.trust_id.empty()) {
+      roles = effective_roles(p.user_id, Scope{p.project_id, {}, false});
+    } else {
+      // A trust delegates its roles (and what they imply) as long as the trustor still holds them.
+      auto trust = find(st::trust, p.trust_id);
+      if (!trust) throw token_not_found();
+      if ((*trust)["expires_at"].is_string()) {
+        auto exp = parse_iso8601((*trust)["expires_at"].as_string());
+        if (exp && *exp <= now()) throw token_not_found();
+      }
+      std::string trustor((*trust)["trustor_user_id"].as_string());
+      std::vector<std::string> delegated;
+      if ((*trust)["roles"].is_array())
+        for (auto& r : (*trust)["roles"].as_array())
+          if (r.is_object() && r.as_object().contains("id")) delegated.emplace_back(r.as_object().at("id").as_string());
+      delegated = expand_implied(delegated);
+      roles = effective_roles(trustor, Scope{p.project_id, {}, false});
+      std::erase_if(roles, [&](const json::object& r) {
+        return std::find(delegated.begin(), delegated.end(), std::string(r.at("id").as_string())) == delegated.end();
+      });
+      t["OS-TRUST:trust"] = json::object{{"id", p.trust_id},
+                                         {"impersonation", (*trust)["impersonation"]},
+                                         {"trustee_user", json::object{{"id", (*trust)["trustee_user_id"]}}},
+                                         {"trustor_user", json::object{{"id", trustor}}}};
+    }
   } else if (!p.domain_id.empty()) {
     auto domain = find(st::project, p.domain_id);
     if (!domain || !(*domain)["enabled"].as_bool()) throw token_not_found();

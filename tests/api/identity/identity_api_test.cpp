@@ -15,6 +15,7 @@
 #include <soci/soci.h>
 
 #include <filesystem>
+#include <set>
 #include <thread>
 
 using namespace nubo;
@@ -317,4 +318,37 @@ TEST(IdentityApi, RemoteValidatorChecksTokensOverHttp) {
   EXPECT_EQ(c.call("DELETE", "/v3/auth/tokens", other, "", {{"X-Subject-Token", token}}).status, 204);
   RemoteTokenValidator fresh({c.url() + "/v3", "admin", kPassword, "admin"});
   EXPECT_THROW(fresh.validate(token), ApiError);
+}
+
+TEST(IdentityApi, TrustScopedTokenCarriesOnlyDelegatedRoles) {
+  Cloud c;
+  auto admin_reply = c.call("POST", "/v3/auth/tokens", "", Cloud::password_auth("admin", kPassword, "admin"));
+  std::string admin(*admin_reply.headers.get("X-Subject-Token"));
+  auto& at = admin_reply.body.at("token").as_object();
+  std::string admin_id(at.at("user").as_object().at("id").as_string());
+  std::string project_id(at.at("project").as_object().at("id").as_string());
+  auto u = c.call("POST", "/v3/users", admin, json::object{{"user", json::object{{"name", "heat"}, {"password", "heat-pw"}}}});
+  std::string trustee(u.body.at("user").as_object().at("id").as_string());
+  auto t = c.call("POST", "/v3/OS-TRUST/trusts", admin,
+                  json::object{{"trust", json::object{{"trustor_user_id", admin_id},
+                                                      {"trustee_user_id", trustee},
+                                                      {"project_id", project_id},
+                                                      {"impersonation", false},
+                                                      {"roles", json::array{json::object{{"name", "member"}}}}}}});
+  ASSERT_EQ(t.status, 201) << t.raw;
+  std::string trust_id(t.body.at("trust").as_object().at("id").as_string());
+  auto auth = Cloud::password_auth("heat", "heat-pw");
+  auth["auth"].as_object()["scope"] = json::object{{"OS-TRUST:trust", json::object{{"id", trust_id}}}};
+  auto r = c.call("POST", "/v3/auth/tokens", "", auth);
+  ASSERT_EQ(r.status, 201) << r.raw;
+  auto& tok = r.body.at("token").as_object();
+  EXPECT_EQ(tok.at("project").as_object().at("id").as_string(), project_id);
+  EXPECT_EQ(tok.at("user").as_object().at("id").as_string(), trustee);
+  EXPECT_EQ(tok.at("OS-TRUST:trust").as_object().at("id").as_string(), trust_id);
+  std::set<std::string> names;
+  for (auto& role : tok.at("roles").as_array()) names.insert(std::string(role.as_object().at("name").as_string()));
+  EXPECT_EQ(names, (std::set<std::string>{"member", "reader"}));
+  std::string trust_token(*r.headers.get("X-Subject-Token"));
+  EXPECT_EQ(c.call("DELETE", "/v3/OS-TRUST/trusts/" + trust_id, admin).status, 204);
+  expect_keystone_error(c.call("GET", "/v3/auth/tokens", admin, "", {{"X-Subject-Token", trust_token}}), 404);
 }
