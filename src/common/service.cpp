@@ -175,6 +175,7 @@ std::optional<http::Response> Pipeline::run(http::Request& request, bool fast) {
       cache_key = request.target + '\x1f' + (ctx.auth ? ctx.auth->user_id + '\x1f' + ctx.auth->project_id + '\x1f' +
                                                               ctx.auth->domain_id + (ctx.auth->system_scope ? "S" : "")
                                                         : std::string("-"));
+      for (auto& h : spec_.cache_vary_headers) cache_key += '\x1f' + request.headers.get_or(h);
       generation = spec_.generation();
       std::lock_guard lock(cache_mu_);
       auto it = cache_.find(cache_key);

@@ -66,6 +66,8 @@ struct ServiceSpec {
   std::shared_ptr<Policy> policy;
   // Bumped by the service on every write; cacheable GET responses live while it is unchanged.
   std::function<std::uint64_t()> generation;
+  // Request headers that change a cacheable response (e.g. OpenStack-API-Version): part of the key.
+  std::vector<std::string> cache_vary_headers;
   // Extra headers on every response (e.g. Vary).
   std::vector<std::pair<std::string, std::string>> response_headers;
 };

@@ -15,6 +15,7 @@
 #include <soci/soci.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -351,4 +352,34 @@ TEST(IdentityApi, TrustScopedTokenCarriesOnlyDelegatedRoles) {
   std::string trust_token(*r.headers.get("X-Subject-Token"));
   EXPECT_EQ(c.call("DELETE", "/v3/OS-TRUST/trusts/" + trust_id, admin).status, 204);
   expect_keystone_error(c.call("GET", "/v3/auth/tokens", admin, "", {{"X-Subject-Token", trust_token}}), 404);
+}
+
+TEST(IdentityApi, PolicyFileOverridesDefaults) {
+  auto dir = fs::temp_directory_path() / ("nubo-policy-" + uuid4_hex());
+  fs::create_directories(dir);
+  {
+    std::ofstream f(dir / "policy.yaml");
+    f << "\"identity:list_projects\": \"!\"\n\"identity:list_users\": \"role:admin and system_scope:all\"\n";
+  }
+  identity::IdentitySettings settings;
+  settings.bcrypt_cost = 4;
+  settings.key_repository = (dir / "keys").string();
+  auto svc = std::make_shared<identity::IdentityService>(db::Database::open("sqlite://:memory:"), settings);
+  identity::BootstrapOptions boot;
+  boot.admin_password = kPassword;
+  identity::bootstrap(*svc, boot);
+  Pipeline pipeline(identity::api::make_service_spec(svc, (dir / "policy.yaml").string()));
+  auto issued = svc->authenticate(Cloud::password_auth("admin", kPassword, "admin"));
+  auto call = [&](const std::string& path) {
+    http::Request r;
+    r.method = "GET";
+    r.target = path;
+    http::parse_target(r);
+    r.headers.add("X-Auth-Token", issued.token);
+    return pipeline.handle(r).status;
+  };
+  EXPECT_EQ(call("/v3/projects"), 403);
+  EXPECT_EQ(call("/v3/users"), 403);  // project scope no longer enough
+  EXPECT_EQ(call("/v3/roles"), 200);  // defaults still apply elsewhere
+  fs::remove_all(dir);
 }
