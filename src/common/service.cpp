@@ -143,6 +143,11 @@ std::optional<http::Response> Pipeline::run(http::Request& request, bool fast) {
       if (path_matched) throw MethodNotAllowed();
       throw NotFound("The resource could not be found.");
     }
+    // Path parameters and query values reach SQL, where PostgreSQL refuses text that is not UTF-8.
+    for (auto& [name, value] : ctx.params)
+      if (!http::valid_utf8(value)) throw BadRequest("Invalid UTF-8 in the request path.");
+    for (auto& [name, value] : request.query)
+      if (!http::valid_utf8(name) || !http::valid_utf8(value)) throw BadRequest("Invalid UTF-8 in the query string.");
     auto validate = [&](std::string_view token) {
       if (!fast) return spec_.validator->validate(token);
       auto cached = spec_.validator->validate_cached(token);

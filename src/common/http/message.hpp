@@ -49,5 +49,7 @@ struct Response {
 // Splits and percent-decodes a request target into path and query parameters.
 void parse_target(Request& request);
 std::string percent_encode(std::string_view s);
+// Well-formed UTF-8: no stray continuation bytes, overlong forms, surrogates or code points past U+10FFFF.
+bool valid_utf8(std::string_view s);
 
 }  // namespace nubo::http

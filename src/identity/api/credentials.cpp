@@ -501,8 +501,10 @@ std::vector<AccessRuleRequest> parse_access_rules(const json::object& c) {
                      [](unsigned char ch) { return std::isalnum(ch) || ch == '-'; }))
       throw BadRequest("Invalid input for field 'service': a service type is required.");
     auto path = get_string(o, "path");
-    if (!path || path->empty() || (*path)[0] != '/' || path->size() > 225)
+    if (!path || path->empty() || (*path)[0] != '/')
       throw BadRequest("Invalid input for field 'path': a path starting with '/' is required.");
+    // Keystone's schema allows 225 characters but its column (and ours) holds 128: longer failed to store.
+    if (path->size() > 128) throw BadRequest("Invalid input for field 'path': longer than 128 characters.");
     auto method = get_string(o, "method");
     if (!method || !methods.count(*method))
       throw BadRequest("Invalid input for field 'method': must be one of DELETE, GET, HEAD, PATCH, POST, PUT.");
@@ -542,8 +544,10 @@ void add_app_cred_routes(std::vector<Route>& routes, IdentityService& s) {
           unrestricted = uv->as_bool();
         }
         auto* ev = find(c, "expires_at");
-        parse_expiry(s, ev);  // validates; the response echoes the client's string
-        json::value expires = (ev && ev->is_string()) ? *ev : json::value(nullptr);
+        auto expiry = parse_expiry(s, ev);  // validates; the response echoes the client's string
+        json::value expires = nullptr;
+        // ...unless it does not fit the 40-character column (a long fraction): then in canonical form.
+        if (expiry) expires = ev->as_string().size() <= 40 ? *ev : json::value(iso8601(*expiry));
 
         // Roles: the token's, or the requested ones plus what they imply, all held by the token.
         json::array roles;
@@ -803,9 +807,10 @@ void add_trust_routes(std::vector<Route>& routes, IdentityService& s) {
         if (rv && !rv->is_null() && !rv->is_array()) throw BadRequest("Invalid input for field 'roles': not an array.");
         json::value remaining = nullptr;
         if (auto* uv = find(t, "remaining_uses"); uv && !uv->is_null()) {
-          if (!(uv->is_int64() && uv->as_int64() >= 1) && !(uv->is_uint64() && uv->as_uint64() >= 1))
+          // Past INT64_MAX the parser yields a uint64, which the int64 column would wrap to a negative count.
+          if (!(uv->is_int64() && uv->as_int64() >= 1))
             throw BadRequest("Invalid input for field 'remaining_uses': must be a positive integer or null.");
-          remaining = uv->is_int64() ? uv->as_int64() : static_cast<std::int64_t>(uv->as_uint64());
+          remaining = uv->as_int64();
         }
         bool allow_redelegation = false;
         if (auto* av = find(t, "allow_redelegation"); av && !av->is_null()) {

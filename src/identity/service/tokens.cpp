@@ -22,6 +22,15 @@ const json::object& object_field(const json::object& o, std::string_view key, st
   return v->as_object();
 }
 
+// An id in the auth request: nullopt when absent or null, BadRequest when not a string (rather than
+// falling back to the name next to it).
+std::optional<std::string> id_field(const json::object& o, std::string_view where) {
+  auto* v = nubo::find(o, "id");
+  if (!v || v->is_null()) return std::nullopt;
+  if (!v->is_string()) throw BadRequest("Invalid input for field 'id' in " + std::string(where) + ": not a string.");
+  return std::string(v->as_string());
+}
+
 ApiError auth_failed(std::string m = "The request you have made requires authentication.") {
   return Unauthorized(std::move(m));
 }
@@ -42,7 +51,7 @@ struct IdentityService::Resolved {
 static std::optional<json::object> find_domain(IdentityService& s, const json::object& ref) {
   std::optional<json::object> out;
   s.read([&](soci::session& ss) {
-    if (auto id = get_string(ref, "id")) {
+    if (auto id = id_field(ref, "domain")) {
       auto d = db::get(ss, st::project, *id);
       if (d && (*d)["is_domain"].as_bool()) out = d;
     } else if (auto name = get_string(ref, "name")) {
@@ -58,7 +67,7 @@ json::object IdentityService::check_password_auth(const json::object& password) 
   auto pw = get_string(user_ref, "password");
   if (!pw) throw BadRequest("'password' is a required property in user.");
   std::optional<json::object> user;
-  if (auto id = get_string(user_ref, "id")) {
+  if (auto id = id_field(user_ref, "user")) {
     user = find(st::user, *id);
   } else if (auto name = get_string(user_ref, "name")) {
     auto* dref = nubo::find(user_ref, "domain");
@@ -132,7 +141,7 @@ IdentityService::Resolved IdentityService::resolve_scope(const std::string& user
     if (!pv->is_object()) throw BadRequest("Invalid scope: project must be an object.");
     auto& pref = pv->as_object();
     std::optional<json::object> project;
-    if (auto id = get_string(pref, "id")) {
+    if (auto id = id_field(pref, "scope.project")) {
       project = find(st::project, *id);
     } else if (auto name = get_string(pref, "name")) {
       auto* dref = nubo::find(pref, "domain");
@@ -217,12 +226,12 @@ IdentityService::Issued IdentityService::authenticate(const json::object& body) 
       auto secret = get_string(ac, "secret");
       if (!secret) throw BadRequest("'secret' is a required property in application_credential.");
       std::optional<json::object> row;
-      if (auto id = get_string(ac, "id")) {
+      if (auto id = id_field(ac, "application_credential")) {
         row = find(st::application_credential, *id);
       } else if (auto name = get_string(ac, "name")) {
         auto* uref = nubo::find(ac, "user");
         if (!uref || !uref->is_object()) throw BadRequest("'user' is required with an application credential name.");
-        std::string uid = string_or(uref->as_object(), "id");
+        std::string uid = id_field(uref->as_object(), "application_credential.user").value_or("");
         if (uid.empty()) {
           auto uname = string_or(uref->as_object(), "name");
           auto* dref = nubo::find(uref->as_object(), "domain");
