@@ -59,20 +59,26 @@ std::string base64url_encode(std::string_view bytes, bool pad) {
 }
 
 std::optional<std::string> base64url_decode(std::string_view text) {
+  // At most two '=' of padding, only at the end.
+  size_t padding = 0;
+  while (!text.empty() && text.back() == '=') {
+    text.remove_suffix(1);
+    if (++padding > 2) return std::nullopt;
+  }
+  if (text.size() % 4 == 1) return std::nullopt;
   std::string s(text);
   for (auto& c : s) {
     if (c == '-') c = '+';
     else if (c == '_') c = '/';
-    else if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '=')) return std::nullopt;
+    else if (!std::isalnum(static_cast<unsigned char>(c))) return std::nullopt;
   }
+  size_t decoded = s.size() / 4 * 3 + (s.size() % 4 == 0 ? 0 : s.size() % 4 - 1);
   while (s.size() % 4) s += '=';
   std::string out(s.size() / 4 * 3 + 1, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
                           reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
-  if (n < 0) return std::nullopt;
-  size_t pad = 0;
-  for (size_t i = s.size(); i > 0 && s[i - 1] == '='; --i) ++pad;
-  out.resize(static_cast<size_t>(n) - pad);
+  if (n < 0 || static_cast<size_t>(n) < decoded) return std::nullopt;
+  out.resize(decoded);
   return out;
 }
 

@@ -37,3 +37,13 @@ TEST(Ids, Iso8601) {
   EXPECT_FALSE(parse_iso8601("bad.123Z"));
   EXPECT_FALSE(parse_iso8601("2023-13-01T00:00:00Z"));
 }
+
+TEST(Ids, Base64UrlRejectsBadPadding) {
+  EXPECT_FALSE(base64url_decode("t_p==========").has_value());  // found by fuzz_auth_body
+  EXPECT_FALSE(base64url_decode("a=bc").has_value());
+  EXPECT_FALSE(base64url_decode("abcde").has_value());
+  EXPECT_EQ(base64url_decode("YQ==").value(), "a");
+  EXPECT_EQ(base64url_decode("YQ").value(), "a");
+  EXPECT_EQ(base64url_decode("YWI").value(), "ab");
+  EXPECT_EQ(base64url_decode("").value(), "");
+}
