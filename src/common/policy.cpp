@@ -224,7 +224,13 @@ bool evaluate(const PolicyNode& n, const Rules* rules, const json::object& creds
       }
       auto* cred = credential(creds, n.key);
       if (!cred) {
-        // Literal on the left ("True:%(user.enabled)s") compares with the target value.
+        // A literal on the left ("'public':%(visibility)s", "True:%(enabled)s") compares with the
+        // target value, as oslo.policy's literal_eval does.
+        const auto& k = n.key;
+        if (k.size() >= 2 && (k.front() == '\'' || k.front() == '"') && k.back() == k.front())
+          return k.substr(1, k.size() - 2) == *match;
+        if (k == "True" || k == "False") return lower(k) == lower(*match);
+        if (!k.empty() && k.find_first_not_of("0123456789") == std::string::npos) return k == *match;
         return false;
       }
       if (cred->is_array()) {

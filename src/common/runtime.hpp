@@ -30,6 +30,12 @@ struct ServerOptions {
 using HttpHandler = std::function<http::Response(http::Request&)>;
 // Runs on the I/O thread first; returns nullopt to hand the request to the worker pool.
 using FastHttpHandler = std::function<std::optional<http::Response>(http::Request&)>;
+// Streamed uploads: `matches` runs on the I/O thread on the request's head (it must be cheap);
+// `start` runs on the worker pool; the body is then fed to the sink chunk by chunk.
+struct UploadHandlers {
+  std::function<bool(const http::Request&)> matches;
+  std::function<http::UploadStart(http::Request&)> start;
+};
 
 class Runtime {
  public:
@@ -39,7 +45,8 @@ class Runtime {
   Runtime& operator=(const Runtime&) = delete;
 
   // Binds immediately (so port 0 is resolved and bind errors surface now); serves after start().
-  uint16_t listen(const ServerOptions& options, HttpHandler handler, FastHttpHandler fast = {});
+  uint16_t listen(const ServerOptions& options, HttpHandler handler, FastHttpHandler fast = {},
+                  UploadHandlers uploads = {});
   // Runs fn every interval on the worker pool until stop().
   void every(std::chrono::milliseconds interval, std::function<void()> fn);
   void post_work(std::function<void()> fn);

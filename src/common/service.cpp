@@ -106,18 +106,90 @@ bool match(const std::vector<std::string>& pattern, const std::vector<std::strin
 }  // namespace
 
 Pipeline::Pipeline(ServiceSpec spec) : spec_(std::move(spec)) {
-  for (auto& r : spec_.routes) compiled_.push_back(Compiled{&r, split_path(r.path)});
+  for (auto& r : spec_.routes) {
+    compiled_.push_back(Compiled{&r, split_path(r.path)});
+    has_uploads_ |= static_cast<bool>(r.upload);
+  }
 }
 Pipeline::~Pipeline() = default;
 
 // Thrown inside the fast path when a step would have to block; the request then runs on the pool.
 struct WouldBlock {};
 
-http::Response Pipeline::handle(http::Request& request) { return *run(request, false); }
+http::Response Pipeline::handle(http::Request& request) { return *run(request, Mode::Normal, nullptr); }
 
-std::optional<http::Response> Pipeline::try_fast(http::Request& request) { return run(request, true); }
+std::optional<http::Response> Pipeline::try_fast(http::Request& request) { return run(request, Mode::Fast, nullptr); }
 
-std::optional<http::Response> Pipeline::run(http::Request& request, bool fast) {
+bool Pipeline::streams(const http::Request& request) const {
+  if (!has_uploads_) return false;
+  auto parts = split_path(request.path);
+  for (auto& c : compiled_) {
+    std::map<std::string, std::string> params;
+    if (c.route->method == request.method && c.route->upload && match(c.segments, parts, params)) return true;
+  }
+  return false;
+}
+
+namespace {
+// Logs the access line of a streamed upload when it ends, with its final status.
+class LoggedSink : public http::BodySink {
+ public:
+  LoggedSink(std::unique_ptr<http::BodySink> inner, std::string request_id, std::string line,
+             std::chrono::steady_clock::time_point start, std::string service,
+             std::function<http::Response(const ApiError&)> render)
+      : inner_(std::move(inner)), request_id_(std::move(request_id)), line_(std::move(line)), start_(start),
+        service_(std::move(service)), render_(std::move(render)) {}
+  void write(std::string_view chunk) override {
+    bytes_ += chunk.size();
+    inner_->write(chunk);
+  }
+  http::Response finish() override {
+    http::Response r;
+    try {
+      r = inner_->finish();
+    } catch (const ApiError& e) {
+      r = render_(e);
+      for (auto& [k, v] : e.headers) r.headers.set(k, v);
+      inner_->abort();
+      aborted_ = true;
+    }
+    r.headers.set("x-openstack-request-id", request_id_);
+    log(r.status);
+    return r;
+  }
+  void abort() noexcept override {
+    if (aborted_) return;
+    aborted_ = true;
+    inner_->abort();
+    log(499);
+  }
+
+ private:
+  void log(int status) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_).count();
+    spdlog::info("{} {} {} {} {:.3f}ms bytes={}", service_, request_id_, line_, status, static_cast<double>(us) / 1000.0,
+                 bytes_);
+  }
+  std::unique_ptr<http::BodySink> inner_;
+  std::string request_id_;
+  std::string line_;
+  std::chrono::steady_clock::time_point start_;
+  std::string service_;
+  std::function<http::Response(const ApiError&)> render_;
+  size_t bytes_ = 0;
+  bool aborted_ = false;
+};
+}  // namespace
+
+http::UploadStart Pipeline::begin_upload(http::Request& request) {
+  http::UploadStart start;
+  auto r = run(request, Mode::Upload, &start);
+  if (r) start.response = std::move(*r);
+  return start;
+}
+
+std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, http::UploadStart* upload) {
+  bool fast = mode == Mode::Fast;
   auto start = std::chrono::steady_clock::now();
   Context ctx{request, {}, std::nullopt, "req-" + uuid4(), spec_.policy.get(), {}};
   http::Response response;
@@ -190,6 +262,18 @@ std::optional<http::Response> Pipeline::run(http::Request& request, bool fast) {
         goto done;
       }
     }
+    if (mode == Mode::Upload) {
+      if (!found->upload) throw MethodNotAllowed();
+      auto sink = found->upload(ctx);
+      auto render = spec_.render_error ? spec_.render_error : ErrorRenderer(render_keystone_error);
+      upload->sink = std::make_unique<LoggedSink>(
+          std::move(sink), ctx.request_id,
+          request.method + " " + request.target + " user=" +
+              (ctx.auth ? ctx.auth->user_id : "-") + " project=" +
+              (ctx.auth && !ctx.auth->project_id.empty() ? ctx.auth->project_id : "-"),
+          start, spec_.name, render);
+      return std::nullopt;
+    }
     if (fast) {
       if (!found->fast) return std::nullopt;
       auto r = found->fast(ctx);
@@ -215,6 +299,7 @@ std::optional<http::Response> Pipeline::run(http::Request& request, bool fast) {
     ApiError internal(500, "An unexpected error prevented the server from fulfilling your request.");
     response = spec_.render_error ? spec_.render_error(internal) : render_keystone_error(internal);
   }
+  if (upload && upload->sink) return std::nullopt;
   response.headers.set("x-openstack-request-id", ctx.request_id);
   for (auto& [k, v] : spec_.response_headers) response.headers.set(k, v);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();

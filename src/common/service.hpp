@@ -43,6 +43,8 @@ using RouteHandler = std::function<http::Response(Context&)>;
 // Answers on the I/O thread from memory, or nullopt when the request needs blocking work.
 using FastHandler = std::function<std::optional<http::Response>(Context&)>;
 using TargetLoader = std::function<Target(Context&)>;
+// Starts a streamed upload after authentication and policy; the server feeds the body to the sink.
+using UploadHandler = std::function<std::unique_ptr<http::BodySink>(Context&)>;
 
 struct Route {
   std::string method;  // GET, POST...; GET routes also answer HEAD
@@ -54,6 +56,9 @@ struct Route {
   FastHandler fast;     // optional non-blocking path tried before the worker pool
   // GET responses may be served from the pipeline's cache while the service's generation is unchanged.
   bool cacheable = false;
+  // When set, the request body is not buffered: it streams into the sink this returns (no body
+  // size limit but the service's own), and `handler` is not used.
+  UploadHandler upload;
 };
 
 using ErrorRenderer = std::function<http::Response(const ApiError&)>;
@@ -79,10 +84,16 @@ class Pipeline {
   http::Response handle(http::Request& request);
   // On the I/O thread: the response when the route's fast path can answer without blocking.
   std::optional<http::Response> try_fast(http::Request& request);
+  // Whether this request's route streams its body (cheap; runs on the I/O thread).
+  bool streams(const http::Request& request) const;
+  // Authenticates and authorizes a streamed upload and opens its sink (or answers at once).
+  http::UploadStart begin_upload(http::Request& request);
   const ServiceSpec& spec() const { return spec_; }
 
  private:
-  std::optional<http::Response> run(http::Request& request, bool fast);
+  enum class Mode { Normal, Fast, Upload };
+  std::optional<http::Response> run(http::Request& request, Mode mode, http::UploadStart* upload);
+  bool has_uploads_ = false;
   struct Cached {
     std::uint64_t generation;
     http::Response response;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -38,12 +39,41 @@ struct Request {
   bool has_query(std::string_view name) const { return query.find(std::string(name)) != query.end(); }
 };
 
+// A response body produced while it is sent (downloads): memory stays flat whatever the size.
+// next() runs on the worker pool; an empty string ends the body.
+class BodySource {
+ public:
+  virtual ~BodySource() = default;
+  virtual std::string next(size_t max_bytes) = 0;
+};
+
+// A request body consumed while it arrives (uploads). write() runs on the worker pool for each
+// chunk, in order; finish() after the last one gives the response; abort() when the client
+// goes away or the body is malformed, so that nothing half-written survives.
+class BodySink {
+ public:
+  virtual ~BodySink() = default;
+  virtual void write(std::string_view chunk) = 0;
+  virtual struct Response finish() = 0;
+  virtual void abort() noexcept {}
+};
+
 struct Response {
   int status = 200;
   Headers headers;
   std::string body;
+  // When set, the body is streamed from it (with Content-Length when the handler sets the header,
+  // chunked otherwise) and `body` is ignored.
+  std::shared_ptr<BodySource> stream;
   // HEAD responses keep Content-Length of the GET body but send no body.
   std::optional<size_t> content_length_override;
+};
+
+// How a streamed upload starts: a sink to feed the body into, or a response to send at once
+// (authentication, policy or validation failed) without reading the body.
+struct UploadStart {
+  std::unique_ptr<BodySink> sink;
+  std::optional<Response> response;
 };
 
 // Splits and percent-decodes a request target into path and query parameters.

@@ -1,6 +1,8 @@
 // Beast/Asio lives only in this file: the HTTP/1.1 server behind Runtime.
 #include "common/runtime.hpp"
 
+#include "common/error.hpp"
+
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ssl.hpp>
@@ -38,6 +40,7 @@ struct Listener {
   ServerOptions options;
   HttpHandler handler;
   FastHttpHandler fast;
+  UploadHandlers uploads;
   tcp::acceptor acceptor;
   std::unique_ptr<asio::ssl::context> tls;
   Listener(asio::io_context& ioc, ServerOptions o, HttpHandler h)
@@ -102,6 +105,28 @@ struct Runtime::Impl {
         use_awaitable);
   }
 
+  // Runs fn on the worker pool; an exception becomes the error response to send.
+  awaitable<std::optional<http::Response>> pool_call(Listener& l, std::function<void()> fn) {
+    co_return co_await asio::co_spawn(
+        pool.get_executor(),
+        [&]() -> awaitable<std::optional<http::Response>> {
+          auto render = l.options.render_error ? l.options.render_error
+                                               : std::function<http::Response(int, const std::string&)>(default_error);
+          try {
+            fn();
+            co_return std::nullopt;
+          } catch (const ApiError& e) {
+            auto r = render(e.status(), e.what());
+            for (auto& [k, v] : e.headers) r.headers.set(k, v);
+            co_return r;
+          } catch (const std::exception& e) {
+            spdlog::error("{}: streaming failed: {}", l.options.name, e.what());
+            co_return render(500, "An unexpected error prevented the server from fulfilling your request.");
+          }
+        },
+        use_awaitable);
+  }
+
   template <class Stream>
   static tcp::socket& lowest_socket(Stream& s) {
     return beast::get_lowest_layer(s).socket();
@@ -120,11 +145,100 @@ struct Runtime::Impl {
       co_return;
     }
     bool no_body = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+    if (r.stream && !no_body) {
+      co_await write_streamed(stream, r, version, keep_alive);
+      co_return;
+    }
     if (!no_body) {
       res.body() = r.body;
       res.prepare_payload();
     }
     co_await bhttp::async_write(stream, res, tuple_awaitable);
+  }
+
+  // Sends a BodySource chunk by chunk: Content-Length when the handler set it, chunked otherwise.
+  template <class Stream>
+  awaitable<void> write_streamed(Stream& stream, const http::Response& r, unsigned version, bool keep_alive) {
+    bhttp::response<bhttp::buffer_body> res{static_cast<bhttp::status>(r.status), version};
+    for (auto& [k, v] : r.headers.all()) res.insert(k, v);
+    res.keep_alive(keep_alive);
+    if (!r.headers.get("Content-Length")) res.chunked(true);
+    res.body().data = nullptr;
+    res.body().more = true;
+    bhttp::response_serializer<bhttp::buffer_body> sr{res};
+    auto [hec, hn] = co_await bhttp::async_write_header(stream, sr, tuple_awaitable);
+    if (hec) co_return;
+    std::string chunk;
+    for (;;) {
+      bool failed = false;
+      co_await asio::co_spawn(
+          pool.get_executor(),
+          [&]() -> awaitable<void> {
+            try {
+              chunk = r.stream->next(1 << 20);
+            } catch (const std::exception& e) {
+              spdlog::error("download stream failed: {}", e.what());
+              failed = true;
+            }
+            co_return;
+          },
+          use_awaitable);
+      if (failed) {
+        // The status is already sent: cut the connection so the client sees a short body.
+        boost::system::error_code ignored;
+        lowest_socket(stream).close(ignored);
+        co_return;
+      }
+      if (chunk.empty()) {
+        res.body().data = nullptr;
+        res.body().more = false;
+      } else {
+        res.body().data = chunk.data();
+        res.body().size = chunk.size();
+        res.body().more = true;
+      }
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(300));
+      auto [ec, n] = co_await bhttp::async_write(stream, sr, tuple_awaitable);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec || chunk.empty()) co_return;
+    }
+  }
+
+  // Feeds a request body to an upload sink as it arrives; returns the response to send.
+  template <class Stream, class Parser>
+  awaitable<http::Response> read_streamed(Listener& l, Stream& stream, beast::flat_buffer& buffer, Parser& header_parser,
+                                          http::BodySink& sink) {
+    bhttp::request_parser<bhttp::buffer_body> parser{std::move(header_parser)};
+    parser.body_limit(boost::none);
+    std::vector<char> buf(1 << 20);
+    while (!parser.is_done()) {
+      parser.get().body().data = buf.data();
+      parser.get().body().size = buf.size();
+      beast::get_lowest_layer(stream).expires_after(l.options.read_timeout);
+      auto [ec, n] = co_await bhttp::async_read(stream, buffer, parser, tuple_awaitable);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      size_t got = buf.size() - parser.get().body().size;
+      if (!ec && got > 0) {
+        auto error = co_await pool_call(l, [&] { sink.write(std::string_view(buf.data(), got)); });
+        if (error) {
+          co_await pool_call(l, [&] { sink.abort(); });
+          co_return std::move(*error);
+        }
+      }
+      if (ec) {
+        co_await pool_call(l, [&] { sink.abort(); });
+        auto render = l.options.render_error ? l.options.render_error
+                                             : std::function<http::Response(int, const std::string&)>(default_error);
+        co_return render(400, "The request body ended early or was malformed.");
+      }
+    }
+    http::Response out;
+    auto error = co_await pool_call(l, [&] { out = sink.finish(); });
+    if (error) {
+      co_await pool_call(l, [&] { sink.abort(); });
+      co_return std::move(*error);
+    }
+    co_return out;
   }
 
   template <class Stream>
@@ -143,7 +257,8 @@ struct Runtime::Impl {
       if (stopping) break;
       bhttp::request_parser<bhttp::string_body> parser;
       parser.header_limit(static_cast<uint32_t>(opts.header_limit));
-      parser.body_limit(opts.body_limit);
+      // The body limit is decided once the head is known: streamed uploads have none here.
+      parser.body_limit(boost::none);
       beast::get_lowest_layer(stream).expires_after(opts.idle_timeout);
       auto [ec, n] = co_await bhttp::async_read_header(stream, buffer, parser, tuple_awaitable);
       if (ec) {
@@ -160,6 +275,45 @@ struct Runtime::Impl {
       }
       set_busy(conn, true);
       auto& hdr = parser.get();
+      if (l.uploads.matches) {
+        http::Request head;
+        head.method = std::string(hdr.method_string());
+        head.target = std::string(hdr.target());
+        http::parse_target(head);
+        for (auto& f : hdr) head.headers.add(std::string(f.name_string()), std::string(f.value()));
+        head.remote_address = remote;
+        if (l.uploads.matches(head)) {
+          // The head parser moves into the streaming parser: keep what we need from it now.
+          unsigned version = hdr.version();
+          bool keep_alive = hdr.keep_alive();
+          bool expect_continue = bhttp::token_list{hdr[bhttp::field::expect]}.exists("100-continue");
+          http::UploadStart start;
+          auto error = co_await pool_call(l, [&] { start = l.uploads.start(head); });
+          http::Response resp;
+          bool close = true;
+          if (error) {
+            resp = std::move(*error);
+          } else if (start.response) {
+            resp = std::move(*start.response);  // refused before reading the body
+          } else {
+            if (expect_continue) {
+              bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, version};
+              co_await bhttp::async_write(stream, cont, tuple_awaitable);
+            }
+            resp = co_await read_streamed(l, stream, buffer, parser, *start.sink);
+            close = !keep_alive || stopping || resp.status >= 400;
+          }
+          co_await write_response(stream, resp, version, !close, false);
+          set_busy(conn, false);
+          if (close) break;
+          continue;
+        }
+      }
+      if (auto length = parser.content_length(); length && *length > opts.body_limit) {
+        co_await write_response(stream, render(413, "Request is too large."), hdr.version(), false, false);
+        break;
+      }
+      parser.body_limit(opts.body_limit);
       if (bhttp::token_list{hdr[bhttp::field::expect]}.exists("100-continue")) {
         bhttp::response<bhttp::empty_body> cont{bhttp::status::continue_, hdr.version()};
         co_await bhttp::async_write(stream, cont, tuple_awaitable);
@@ -247,9 +401,11 @@ Runtime::Runtime(unsigned io_threads, unsigned worker_threads)
 
 Runtime::~Runtime() { stop(std::chrono::seconds(5)); }
 
-uint16_t Runtime::listen(const ServerOptions& options, HttpHandler handler, FastHttpHandler fast) {
+uint16_t Runtime::listen(const ServerOptions& options, HttpHandler handler, FastHttpHandler fast,
+                         UploadHandlers uploads) {
   auto l = std::make_unique<Listener>(impl_->ioc, options, std::move(handler));
   l->fast = std::move(fast);
+  l->uploads = std::move(uploads);
   auto addr = asio::ip::make_address(options.host);
   tcp::endpoint ep(addr, options.port);
   l->acceptor.open(ep.protocol());

@@ -7,6 +7,7 @@
 #include "common/json.hpp"
 #include "common/log.hpp"
 #include "common/runtime.hpp"
+#include "common/serve.hpp"
 #include "common/service.hpp"
 #include "identity/api/service.hpp"
 #include "identity/setup.hpp"
@@ -60,8 +61,7 @@ class Cloud {
     pipeline_ = std::make_shared<Pipeline>(identity::api::make_service_spec(service_));
     ServerOptions opts;
     opts.render_error = [](int status, const std::string& m) { return render_keystone_error(ApiError(status, m)); };
-    port_ = runtime_->listen(opts, [p = pipeline_](http::Request& r) { return p->handle(r); },
-                            [p = pipeline_](http::Request& r) { return p->try_fast(r); });
+    port_ = listen_pipeline(*runtime_, opts, pipeline_);
     url_ = "http://127.0.0.1:" + std::to_string(port_);
     boot.catalog.push_back({"identity", "keystone", url_ + "/v3"});
     identity::bootstrap(*service_, boot);

@@ -45,3 +45,16 @@ TEST(Policy, NamedRulesAndOverrides) {
   p.set_rule("x:get", "!");
   EXPECT_FALSE(p.enforce("x:get", creds({"admin"}), {}));
 }
+
+TEST(Policy, LiteralOnTheLeft) {
+  // Glance's defaults compare constants with the target: "'public':%(visibility)s".
+  auto c = creds({"reader"});
+  EXPECT_TRUE(Policy::check_expression("'public':%(visibility)s", c, {{"visibility", "public"}}));
+  EXPECT_FALSE(Policy::check_expression("'public':%(visibility)s", c, {{"visibility", "shared"}}));
+  EXPECT_FALSE(Policy::check_expression("'public':%(visibility)s", c, {}));
+  EXPECT_TRUE(Policy::check_expression("\"shared\":%(visibility)s", c, {{"visibility", "shared"}}));
+  EXPECT_TRUE(Policy::check_expression("True:%(enabled)s", c, {{"enabled", "true"}}));
+  EXPECT_FALSE(Policy::check_expression("True:%(enabled)s", c, {{"enabled", "False"}}));
+  EXPECT_TRUE(Policy::check_expression("role:reader and ('community':%(visibility)s or project_id:%(project_id)s)", c,
+                                       {{"visibility", "private"}, {"project_id", "p1"}}));
+}

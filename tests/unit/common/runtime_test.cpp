@@ -87,3 +87,99 @@ TEST(Runtime, ServesHttpsWhenConfigured) {
   rt.stop(std::chrono::seconds(2));
   std::filesystem::remove_all(dir);
 }
+
+namespace {
+// Counts and checksums what it receives; finish() answers with the totals.
+struct CountingSink : http::BodySink {
+  size_t bytes = 0;
+  unsigned long long sum = 0;
+  size_t chunks = 0;
+  bool* aborted;
+  explicit CountingSink(bool* a) : aborted(a) {}
+  void write(std::string_view chunk) override {
+    ++chunks;
+    bytes += chunk.size();
+    for (unsigned char c : chunk) sum += c;
+  }
+  http::Response finish() override {
+    http::Response r;
+    r.status = 201;
+    r.body = std::to_string(bytes) + " " + std::to_string(sum);
+    return r;
+  }
+  void abort() noexcept override { *aborted = true; }
+};
+
+// Produces `total` bytes of a repeating pattern in chunks.
+struct PatternSource : http::BodySource {
+  size_t left, pos = 0;
+  explicit PatternSource(size_t total) : left(total) {}
+  std::string next(size_t max) override {
+    size_t n = std::min(left, max);
+    left -= n;
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i, ++pos) s[i] = static_cast<char>('a' + (pos % 26));
+    return s;
+  }
+};
+}  // namespace
+
+TEST(Runtime, StreamsUploadsAndDownloadsWithoutBuffering) {
+  Runtime rt(1, 2);
+  bool aborted = false;
+  ServerOptions o;
+  o.body_limit = 1024;  // streamed requests are not bound by it
+  UploadHandlers uploads;
+  uploads.matches = [](const http::Request& r) { return r.method == "PUT" && r.path == "/upload"; };
+  uploads.start = [&](http::Request& r) {
+    http::UploadStart s;
+    if (r.headers.get_or("X-Refuse") == "1") {
+      http::Response no;
+      no.status = 403;
+      s.response = no;
+    } else {
+      s.sink = std::make_unique<CountingSink>(&aborted);
+    }
+    return s;
+  };
+  const size_t total = 48u << 20;
+  auto port = rt.listen(
+      o,
+      [&](http::Request& r) {
+        http::Response resp;
+        if (r.path == "/download") {
+          resp.stream = std::make_shared<PatternSource>(total);
+          resp.headers.set("Content-Length", std::to_string(total));
+        } else if (r.path == "/chunked") {
+          resp.stream = std::make_shared<PatternSource>(3u << 20);
+        } else {
+          resp.body = "buffered";
+        }
+        return resp;
+      },
+      {}, uploads);
+  rt.start();
+  std::string base = "http://127.0.0.1:" + std::to_string(port);
+  http::Client c(std::chrono::seconds(60));
+  std::string body(total, '\0');
+  unsigned long long sum = 0;
+  for (size_t i = 0; i < total; ++i) {
+    body[i] = static_cast<char>(i % 251);
+    sum += static_cast<unsigned char>(body[i]);
+  }
+  auto up = c.request("PUT", base + "/upload", {}, body);
+  EXPECT_EQ(up.status, 201);
+  EXPECT_EQ(up.body, std::to_string(total) + " " + std::to_string(sum));
+  EXPECT_FALSE(aborted);
+  auto refused = c.request("PUT", base + "/upload", {{"X-Refuse", "1"}}, "data");
+  EXPECT_EQ(refused.status, 403);
+  auto down = c.request("GET", base + "/download");
+  ASSERT_EQ(down.status, 200);
+  ASSERT_EQ(down.body.size(), total);
+  EXPECT_EQ(down.body.substr(0, 3), "abc");
+  EXPECT_EQ(down.body[total - 1], static_cast<char>('a' + ((total - 1) % 26)));
+  auto chunked = c.request("GET", base + "/chunked");
+  EXPECT_EQ(chunked.body.size(), 3u << 20);
+  EXPECT_EQ(c.request("POST", base + "/other", {}, std::string(5000, 'x')).status, 413);  // others stay bounded
+  rt.stop(std::chrono::seconds(2));
+}
