@@ -1,11 +1,16 @@
 // The `nubo` multi-call binary: subcommands only; the services hold the logic.
+#include "common/auth_remote.hpp"
 #include "common/config.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
 #include "common/runtime.hpp"
+#include "common/serve.hpp"
 #include "common/service.hpp"
 #include "identity/api/service.hpp"
 #include "identity/setup.hpp"
+#include "image/api/common.hpp"
+#include "image/api/service.hpp"
+#include "image/setup.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -14,6 +19,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <set>
+#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace nubo;
@@ -64,17 +71,20 @@ void write_client_files(const fs::path& dir, const std::string& auth_url, const 
   fs::permissions(openrc, fs::perms::owner_read | fs::perms::owner_write);
 }
 
-identity::BootstrapOptions bootstrap_options(const Config& c, const std::string& password, const std::string& url) {
+identity::BootstrapOptions bootstrap_options(const Config& c, const std::string& password, const std::string& url,
+                                             const std::string& state_dir) {
   identity::BootstrapOptions o;
   o.admin_username = c.get_string("bootstrap", "admin_username", "admin");
   o.admin_password = password;
   o.admin_project = c.get_string("bootstrap", "admin_project", "admin");
   o.region = c.get_string("DEFAULT", "region", "RegionOne");
   o.catalog.push_back({"identity", "keystone", url + "/v3"});
+  o.catalog.push_back({"image", "glance", image::settings_from_config(c, state_dir).public_url});
   return o;
 }
 
-ServerOptions server_options(const Config& c, const std::string& section, uint16_t default_port) {
+ServerOptions server_options(const Config& c, const std::string& section, uint16_t default_port,
+                             ErrorRenderer render = render_keystone_error) {
   ServerOptions o;
   o.name = section;
   o.host = c.get_string(section, "bind_host", c.get_string("DEFAULT", "bind_host", "127.0.0.1"));
@@ -85,32 +95,74 @@ ServerOptions server_options(const Config& c, const std::string& section, uint16
   o.idle_timeout = std::chrono::seconds(c.get_int("DEFAULT", "keepalive_timeout", 75));
   o.tls_cert_file = c.get_string(section, "tls_cert_file", c.get_string("DEFAULT", "tls_cert_file", ""));
   o.tls_key_file = c.get_string(section, "tls_key_file", c.get_string("DEFAULT", "tls_key_file", ""));
-  o.render_error = [](int status, const std::string& message) { return render_keystone_error(ApiError(status, message)); };
+  o.render_error = [render](int status, const std::string& message) { return render(ApiError(status, message)); };
   return o;
 }
 
-int run_services(const Config& config, const std::string& state_dir, bool print_banner) {
-  auto svc = identity::open_identity_service(config, state_dir);
-  auto password = config.get("bootstrap", "admin_password").value_or(read_or_create_secret(fs::path(state_dir) / "admin-password"));
-  identity::bootstrap(*svc, bootstrap_options(config, password, svc->settings().public_url));
-  write_client_files(state_dir, svc->settings().public_url, password, svc->settings().region);
+std::set<std::string> parse_services(const std::string& list) {
+  std::set<std::string> out;
+  std::stringstream ss(list);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (item.empty()) continue;
+    if (item != "identity" && item != "image") throw std::runtime_error("unknown service: " + item);
+    out.insert(item);
+  }
+  if (out.empty()) throw std::runtime_error("no service named in --services");
+  return out;
+}
 
+int run_services(const Config& config, const std::string& state_dir, const std::set<std::string>& services,
+                 bool print_banner) {
   Runtime runtime(static_cast<unsigned>(config.get_int("DEFAULT", "io_threads", 2)),
                   static_cast<unsigned>(config.get_int("DEFAULT", "worker_threads", 16)));
-  auto pipeline = std::make_shared<Pipeline>(identity::api::make_service_spec(
-      svc, config.get_string("identity", "policy_file", state_dir + "/policy.yaml")));
-  auto port = runtime.listen(server_options(config, "identity", 5000),
-                             [pipeline](http::Request& r) { return pipeline->handle(r); },
-                             [pipeline](http::Request& r) { return pipeline->try_fast(r); });
-  // Other processes may rotate keys or, on a shared database, write: re-read keys and revocation
-  // events and drop caches every second with PostgreSQL, every 30 seconds with SQLite.
-  runtime.every(std::chrono::seconds(svc->database().is_postgresql() ? 1 : 30), [svc] { svc->refresh(); });
+  std::shared_ptr<identity::IdentityService> svc;
+  std::shared_ptr<Pipeline> identity_pipeline, image_pipeline;
+  std::shared_ptr<image::ImageService> images;
+  auto password = config.get("bootstrap", "admin_password")
+                      .value_or(read_or_create_secret(fs::path(state_dir) / "admin-password"));
+  if (services.count("identity")) {
+    svc = identity::open_identity_service(config, state_dir);
+    identity::bootstrap(*svc, bootstrap_options(config, password, svc->settings().public_url, state_dir));
+    write_client_files(state_dir, svc->settings().public_url, password, svc->settings().region);
+    identity_pipeline = std::make_shared<Pipeline>(identity::api::make_service_spec(
+        svc, config.get_string("identity", "policy_file", state_dir + "/policy.yaml")));
+    auto port = listen_pipeline(runtime, server_options(config, "identity", 5000), identity_pipeline);
+    // Other processes may rotate keys or, on a shared database, write: re-read keys and revocation
+    // events and drop caches every second with PostgreSQL, every 30 seconds with SQLite.
+    runtime.every(std::chrono::seconds(svc->database().is_postgresql() ? 1 : 30), [svc] { svc->refresh(); });
+    spdlog::info("identity listening on port {}", port);
+  }
+  if (services.count("image")) {
+    images = image::open_image_service(config, state_dir);
+    // Tokens are validated in-process when identity runs here, else by the identity API.
+    std::shared_ptr<TokenValidator> validator = svc;
+    if (!validator) {
+      auto identity_url = identity::settings_from_config(config, state_dir).public_url;
+      ServiceCredentials creds;
+      creds.auth_url = config.get_string("keystone_authtoken", "auth_url", identity_url + "/v3");
+      creds.username = config.get_string("keystone_authtoken", "username",
+                                         config.get_string("bootstrap", "admin_username", "admin"));
+      creds.password = config.get_string("keystone_authtoken", "password", password);
+      creds.project_name = config.get_string("keystone_authtoken", "project_name",
+                                             config.get_string("bootstrap", "admin_project", "admin"));
+      validator = std::make_shared<RemoteTokenValidator>(creds);
+    }
+    image_pipeline = std::make_shared<Pipeline>(image::api::make_service_spec(
+        images, validator, config.get_string("image", "policy_file", state_dir + "/image-policy.yaml")));
+    auto port = listen_pipeline(runtime, server_options(config, "image", 9292, image::api::render_glance_error),
+                                image_pipeline);
+    spdlog::info("image listening on port {}", port);
+  }
   runtime.start();
-  spdlog::info("identity listening on port {}", port);
   if (print_banner) {
     std::ifstream clouds(fs::path(state_dir) / "clouds.yaml");
-    std::cout << "Nubo is running.\n  identity: " << svc->settings().public_url << "/v3\n"
-              << "  clouds.yaml: " << state_dir << "/clouds.yaml (cloud name: nubo)\n"
+    std::cout << "Nubo is running.\n";
+    if (svc) std::cout << "  identity: " << svc->settings().public_url << "/v3\n";
+    if (images) std::cout << "  image:    " << images->settings().public_url << "\n";
+    std::cout << "  clouds.yaml: " << state_dir << "/clouds.yaml (cloud name: nubo)\n"
               << "  openrc:      " << state_dir << "/openrc\n\n"
               << clouds.rdbuf() << "\n"
               << "Try: OS_CLIENT_CONFIG_FILE=" << state_dir << "/clouds.yaml openstack --os-cloud nubo token issue\n"
@@ -132,7 +184,7 @@ int main(int argc, char** argv) {
   auto* aio = app.add_subcommand("all-in-one", "every service in one process");
   auto* api = app.add_subcommand("api", "chosen API services");
   std::string services = "identity";
-  api->add_option("--services", services, "comma-separated services (identity)");
+  api->add_option("--services", services, "comma-separated services (identity, image)");
   auto* boot = app.add_subcommand("bootstrap", "create the admin user, project, roles and catalog");
   std::string boot_password;
   boot->add_option("--bootstrap-password", boot_password, "the admin's password");
@@ -148,20 +200,18 @@ int main(int argc, char** argv) {
     Config config = config_file.empty() ? Config() : Config::load(config_file);
     if (auto s = config.get("DEFAULT", "state_dir"); s && state_dir == default_state_dir()) state_dir = *s;
     setup_logging(config);
-    if (aio->parsed()) return run_services(config, state_dir, true);
-    if (api->parsed()) {
-      if (services != "identity") throw std::runtime_error("only the identity service exists yet: " + services);
-      return run_services(config, state_dir, false);
-    }
+    if (aio->parsed()) return run_services(config, state_dir, {"identity", "image"}, true);
+    if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);
     if (boot->parsed()) {
       auto svc = identity::open_identity_service(config, state_dir);
       auto pw = boot_password.empty() ? read_or_create_secret(fs::path(state_dir) / "admin-password") : boot_password;
-      identity::bootstrap(*svc, bootstrap_options(config, pw, svc->settings().public_url));
+      identity::bootstrap(*svc, bootstrap_options(config, pw, svc->settings().public_url, state_dir));
       return 0;
     }
     if (dbcmd->parsed()) {
       identity::open_identity_service(config, state_dir);  // applies the migrations
-      std::cout << "identity database is up to date\n";
+      image::open_image_service(config, state_dir, false);  // a running server's uploads stay as they are
+      std::cout << "identity and image databases are up to date\n";
       return 0;
     }
     if (token->parsed()) {

@@ -210,6 +210,9 @@ struct Runtime::Impl {
                                           http::BodySink& sink) {
     bhttp::request_parser<bhttp::buffer_body> parser{std::move(header_parser)};
     parser.body_limit(boost::none);
+    // Beast sizes each socket read by the buffer's free capacity (512 bytes at first): make room
+    // so a large body arrives in 64 KiB reads.
+    buffer.reserve(1 << 20);
     std::vector<char> buf(1 << 20);
     while (!parser.is_done()) {
       parser.get().body().data = buf.data();

@@ -1,0 +1,30 @@
+#include "image/api/service.hpp"
+
+#include <filesystem>
+
+#include "common/policy.hpp"
+#include "image/api/common.hpp"
+#include "image/api/policy.hpp"
+
+namespace nubo::image::api {
+
+ServiceSpec make_service_spec(std::shared_ptr<ImageService> service,
+                              std::shared_ptr<TokenValidator> validator,
+                              const std::string& policy_file) {
+  ServiceSpec spec;
+  spec.name = "image";
+  auto& s = *service;
+  add_discovery_routes(spec.routes, s);
+  add_image_routes(spec.routes, s);
+  add_member_routes(spec.routes, s);
+  add_data_routes(spec.routes, s);
+  spec.render_error = render_glance_error;
+  spec.validator = std::move(validator);
+  auto policy = std::make_shared<Policy>(default_policy());
+  if (!policy_file.empty() && std::filesystem::exists(policy_file))
+    policy->load_overrides(policy_file);
+  spec.policy = policy;
+  return spec;
+}
+
+}  // namespace nubo::image::api
