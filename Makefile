@@ -31,6 +31,7 @@ conformance: build
 
 bench: build
 	bench/identity/run $(NUBO)
+	bench/image/run $(NUBO)
 
 fuzz:
 	scripts/install-deps --fuzz

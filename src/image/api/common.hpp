@@ -38,5 +38,6 @@ void add_discovery_routes(std::vector<Route>& routes, ImageService& s);  // vers
 void add_image_routes(std::vector<Route>& routes, ImageService& s);      // images, tags, actions
 void add_member_routes(std::vector<Route>& routes, ImageService& s);
 void add_data_routes(std::vector<Route>& routes, ImageService& s);  // file, stage, import
+void add_metadef_routes(std::vector<Route>& routes, ImageService& s);  // /v2/metadefs
 
 }  // namespace nubo::image::api

@@ -18,6 +18,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ImageService> service,
   add_image_routes(spec.routes, s);
   add_member_routes(spec.routes, s);
   add_data_routes(spec.routes, s);
+  add_metadef_routes(spec.routes, s);
   spec.render_error = render_glance_error;
   spec.validator = std::move(validator);
   auto policy = std::make_shared<Policy>(default_policy());

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/config.hpp"
+#include "common/db/table.hpp"
 #include "common/http/client.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
@@ -770,4 +771,95 @@ TEST(ImageApi, AbortedUploadAndRecovery) {
     EXPECT_EQ(e.status(), 410);
   }
   EXPECT_FALSE(fs::exists(c.dir() / "images" / id2));
+}
+
+TEST(ImageApi, MetadefNamespaceDefinitions) {
+  Cloud c;
+  const std::string ns = "/v2/metadefs/namespaces/OS::Test::Ns";
+  auto types = c.call("GET", "/v2/metadefs/resource_types", c.admin());
+  ASSERT_EQ(types.status, 200) << types.raw;
+  ASSERT_FALSE(types.body.at("resource_types").as_array().empty());
+  auto created = c.call(
+      "POST", "/v2/metadefs/namespaces", c.admin(),
+      json::object{{"namespace", "OS::Test::Ns"},
+                   {"display_name", "Test"},
+                   {"visibility", "public"},
+                   {"protected", true},
+                   {"resource_type_associations",
+                    json::array{json::object{{"name", "OS::Glance::Image"}}}}});
+  ASSERT_EQ(created.status, 201) << created.raw;
+  EXPECT_EQ(created.body.at("protected"), true);
+  EXPECT_EQ(created.body.at("self"), json::value(ns));
+  expect_glance_error(c.call("POST", "/v2/metadefs/namespaces", c.admin(),
+                             json::object{{"namespace", "OS::Test::Ns"}}),
+                      409);
+
+  // An object, a property, tags (bulk, then one by name) and a second association.
+  auto obj = c.call("POST", ns + "/objects", c.admin(), json::object{{"name", "obj"}});
+  ASSERT_EQ(obj.status, 201) << obj.raw;
+  auto renamed = c.call("PUT", ns + "/objects/obj", c.admin(), json::object{{"name", "obj2"}});
+  EXPECT_EQ(renamed.status, 200) << renamed.raw;
+  EXPECT_EQ(renamed.body.at("name"), "obj2");
+  EXPECT_EQ(c.call("GET", ns + "/objects/obj2", c.admin()).status, 200);
+  expect_glance_error(c.call("GET", ns + "/objects/obj", c.admin()), 404);
+  auto prop = c.call("POST", ns + "/properties", c.admin(),
+                     json::object{{"name", "hypervisor"},
+                                  {"title", "Hypervisor"},
+                                  {"type", "string"},
+                                  {"enum", json::array{"kvm", "qemu"}}});
+  ASSERT_EQ(prop.status, 201) << prop.raw;
+  EXPECT_EQ(prop.body.at("title"), "Hypervisor");
+  auto props = c.call("GET", ns + "/properties", c.admin());
+  EXPECT_EQ(props.body.at("properties").as_object().at("hypervisor").as_object().at("type"),
+            "string");
+  auto tags = c.call("POST", ns + "/tags", c.admin(),
+                     json::object{{"tags", json::array{json::object{{"name", "a"}},
+                                                       json::object{{"name", "b"}}}}});
+  ASSERT_EQ(tags.status, 201) << tags.raw;
+  EXPECT_EQ(c.call("POST", ns + "/tags/c", c.admin()).status, 201);
+  EXPECT_EQ(c.call("GET", ns + "/tags", c.admin()).body.at("tags").as_array().size(), 3u);
+  auto tag = c.call("PUT", ns + "/tags/c", c.admin(), json::object{{"name", "d"}});
+  EXPECT_EQ(tag.body.at("name"), "d");
+  EXPECT_EQ(c.call("DELETE", ns + "/tags/d", c.admin()).status, 204);
+  EXPECT_EQ(c.call("GET", ns + "/tags", c.admin()).body.at("tags").as_array().size(), 2u);
+  auto assoc = c.call("POST", ns + "/resource_types", c.admin(),
+                      json::object{{"name", "OS::Nova::Flavor"}, {"prefix", "hw:"}});
+  ASSERT_EQ(assoc.status, 201) << assoc.raw;
+  EXPECT_EQ(c.call("GET", ns + "/resource_types", c.admin())
+                .body.at("resource_type_associations")
+                .as_array()
+                .size(),
+            2u);
+  EXPECT_EQ(c.call("DELETE", ns + "/resource_types/OS::Nova::Flavor", c.admin()).status, 204);
+
+  // Non-admins read public namespaces but may not change them; private ones are hidden.
+  auto alice = c.member_user("alice");
+  EXPECT_EQ(c.call("GET", ns, alice.token).status, 200);
+  expect_glance_error(c.call("POST", ns + "/objects", alice.token, json::object{{"name", "x"}}),
+                      403);
+
+  // Protected namespaces cannot be deleted; once unprotected, deletion takes everything along.
+  expect_glance_error(c.call("DELETE", ns, c.admin()), 403);
+  auto updated = c.call("PUT", ns, c.admin(),
+                        json::object{{"namespace", "OS::Test::Ns"},
+                                     {"visibility", "private"},
+                                     {"protected", false}});
+  ASSERT_EQ(updated.status, 200) << updated.raw;
+  EXPECT_EQ(updated.body.at("visibility"), "private");
+  EXPECT_EQ(updated.body.at("protected"), false);
+  expect_glance_error(c.call("GET", ns, alice.token), 404);
+  EXPECT_EQ(c.call("DELETE", ns, c.admin()).status, 204);
+  expect_glance_error(c.call("GET", ns, c.admin()), 404);
+  long left = 0;
+  c.images().database().read([&](soci::session& s) {
+    for (auto* t : {"metadef_object", "metadef_property", "metadef_tag", "metadef_association"})
+      left += std::stol(db::query_strings(s, std::string("SELECT COUNT(*) FROM ") + t, {})[0][0].value());
+  });
+  EXPECT_EQ(left, 0);
+  // Recreating the namespace starts empty.
+  ASSERT_EQ(c.call("POST", "/v2/metadefs/namespaces", c.admin(),
+                   json::object{{"namespace", "OS::Test::Ns"}})
+                .status,
+            201);
+  EXPECT_TRUE(c.call("GET", ns + "/objects", c.admin()).body.at("objects").as_array().empty());
 }
