@@ -13,7 +13,7 @@ namespace nubo::image {
 namespace {
 
 // Bytes a lane may have queued: bounds memory whatever the upload size.
-constexpr size_t kLaneBytes = 8 * 1024 * 1024;
+constexpr size_t kLaneBytes = 4 * 1024 * 1024;
 
 std::string final_hex(EVP_MD_CTX* ctx) {
   unsigned char out[EVP_MAX_MD_SIZE];
