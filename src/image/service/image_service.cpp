@@ -534,28 +534,26 @@ void ImageService::remove(const Caller& c, const std::string& id) {
   }
 }
 
-void ImageService::deactivate(const Caller& c, const std::string& id) {
+// Moves an image between active and deactivated (idempotent when it is already there).
+void ImageService::set_activation(const Caller& c, const std::string& id, const char* action, const char* from,
+                                  const char* to) {
   db_->write([&](soci::session& s) {
     auto image = visible(s, c, id);
-    enforce(c, "deactivate", target(s, c, image));
+    enforce(c, action, target(s, c, image));
     auto status = str(image, "status");
-    if (status == "deactivated") return;
-    if (status != "active")
-      throw Forbidden("Not allowed to deactivate image in status '" + status + "'");
-    db::update(s, st::image, id, json::object{{"status", "deactivated"}, {"updated_at", now()}});
+    if (status == to) return;
+    if (status != from)
+      throw Forbidden("Not allowed to " + std::string(action) + " image in status '" + status + "'");
+    db::update(s, st::image, id, json::object{{"status", to}, {"updated_at", now()}});
   });
 }
 
+void ImageService::deactivate(const Caller& c, const std::string& id) {
+  set_activation(c, id, "deactivate", "active", "deactivated");
+}
+
 void ImageService::reactivate(const Caller& c, const std::string& id) {
-  db_->write([&](soci::session& s) {
-    auto image = visible(s, c, id);
-    enforce(c, "reactivate", target(s, c, image));
-    auto status = str(image, "status");
-    if (status == "active") return;
-    if (status != "deactivated")
-      throw Forbidden("Not allowed to reactivate image in status '" + status + "'");
-    db::update(s, st::image, id, json::object{{"status", "active"}, {"updated_at", now()}});
-  });
+  set_activation(c, id, "reactivate", "deactivated", "active");
 }
 
 // ---------------------------------------------------------------- tags

@@ -151,6 +151,7 @@ class ImageService {
   std::string staged_location(const std::string& id) const;
 
  private:
+  void set_activation(const Caller& c, const std::string& id, const char* action, const char* from, const char* to);
   // The image if the caller may see it (404 otherwise), read in this session.
   json::object visible(soci::session& s, const Caller& c, const std::string& id);
   PolicyTarget target(soci::session& s, const Caller& c, const json::object& image);
