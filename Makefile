@@ -23,6 +23,7 @@ test: unit
 	tests/api/run-postgresql $(BUILD)
 	tests/e2e/kill9-durability $(NUBO)
 	tests/e2e/openstack-cli $(NUBO)
+	tests/e2e/openstack-image $(NUBO)
 	tests/conformance/run $(NUBO) --must-pass
 
 # The full identity Tempest run (reports counts; the must-pass list is the CI bar).
