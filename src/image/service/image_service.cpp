@@ -178,6 +178,15 @@ json::object ImageService::with_tags(soci::session& s, json::object image) {
   return image;
 }
 
+std::pair<json::object, PolicyTarget> ImageService::shared_image(soci::session& s, const Caller& c,
+                                                                 const std::string& id) {
+  auto image = visible(s, c, id);
+  auto t = target(s, c, image);
+  enforce(c, "get_image", t);
+  check_shared(image);
+  return {std::move(image), std::move(t)};
+}
+
 void ImageService::check_shared(const json::object& image) {
   if (str(image, "visibility") != "shared")
     throw Forbidden("Error fetching members of image " + str(image, "id") +
@@ -594,10 +603,7 @@ json::object ImageService::add_member(const Caller& c, const std::string& id,
   if (member.size() > 255) throw BadRequest("Member id is too long (maximum 255 characters).");
   json::object row;
   db_->write([&](soci::session& s) {
-    auto image = visible(s, c, id);
-    auto t = target(s, c, image);
-    enforce(c, "get_image", t);
-    check_shared(image);
+    auto [image, t] = shared_image(s, c, id);
     enforce(c, "add_member", t);
     if (st::membership(s, id, member))
       throw Conflict("Member " + member + " already associated with image " + id + ".");
@@ -626,10 +632,7 @@ json::object ImageService::update_member(const Caller& c, const std::string& id,
   std::string status(v->as_string());
   json::object row;
   db_->write([&](soci::session& s) {
-    auto image = visible(s, c, id);
-    auto t = target(s, c, image);
-    enforce(c, "get_image", t);
-    check_shared(image);
+    auto [image, t] = shared_image(s, c, id);
     auto member = st::membership(s, id, member_id);
     if (!member) throw NotFound("Member " + member_id + " not found on image " + id + ".");
     enforce(c, "modify_member", t);
@@ -651,10 +654,7 @@ json::object ImageService::update_member(const Caller& c, const std::string& id,
 void ImageService::remove_member(const Caller& c, const std::string& id,
                                  const std::string& member_id) {
   db_->write([&](soci::session& s) {
-    auto image = visible(s, c, id);
-    auto t = target(s, c, image);
-    enforce(c, "get_image", t);
-    check_shared(image);
+    auto [image, t] = shared_image(s, c, id);
     enforce(c, "delete_member", t);
     if (db::remove(s, st::image_member,
                    db::Query{}.eq("image_id", id).eq("member_id", member_id)) == 0)
@@ -665,10 +665,7 @@ void ImageService::remove_member(const Caller& c, const std::string& id,
 std::vector<json::object> ImageService::list_members(const Caller& c, const std::string& id) {
   std::vector<json::object> out;
   db_->read([&](soci::session& s) {
-    auto image = visible(s, c, id);
-    auto t = target(s, c, image);
-    enforce(c, "get_image", t);
-    check_shared(image);
+    auto [image, t] = shared_image(s, c, id);
     enforce(c, "get_members", t);
     db::Query q;
     q.eq("image_id", id);
@@ -684,10 +681,7 @@ json::object ImageService::show_member(const Caller& c, const std::string& id,
                                        const std::string& member_id) {
   json::object out;
   db_->read([&](soci::session& s) {
-    auto image = visible(s, c, id);
-    auto t = target(s, c, image);
-    enforce(c, "get_image", t);
-    check_shared(image);
+    auto [image, t] = shared_image(s, c, id);
     enforce(c, "get_member", t);
     auto member = st::membership(s, id, member_id);
     bool own = c.admin() || str(image, "owner") == c.project() || member_id == c.project();

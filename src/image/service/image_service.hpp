@@ -157,6 +157,8 @@ class ImageService {
   PolicyTarget target(soci::session& s, const Caller& c, const json::object& image);
   json::object with_tags(soci::session& s, json::object image);
   void check_shared(const json::object& image);
+  // The image a member call is about: visible, readable and shared (the prelude of every member call).
+  std::pair<json::object, PolicyTarget> shared_image(soci::session& s, const Caller& c, const std::string& id);
 
   std::unique_ptr<db::Database> db_;
   ImageSettings settings_;
