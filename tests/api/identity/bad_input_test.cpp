@@ -2,6 +2,7 @@
 // the client sends, the answer is Keystone's error body with a 4xx status, never a 500.
 // The service runs in-process on port 0 with a temporary state directory, as in identity_api_test.
 #include "common/config.hpp"
+#include "tests/api/support/api_client.hpp"
 #include "common/http/client.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
@@ -29,12 +30,7 @@ namespace {
 
 const char* kPassword = "s3cret-Passw0rd";
 
-struct Reply {
-  int status;
-  http::Headers headers;
-  json::object body;
-  std::string raw;
-};
+using apitest::Reply;
 
 class Cloud {
  public:
@@ -73,16 +69,8 @@ class Cloud {
 
   Reply call(const std::string& method, const std::string& path, const std::string& token = {},
              const std::string& body = {}, std::vector<std::pair<std::string, std::string>> headers = {}) {
-    if (!token.empty()) headers.emplace_back("X-Auth-Token", token);
-    if (!body.empty()) headers.emplace_back("Content-Type", "application/json");
-    auto r = client_.request(method, url_ + path, headers, body);
-    Reply out{r.status, r.headers, {}, r.body};
-    if (!r.body.empty()) {
-      boost::system::error_code ec;
-      auto v = json::parse(r.body, ec);
-      if (!ec && v.is_object()) out.body = v.as_object();
-    }
-    return out;
+    return client_.request(url_ + path, method, token, body, body.empty() ? "" : "application/json",
+                           std::move(headers));
   }
   Reply call(const std::string& method, const std::string& path, const std::string& token, const json::object& body) {
     return call(method, path, token, json::serialize(body));
@@ -90,14 +78,7 @@ class Cloud {
 
   static json::object password_auth(const std::string& user, const std::string& password,
                                     const std::string& project = {}) {
-    json::object auth{{"identity", json::object{{"methods", json::array{"password"}},
-                                                {"password", json::object{{"user", json::object{
-                                                                                       {"name", user},
-                                                                                       {"domain", json::object{{"id", "default"}}},
-                                                                                       {"password", password}}}}}}}};
-    if (!project.empty())
-      auth["scope"] = json::object{{"project", json::object{{"name", project}, {"domain", json::object{{"id", "default"}}}}}};
-    return json::object{{"auth", auth}};
+    return apitest::password_auth(user, password, project);
   }
 
  private:
@@ -107,7 +88,7 @@ class Cloud {
   std::shared_ptr<Pipeline> pipeline_;
   uint16_t port_ = 0;
   std::string url_;
-  http::Client client_;
+  apitest::ApiClient client_;
 };
 
 // ------------------------------------------------------------------------------- checking replies

@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "tests/api/support/api_client.hpp"
 #include "common/config.hpp"
 #include "common/db/table.hpp"
 #include "common/http/client.hpp"
@@ -34,12 +35,7 @@ const char* kPassword = "s3cret-Passw0rd";
 const char* kPatch20 = "application/openstack-images-v2.0-json-patch";
 const char* kPatch21 = "application/openstack-images-v2.1-json-patch";
 
-struct Reply {
-  int status;
-  http::Headers headers;
-  json::object body;
-  std::string raw;
-};
+using apitest::Reply;
 
 std::string digest(const char* algorithm, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
@@ -123,16 +119,7 @@ class Cloud {
   Reply request(const std::string& base, const std::string& method, const std::string& path,
                 const std::string& token, const std::string& body, const std::string& content_type,
                 std::vector<std::pair<std::string, std::string>> headers = {}) {
-    if (!token.empty()) headers.emplace_back("X-Auth-Token", token);
-    if (!content_type.empty()) headers.emplace_back("Content-Type", content_type);
-    auto r = client_.request(method, base + path, headers, body);
-    Reply out{r.status, r.headers, {}, r.body};
-    if (!r.body.empty()) {
-      boost::system::error_code ec;
-      auto v = json::parse(r.body, ec);
-      if (!ec && v.is_object()) out.body = v.as_object();
-    }
-    return out;
+    return client_.request(base + path, method, token, body, content_type, std::move(headers));
   }
   // Image API with a JSON body (or none).
   Reply call(const std::string& method, const std::string& path, const std::string& token = {},
@@ -163,18 +150,7 @@ class Cloud {
 
   std::string token(const std::string& user, const std::string& password,
                     const std::string& project) {
-    json::object auth{
-        {"identity",
-         json::object{
-             {"methods", json::array{"password"}},
-             {"password",
-              json::object{{"user", json::object{{"name", user},
-                                                 {"domain", json::object{{"id", "default"}}},
-                                                 {"password", password}}}}}}},
-        {"scope",
-         json::object{{"project", json::object{{"name", project},
-                                               {"domain", json::object{{"id", "default"}}}}}}}};
-    auto r = identity("POST", "/v3/auth/tokens", "", json::object{{"auth", auth}});
+    auto r = identity("POST", "/v3/auth/tokens", "", apitest::password_auth(user, password, project));
     EXPECT_EQ(r.status, 201) << r.raw;
     auto t = r.headers.get("X-Subject-Token");
     return t ? std::string(*t) : std::string();
@@ -222,7 +198,7 @@ class Cloud {
   std::unique_ptr<Runtime> runtime_;
   std::shared_ptr<Pipeline> identity_pipeline_, image_pipeline_;
   std::string identity_url_, url_, admin_;
-  http::Client client_;
+  apitest::ApiClient client_;
 };
 
 std::string id_of(const json::object& image) { return std::string(image.at("id").as_string()); }
