@@ -2,7 +2,7 @@
 // directory (SQLite, or PostgreSQL when NUBO_TEST_DATABASE names one).
 #include "common/auth_remote.hpp"
 #include "common/config.hpp"
-#include "tests/api/support/api_client.hpp"
+#include "tests/api/support/identity_cloud.hpp"
 #include "common/http/client.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
@@ -26,82 +26,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const char* kPassword = "s3cret-Passw0rd";
-
 using apitest::Reply;
 
-class Cloud {
- public:
-  Cloud() {
-    static bool logging = (setup_logging("warn"), true);
-    (void)logging;
-    dir_ = fs::temp_directory_path() / ("nubo-api-" + uuid4_hex());
-    fs::create_directories(dir_);
-    auto config = Config::parse(
-        "[identity]\npassword_hash_rounds = 4\n"
-        "[security_compliance]\nlockout_failure_attempts = 2\nlockout_duration = 2\n"
-        "unique_last_password_count = 2\n");
-    if (const char* url = std::getenv("NUBO_TEST_DATABASE"); url && *url) {
-      // A fresh schema per test keeps PostgreSQL runs independent.
-      auto db = db::Database::open(url, 1);
-      db->write([](soci::session& s) {
-        s << "DROP SCHEMA public CASCADE";
-        s << "CREATE SCHEMA public";
-      });
-      config.set("database", "identity_connection", url);
-    }
-    service_ = identity::open_identity_service(config, dir_.string());
-    identity::BootstrapOptions boot;
-    boot.admin_password = kPassword;
-    runtime_ = std::make_unique<Runtime>(1, 4);
-    pipeline_ = std::make_shared<Pipeline>(identity::api::make_service_spec(service_));
-    ServerOptions opts;
-    opts.render_error = [](int status, const std::string& m) { return render_keystone_error(ApiError(status, m)); };
-    port_ = listen_pipeline(*runtime_, opts, pipeline_);
-    url_ = "http://127.0.0.1:" + std::to_string(port_);
-    boot.catalog.push_back({"identity", "keystone", url_ + "/v3"});
-    identity::bootstrap(*service_, boot);
-    runtime_->start();
-  }
-  ~Cloud() {
-    runtime_->stop(std::chrono::seconds(2));
-    fs::remove_all(dir_);
-  }
-
-  Reply call(const std::string& method, const std::string& path, const std::string& token = {},
-             const std::string& body = {}, std::vector<std::pair<std::string, std::string>> headers = {}) {
-    return client_.request(url_ + path, method, token, body, body.empty() ? "" : "application/json",
-                           std::move(headers));
-  }
-  Reply call(const std::string& method, const std::string& path, const std::string& token, const json::object& body) {
-    return call(method, path, token, json::serialize(body));
-  }
-
-  static json::object password_auth(const std::string& user, const std::string& password,
-                                    const std::string& project = {}) {
-    return apitest::password_auth(user, password, project);
-  }
-
-  std::string token(const std::string& user = "admin", const std::string& password = kPassword,
-                    const std::string& project = "admin") {
-    auto r = call("POST", "/v3/auth/tokens", "", password_auth(user, password, project));
-    EXPECT_EQ(r.status, 201) << r.raw;
-    auto t = r.headers.get("X-Subject-Token");
-    return t ? std::string(*t) : std::string();
-  }
-
-  identity::IdentityService& service() { return *service_; }
-  const std::string& url() const { return url_; }
-
- private:
-  fs::path dir_;
-  std::shared_ptr<identity::IdentityService> service_;
-  std::unique_ptr<Runtime> runtime_;
-  std::shared_ptr<Pipeline> pipeline_;
-  uint16_t port_ = 0;
-  std::string url_;
-  apitest::ApiClient client_;
-};
+using Cloud = apitest::IdentityCloud;
+using apitest::kPassword;
 
 void expect_keystone_error(const Reply& r, int status) {
   EXPECT_EQ(r.status, status) << r.raw;
