@@ -148,6 +148,18 @@ class Upload : public ImageUpload {
 
 }  // namespace
 
+// Marks the image active with its data's size, hashes and location, if it is still in `from`
+// (a concurrent delete or reset wins); returns the rows changed.
+long ImageService::activate(soci::session& s, const std::string& id, const UploadDone& done, const char* from) {
+  return db::execute(s,
+                     "UPDATE image SET status = 'active', size = :p0, virtual_size = :p1, checksum = :p2, "
+                     "os_hash_algo = 'sha512', os_hash_value = :p3, location = :p4, updated_at = :p5 "
+                     "WHERE id = :p6 AND status = :p7",
+                     {std::to_string(done.size),
+                      done.virtual_size ? std::optional(std::to_string(*done.virtual_size)) : std::nullopt,
+                      done.checksum, done.hash, done.location, now(), id, std::string(from)});
+}
+
 std::unique_ptr<ImageUpload> ImageService::begin_upload(const Caller& c, const std::string& id,
                                                         bool stage) {
   if (stage && std::find(settings_.import_methods.begin(), settings_.import_methods.end(),
@@ -198,14 +210,7 @@ json::object ImageService::complete_upload(const std::string& id, bool stage,
         auto row = db::get(s, st::image, id);
         changed = row && str(*row, "status") == "uploading" ? 1 : 0;
       } else {
-        changed = db::execute(
-            s,
-            "UPDATE image SET status = 'active', size = :p0, virtual_size = :p1, checksum = :p2, "
-            "os_hash_algo = 'sha512', os_hash_value = :p3, location = :p4, updated_at = :p5 "
-            "WHERE id = :p6 AND status = 'saving'",
-            {std::to_string(done.size),
-             done.virtual_size ? std::optional(std::to_string(*done.virtual_size)) : std::nullopt,
-             done.checksum, done.hash, done.location, now(), id});
+        changed = activate(s, id, done, "saving");
       }
       if (changed) {
         out = *db::get(s, st::image, id);
@@ -318,14 +323,7 @@ void ImageService::import_image(const Caller& c, const std::string& id, const js
   }
   long changed = 0;
   db_->write([&](soci::session& s) {
-    changed = db::execute(
-        s,
-        "UPDATE image SET status = 'active', size = :p0, virtual_size = :p1, checksum = :p2, "
-        "os_hash_algo = 'sha512', os_hash_value = :p3, location = :p4, updated_at = :p5 "
-        "WHERE id = :p6 AND status = 'importing'",
-        {std::to_string(done.size),
-         done.virtual_size ? std::optional(std::to_string(*done.virtual_size)) : std::nullopt,
-         done.checksum, done.hash, done.location, now(), id});
+    changed = activate(s, id, done, "importing");
     if (changed)
       db::update(
           s, st::image, id,

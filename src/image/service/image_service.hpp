@@ -158,6 +158,7 @@ class ImageService {
   json::object with_tags(soci::session& s, json::object image);
   void check_shared(const json::object& image);
   // The image a member call is about: visible, readable and shared (the prelude of every member call).
+  long activate(soci::session& s, const std::string& id, const UploadDone& done, const char* from);
   std::pair<json::object, PolicyTarget> shared_image(soci::session& s, const Caller& c, const std::string& id);
 
   std::unique_ptr<db::Database> db_;
