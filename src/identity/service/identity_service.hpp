@@ -137,7 +137,7 @@ class IdentityService : public TokenValidator {
   struct CacheEntry {
     std::uint64_t generation;
     AuthContext context;
-    json::object body;
+    double expires_at;  // unix seconds, so the hot path need not parse the ISO string
   };
   std::mutex cache_mu_;
   std::unordered_map<std::string, CacheEntry> cache_;

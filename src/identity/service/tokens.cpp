@@ -534,8 +534,7 @@ std::optional<AuthContext> IdentityService::validate_cached(std::string_view tok
   std::lock_guard lock(cache_mu_);
   auto it = cache_.find(std::string(token));
   if (it == cache_.end() || it->second.generation != gen) return std::nullopt;
-  auto exp = parse_iso8601(it->second.context.expires_at);
-  if (!exp || *exp <= now()) return std::nullopt;
+  if (it->second.expires_at <= to_unix(now())) return std::nullopt;
   return it->second.context;
 }
 
@@ -560,7 +559,7 @@ AuthContext IdentityService::validate(std::string_view token, bool allow_expired
   if (!allow_expired) {
     std::lock_guard lock(cache_mu_);
     if (cache_.size() > 10000) cache_.clear();
-    cache_[key] = CacheEntry{gen, c, {}};
+    cache_[key] = CacheEntry{gen, c, p.expires_at};
   }
   return c;
 }
