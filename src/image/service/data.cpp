@@ -25,11 +25,15 @@ using access::image_target;
 using access::str;
 using access::visible_image;
 
-// Everything a data stream goes through: size cap, format inspection, hashes, the store writer.
+// Everything a data stream goes through: size cap, format inspection, then the hashes and the
+// store writer, which consume each chunk on their own threads (DataHasher's lanes).
 class DataPipe {
  public:
   DataPipe(std::unique_ptr<ImageWriter> writer, std::string declared_format, std::int64_t size_cap)
-      : writer_(std::move(writer)), inspector_(std::move(declared_format)), cap_(size_cap) {}
+      : writer_(std::move(writer)),
+        inspector_(std::move(declared_format)),
+        hasher_([w = writer_.get()](std::string_view chunk) { w->write(chunk); }),
+        cap_(size_cap) {}
 
   // Throws ApiError (413) or the store's error; the writer is aborted when it does. Refused
   // content is not an error yet: the rest of the body is read and dropped, and commit() answers
@@ -37,7 +41,7 @@ class DataPipe {
   void write(std::string_view chunk) {
     size_ += chunk.size();
     if (cap_ > 0 && size_ > static_cast<std::uint64_t>(cap_)) {
-      writer_->abort();
+      abort();
       throw TooLarge("Denying attempt to upload image larger than " + std::to_string(cap_) +
                      " bytes.");
     }
@@ -46,21 +50,12 @@ class DataPipe {
       inspector_.feed(chunk);
       refusal_ = inspector_.refusal();
       if (!refusal_.empty()) {
-        writer_->abort();
+        abort();
         return;
       }
       inspected_ = size_ >= FormatInspector::kHeadBytes;
     }
-    hasher_.update(chunk);
-    try {
-      writer_->write(chunk);
-    } catch (const StorageFull& e) {
-      writer_->abort();
-      throw TooLarge(std::string("Image storage media is full: ") + e.what());
-    } catch (...) {
-      writer_->abort();
-      throw;
-    }
+    guarded([&] { hasher_.update(chunk); });
   }
 
   ImageService::UploadDone commit() {
@@ -68,24 +63,39 @@ class DataPipe {
     std::string why;
     auto report = inspector_.finish(size_, why);
     if (!why.empty()) {
-      writer_->abort();
+      abort();
       throw BadRequest("Image data is refused: " + why);
     }
     ImageService::UploadDone done;
     done.size = size_;
     done.virtual_size = report.virtual_size;
-    hasher_.finish(done.checksum, done.hash);
-    try {
+    guarded([&] {
+      hasher_.finish(done.checksum, done.hash);
       done.location = writer_->commit();
-    } catch (const StorageFull& e) {
-      throw TooLarge(std::string("Image storage media is full: ") + e.what());
-    }
+    });
     return done;
   }
 
-  void abort() noexcept { writer_->abort(); }
+  void abort() noexcept {
+    hasher_.cancel();  // the writer's lane must stop before the writer goes away
+    writer_->abort();
+  }
 
  private:
+  // Runs fn; on failure the data is dropped, and a full store becomes Glance's 413.
+  template <class Fn>
+  void guarded(Fn fn) {
+    try {
+      fn();
+    } catch (const StorageFull& e) {
+      abort();
+      throw TooLarge(std::string("Image storage media is full: ") + e.what());
+    } catch (...) {
+      abort();
+      throw;
+    }
+  }
+
   std::unique_ptr<ImageWriter> writer_;
   FormatInspector inspector_;
   DataHasher hasher_;
