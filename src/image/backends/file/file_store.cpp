@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
+#include <memory>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
@@ -38,11 +41,24 @@ bool safe_name(const std::string& id) {
   return true;
 }
 
+// Writes image data with O_DIRECT where the filesystem allows it: the data goes from an aligned
+// buffer to the disk without the page-cache copy and writeback, which cost a CPU-bound upload
+// (two hashes on two cores) about a fifth of its CPU. Elsewhere (tmpfs, some network
+// filesystems) it writes through the page cache and starts writeback as it goes.
 class FileWriter : public ImageWriter {
  public:
   FileWriter(std::string part, std::string final_path, std::string directory)
       : part_(std::move(part)), final_(std::move(final_path)), directory_(std::move(directory)) {
-    fd_ = ::open(part_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    constexpr int kFlags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+    fd_ = ::open(part_.c_str(), kFlags | O_DIRECT, 0640);
+    if (fd_ < 0 && errno == EINVAL) {
+      fd_ = ::open(part_.c_str(), kFlags, 0640);
+      direct_ = false;
+    } else if (fd_ >= 0) {
+      void* mem = nullptr;
+      if (::posix_memalign(&mem, kAlign, kBuffer) == 0) buffer_.reset(static_cast<char*>(mem));
+      else clear_direct();
+    }
     if (fd_ < 0) throw_io_error("cannot create", part_, errno);
   }
   ~FileWriter() override {
@@ -50,22 +66,31 @@ class FileWriter : public ImageWriter {
   }
   void write(std::string_view chunk) override {
     if (fd_ < 0) throw std::runtime_error("write after the image data was closed");
-    const char* p = chunk.data();
-    size_t left = chunk.size();
-    while (left > 0) {
-      ssize_t n = ::write(fd_, p, left);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        abort();
-        throw_io_error("cannot write", part_, err);
-      }
-      p += n;
-      left -= static_cast<size_t>(n);
+    if (!buffer_) {
+      write_all(chunk.data(), chunk.size());
+      start_writeback();
+      return;
+    }
+    while (!chunk.empty()) {
+      size_t n = std::min(chunk.size(), kBuffer - filled_);
+      std::memcpy(buffer_.get() + filled_, chunk.data(), n);
+      filled_ += n;
+      chunk.remove_prefix(n);
+      if (filled_ == kBuffer) flush_buffer(kBuffer);
     }
   }
   std::string commit() override {
     if (fd_ < 0) throw std::runtime_error("commit after the image data was closed");
+    if (buffer_ && filled_ > 0) {
+      // Whole blocks go direct; the unaligned tail through the page cache.
+      size_t whole = filled_ & ~(kAlign - 1);
+      if (whole > 0) flush_buffer(whole);
+      if (filled_ > 0) {
+        clear_direct();
+        write_all(buffer_.get(), filled_);
+        filled_ = 0;
+      }
+    }
     if (::fsync(fd_) != 0) {
       int err = errno;
       abort();
@@ -90,9 +115,66 @@ class FileWriter : public ImageWriter {
   }
 
  private:
+  static constexpr size_t kAlign = 4096;
+  static constexpr size_t kBuffer = 4u << 20;
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+
+  void write_all(const char* p, size_t left) {
+    while (left > 0) {
+      ssize_t n = ::write(fd_, p, left);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == EINVAL && direct_) {  // the filesystem refused O_DIRECT after all
+          clear_direct();
+          continue;
+        }
+        int err = errno;
+        abort();
+        throw_io_error("cannot write", part_, err);
+      }
+      p += n;
+      left -= static_cast<size_t>(n);
+      written_ += static_cast<std::uint64_t>(n);
+    }
+  }
+
+  // Writes the buffer's first `n` bytes (a multiple of the alignment) and keeps the rest.
+  void flush_buffer(size_t n) {
+    write_all(buffer_.get(), n);
+    std::memmove(buffer_.get(), buffer_.get() + n, filled_ - n);
+    filled_ -= n;
+  }
+
+  void clear_direct() noexcept {
+    int flags = ::fcntl(fd_, F_GETFL);
+    if (flags >= 0) ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT);
+    direct_ = false;
+  }
+
+  // Without O_DIRECT: starts writing each completed window to disk as soon as it is full, and
+  // waits for the one before it, so the disk works while the data still arrives (instead of all
+  // of it at the final fsync) and dirty pages stay bounded at two windows per upload.
+  void start_writeback() {
+    constexpr std::uint64_t kWindow = 16ull << 20;
+    while (written_ - flushed_ >= kWindow) {
+      ::sync_file_range(fd_, static_cast<off_t>(flushed_), kWindow, SYNC_FILE_RANGE_WRITE);
+      if (flushed_ >= kWindow)
+        ::sync_file_range(fd_, static_cast<off_t>(flushed_ - kWindow), kWindow,
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                              SYNC_FILE_RANGE_WAIT_AFTER);
+      flushed_ += kWindow;
+    }
+  }
+
   std::string part_, final_, directory_;
   int fd_ = -1;
   bool done_ = false;
+  bool direct_ = true;
+  std::unique_ptr<char, Free> buffer_;
+  size_t filled_ = 0;
+  std::uint64_t written_ = 0, flushed_ = 0;
 };
 
 class FileReader : public ImageReader {
@@ -119,6 +201,8 @@ class FileReader : public ImageReader {
       return buf;
     }
   }
+
+  std::optional<FilePosition> file_position() const override { return FilePosition{fd_, offset_}; }
 
  private:
   int fd_ = -1;
