@@ -43,8 +43,15 @@ struct Request {
 // next() runs on the worker pool; an empty string ends the body.
 class BodySource {
  public:
+  // Bytes of an open file that make up the rest of the body, for the server to send with
+  // sendfile(2) instead of next() when the connection is plain TCP.
+  struct FileSpan {
+    int fd;
+    std::uint64_t offset, length;
+  };
   virtual ~BodySource() = default;
   virtual std::string next(size_t max_bytes) = 0;
+  virtual std::optional<FileSpan> file_span() { return std::nullopt; }
 };
 
 // A request body consumed while it arrives (uploads). write() runs on the worker pool for each

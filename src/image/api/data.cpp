@@ -73,6 +73,11 @@ class ReaderSource : public http::BodySource {
     remaining_ -= chunk.size();
     return chunk;
   }
+  std::optional<FileSpan> file_span() override {
+    auto at = reader_->file_position();
+    if (!at) return std::nullopt;
+    return FileSpan{at->fd, at->offset, remaining_};
+  }
 
  private:
   std::unique_ptr<ImageReader> reader_;

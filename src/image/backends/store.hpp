@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -32,6 +33,13 @@ class ImageReader {
   virtual ~ImageReader() = default;
   // Up to max_bytes from the current position; empty at the end.
   virtual std::string read(size_t max_bytes) = 0;
+  // The open file and current position behind the reader, when there is one (the file store),
+  // so that the server can send the rest with sendfile(2).
+  struct FilePosition {
+    int fd;
+    std::uint64_t offset;
+  };
+  virtual std::optional<FilePosition> file_position() const { return std::nullopt; }
 };
 
 class ImageStore {
