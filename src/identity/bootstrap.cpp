@@ -102,6 +102,14 @@ void bootstrap(IdentityService& s, const BootstrapOptions& o) {
           db::update(ss, st::endpoint, eps.front()["id"].as_string(), json::object{{"url", entry.url}});
         }
       }
+      for (auto& [resource, value] : entry.registered_limits) {
+        db::Query q;
+        q.eq("service_id", service_id).eq("resource_name", resource);
+        if (db::count(ss, st::registered_limit, q) == 0)
+          db::insert(ss, st::registered_limit,
+                     json::object{{"id", uuid4_hex()}, {"service_id", service_id}, {"region_id", o.region},
+                                  {"resource_name", resource}, {"default_limit", value}, {"description", nullptr}});
+      }
     }
   });
   if (new_user && !o.admin_password.empty()) {

@@ -2,7 +2,9 @@
 // admin project and user, their grants, the region and the catalog). Idempotent.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace nubo::identity {
@@ -11,6 +13,9 @@ class IdentityService;
 
 struct CatalogEntry {
   std::string type, name, url;  // url for public, internal and admin
+  // Unified limits the service enforces, registered with these defaults in the bootstrap region
+  // unless the resource is registered already (an operator's change is kept).
+  std::vector<std::pair<std::string, std::int64_t>> registered_limits = {};
 };
 
 struct BootstrapOptions {

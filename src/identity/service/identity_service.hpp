@@ -8,9 +8,11 @@
 #include "common/hash_pool.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "common/limits.hpp"
 #include "identity/token/fernet.hpp"
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -43,13 +45,17 @@ struct Scope {
   bool system = false;
 };
 
-class IdentityService : public TokenValidator {
+class IdentityService : public TokenValidator, public LimitSource {
  public:
   IdentityService(std::unique_ptr<db::Database> database, IdentitySettings settings,
                   std::shared_ptr<Clock> clock = std::make_shared<Clock>());
   ~IdentityService() override;
 
   db::Database& database() { return *db_; }
+  // Unified limits for the services in this process (service/limits.cpp).
+  std::map<std::string, std::int64_t> project_limits(const std::string& service_type,
+                                                     const std::string& region,
+                                                     const std::string& project_id) override;
   const IdentitySettings& settings() const { return settings_; }
   FernetKeyRepository& keys() { return keys_; }
   TimePoint now() const { return clock_->now(); }

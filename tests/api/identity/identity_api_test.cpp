@@ -216,7 +216,10 @@ TEST(IdentityApi, ApplicationCredentialAuthenticates) {
 
 TEST(IdentityApi, RemoteValidatorChecksTokensOverHttp) {
   Cloud c;
-  RemoteTokenValidator v({c.url() + "/v3", "admin", kPassword, "admin"});
+  auto session = [&] {
+    return std::make_shared<ServiceSession>(ServiceCredentials{c.url() + "/v3", "admin", kPassword, "admin"});
+  };
+  RemoteTokenValidator v(session());
   auto token = c.token();
   auto ctx = v.validate(token);
   EXPECT_EQ(ctx.project_name, "admin");
@@ -226,8 +229,52 @@ TEST(IdentityApi, RemoteValidatorChecksTokensOverHttp) {
   // Revocation is seen once the cache entry is gone: a fresh validator refuses the token.
   auto other = c.token();
   EXPECT_EQ(c.call("DELETE", "/v3/auth/tokens", other, "", {{"X-Subject-Token", token}}).status, 204);
-  RemoteTokenValidator fresh({c.url() + "/v3", "admin", kPassword, "admin"});
+  RemoteTokenValidator fresh(session());
   EXPECT_THROW(fresh.validate(token), ApiError);
+}
+
+// The limits a service enforces: the project's own limit, else the registered default, for the
+// service's region or none; the same in-process and over the API.
+TEST(IdentityApi, LimitSourcesAgreeInProcessAndRemote) {
+  Cloud c;
+  auto admin = c.token();
+  auto id_of = [](const Reply& r, const char* kind) {
+    EXPECT_EQ(r.status, 201) << r.raw;
+    auto& b = r.body.at(kind);
+    return std::string((b.is_array() ? b.as_array().at(0) : b).as_object().at("id").as_string());
+  };
+  auto service = id_of(c.call("POST", "/v3/services", admin,
+                              json::object{{"service", json::object{{"type", "image"}, {"name", "glance"}}}}),
+                       "service");
+  auto other = id_of(c.call("POST", "/v3/services", admin,
+                            json::object{{"service", json::object{{"type", "volume"}, {"name", "cinder"}}}}),
+                     "service");
+  auto project = id_of(c.call("POST", "/v3/projects", admin, json::object{{"project", json::object{{"name", "p"}}}}),
+                       "project");
+  auto reg = [&](const std::string& svc, const char* name, int value, bool region) {
+    json::object l{{"service_id", svc}, {"resource_name", name}, {"default_limit", value}};
+    if (region) l["region_id"] = "RegionOne";
+    id_of(c.call("POST", "/v3/registered_limits", admin, json::object{{"registered_limits", json::array{l}}}),
+          "registered_limits");
+  };
+  reg(service, "image_count_total", 100, true);
+  reg(service, "image_size_total", 1000, false);
+  reg(other, "volumes", 7, true);
+  json::object pl{{"service_id", service}, {"project_id", project}, {"resource_name", "image_count_total"},
+                  {"resource_limit", 3}, {"region_id", "RegionOne"}};
+  id_of(c.call("POST", "/v3/limits", admin, json::object{{"limits", json::array{pl}}}), "limits");
+
+  std::map<std::string, std::int64_t> want{{"image_count_total", 3}, {"image_size_total", 1000}};
+  EXPECT_EQ(c.service().project_limits("image", "RegionOne", project), want);
+  RemoteLimitSource remote(
+      std::make_shared<ServiceSession>(ServiceCredentials{c.url() + "/v3", "admin", kPassword, "admin"}));
+  EXPECT_EQ(remote.project_limits("image", "RegionOne", project), want);
+  // Another project gets the defaults; another region only the limits without a region.
+  std::map<std::string, std::int64_t> defaults{{"image_count_total", 100}, {"image_size_total", 1000}};
+  EXPECT_EQ(remote.project_limits("image", "RegionOne", "someone-else"), defaults);
+  EXPECT_EQ(c.service().project_limits("image", "RegionTwo", project),
+            (std::map<std::string, std::int64_t>{{"image_size_total", 1000}}));
+  EXPECT_TRUE(remote.project_limits("network", "RegionOne", project).empty());
 }
 
 TEST(IdentityApi, TrustScopedTokenCarriesOnlyDelegatedRoles) {
