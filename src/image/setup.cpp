@@ -24,6 +24,8 @@ ImageSettings settings_from_config(const Config& c, const std::string& state_dir
   s.container_formats = c.get_list("image", "container_formats", s.container_formats);
   s.disk_formats = c.get_list("image", "disk_formats", s.disk_formats);
   s.show_image_direct_url = c.get_bool("image", "show_image_direct_url", false);
+  s.use_keystone_limits = c.get_bool("image", "use_keystone_limits", s.use_keystone_limits);
+  s.region = c.get_string("DEFAULT", "region", s.region);
   return s;
 }
 
@@ -37,6 +39,14 @@ std::shared_ptr<ImageService> open_image_service(const Config& c, const std::str
       std::make_shared<ImageService>(std::move(database), settings_from_config(c, state_dir));
   if (recover) service->recover();
   return service;
+}
+
+std::vector<std::pair<std::string, std::int64_t>> default_registered_limits() {
+  // Generous defaults that an operator lowers per project with `openstack limit create`.
+  return {{"image_count_total", 1000},
+          {"image_count_uploading", 10},
+          {"image_size_total", 1048576},    // MiB: 1 TiB
+          {"image_stage_total", 102400}};  // MiB: 100 GiB
 }
 
 }  // namespace nubo::image

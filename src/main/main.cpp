@@ -80,7 +80,8 @@ identity::BootstrapOptions bootstrap_options(const Config& c, const std::string&
   o.admin_project = c.get_string("bootstrap", "admin_project", "admin");
   o.region = c.get_string("DEFAULT", "region", "RegionOne");
   o.catalog.push_back({"identity", "keystone", url + "/v3"});
-  o.catalog.push_back({"image", "glance", image::settings_from_config(c, state_dir).public_url});
+  o.catalog.push_back({"image", "glance", image::settings_from_config(c, state_dir).public_url,
+                       image::default_registered_limits()});
   return o;
 }
 
@@ -138,8 +139,10 @@ int run_services(const Config& config, const std::string& state_dir, const std::
   }
   if (services.count("image")) {
     images = image::open_image_service(config, state_dir);
-    // Tokens are validated in-process when identity runs here, else by the identity API.
+    // Tokens are validated, and limits read, in-process when identity runs here, else through the
+    // identity API.
     std::shared_ptr<TokenValidator> validator = svc;
+    std::shared_ptr<LimitSource> limits = svc;
     if (!validator) {
       auto identity_url = identity::settings_from_config(config, state_dir).public_url;
       ServiceCredentials creds;
@@ -149,8 +152,11 @@ int run_services(const Config& config, const std::string& state_dir, const std::
       creds.password = config.get_string("keystone_authtoken", "password", password);
       creds.project_name = config.get_string("keystone_authtoken", "project_name",
                                              config.get_string("bootstrap", "admin_project", "admin"));
-      validator = std::make_shared<RemoteTokenValidator>(creds);
+      auto session = std::make_shared<ServiceSession>(creds);
+      validator = std::make_shared<RemoteTokenValidator>(session);
+      limits = std::make_shared<RemoteLimitSource>(session);
     }
+    images->set_limit_source(limits);
     image_pipeline = std::make_shared<Pipeline>(image::api::make_service_spec(
         images, validator, config.get_string("image", "policy_file", state_dir + "/image-policy.yaml")));
     auto port = listen_pipeline(runtime, server_options(config, "image", 9292, image::api::render_glance_error),

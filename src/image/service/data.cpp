@@ -177,6 +177,7 @@ std::unique_ptr<ImageUpload> ImageService::begin_upload(const Caller& c, const s
     throw NotFound("The staging API is not enabled (glance-direct import is off).");
   const char* next = stage ? "uploading" : "saving";
   std::string declared;
+  auto limits = quota_limits(c);
   db_->write([&](soci::session& s) {
     bool member = false;
     auto image = visible_image(s, c, id, member);
@@ -185,6 +186,8 @@ std::unique_ptr<ImageUpload> ImageService::begin_upload(const Caller& c, const s
     if (status != "queued")
       throw Conflict("Image status transition from '" + status + "' to '" + next +
                      "' is not allowed");
+    enforce_quota(s, c, limits,
+                  {{stage ? "image_stage_total" : "image_size_total", 0}, {"image_count_uploading", 1}});
     declared = str(image, "disk_format");
     db::execute(
         s, "UPDATE image SET status = :p0, updated_at = :p1 WHERE id = :p2 AND status = 'queued'",
@@ -216,9 +219,11 @@ json::object ImageService::complete_upload(const std::string& id, bool stage,
   try {
     db_->write([&](soci::session& s) {
       if (stage) {
-        // The staged data stays in the staging area until the import; the image stays `uploading`.
-        auto row = db::get(s, st::image, id);
-        changed = row && str(*row, "status") == "uploading" ? 1 : 0;
+        // The staged data stays in the staging area until the import; the image stays `uploading`
+        // with the staged size, which the image_stage_total quota counts.
+        changed = db::execute(
+            s, "UPDATE image SET size = :p0, updated_at = :p1 WHERE id = :p2 AND status = 'uploading'",
+            {std::to_string(done.size), now(), id});
       } else {
         changed = activate(s, id, done, "saving");
       }
@@ -282,11 +287,13 @@ void ImageService::import_image(const Caller& c, const std::string& id, const js
   }
 
   std::string declared;
+  auto limits = quota_limits(c);
   db_->write([&](soci::session& s) {
     bool member = false;
     auto image = visible_image(s, c, id, member);
     auto status = str(image, "status");
     if (status == "active") throw Conflict("Image with status active cannot be target for import");
+    enforce_quota(s, c, limits, {{"image_size_total", 0}});
     if (status != "uploading")
       throw Conflict("Image needs to be staged before 'glance-direct' method can be used");
     if (str(image, "container_format").empty())

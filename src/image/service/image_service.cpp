@@ -151,6 +151,40 @@ ImageService::ImageService(std::unique_ptr<db::Database> database, ImageSettings
 
 ImageService::~ImageService() = default;
 
+void ImageService::set_limit_source(std::shared_ptr<LimitSource> limits) { limits_ = std::move(limits); }
+
+// Glance's keystone quotas: fetched before the transaction (the identity service may be remote),
+// counted and checked inside it, so that two creates cannot both take the last place.
+std::map<std::string, std::int64_t> ImageService::quota_limits(const Caller& c) {
+  if (!limits_ || !settings_.use_keystone_limits || c.project().empty()) return {};
+  return limits_->project_limits("image", settings_.region, c.project());
+}
+
+void ImageService::enforce_quota(soci::session& s, const Caller& c,
+                                 const std::map<std::string, std::int64_t>& limits,
+                                 const std::vector<std::pair<std::string, std::int64_t>>& deltas) {
+  if (limits.empty()) return;
+  static const std::map<std::string, std::string, std::less<>> kUsage = {
+      {"image_count_total", "SELECT COUNT(*) FROM image WHERE owner = :p0"},
+      {"image_count_uploading",
+       "SELECT COUNT(*) FROM image WHERE owner = :p0 AND status IN ('saving', 'uploading', 'importing')"},
+      // Sizes in MiB, rounded down, as Glance counts them.
+      {"image_size_total",
+       "SELECT COALESCE(SUM(size), 0) / 1048576 FROM image WHERE owner = :p0 AND status IN ('active', 'deactivated')"},
+      {"image_stage_total",
+       "SELECT COALESCE(SUM(size), 0) / 1048576 FROM image WHERE owner = :p0 AND status IN ('uploading', 'importing')"}};
+  std::vector<LimitCheck> checks;
+  for (auto& [resource, delta] : deltas) {
+    if (!limits.count(resource)) continue;
+    auto rows = db::query_strings(s, kUsage.at(resource), {c.project()});
+    std::int64_t usage = rows.empty() || !rows[0][0] ? 0 : std::stoll(*rows[0][0]);
+    checks.push_back({resource, usage, delta});
+  }
+  if (auto over = over_limit(limits, c.project(), checks))
+    throw TooLarge("The request returned a 413 Request Entity Too Large. This generally means that "
+                   "rate limiting or a quota threshold was breached.\n\nThe response body:\n" + *over);
+}
+
 std::string ImageService::now() const { return iso8601(clock_->now(), true, true); }
 
 ImageStore& ImageService::staging() { return *staging_; }
@@ -260,9 +294,11 @@ json::object ImageService::create(const Caller& c, const json::object& body) {
   row["created_at"] = ts;
   row["updated_at"] = ts;
   row["location"] = nullptr;
+  auto limits = quota_limits(c);
   db_->write([&](soci::session& s) {
     if (db::get(s, st::image, id))
       throw Conflict("Image with identifier " + id + " already exists!");
+    enforce_quota(s, c, limits, {{"image_count_total", 1}});
     db::insert(s, st::image, row);
     write_tags(s, id, tags);
   });

@@ -17,6 +17,7 @@
 #include "common/db/database.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "common/limits.hpp"
 #include "image/backends/store.hpp"
 
 namespace soci {
@@ -46,6 +47,10 @@ struct ImageSettings {
   std::vector<std::string> disk_formats{"ami", "ari",   "aki", "vhd", "vhdx", "vmdk",
                                         "raw", "qcow2", "vdi", "iso", "ploop"};
   bool show_image_direct_url = false;
+  // Keystone unified limits (image_count_total, image_count_uploading, image_size_total and
+  // image_stage_total, sizes in MiB), as Glance's use_keystone_limits.
+  bool use_keystone_limits = true;
+  std::string region = "RegionOne";
 };
 
 using PolicyTarget = std::map<std::string, std::string>;
@@ -102,6 +107,8 @@ class ImageService {
 
   db::Database& database() { return *db_; }
   const ImageSettings& settings() const { return settings_; }
+  // Where quotas come from (identity, in-process or remote); none: no quotas.
+  void set_limit_source(std::shared_ptr<LimitSource> limits);
   ImageStore& store() { return *store_; }
   std::string now() const;
 
@@ -157,12 +164,18 @@ class ImageService {
   PolicyTarget target(soci::session& s, const Caller& c, const json::object& image);
   json::object with_tags(soci::session& s, json::object image);
   void check_shared(const json::object& image);
-  // The image a member call is about: visible, readable and shared (the prelude of every member call).
   long activate(soci::session& s, const std::string& id, const UploadDone& done, const char* from);
+  // The image a member call is about: visible, readable and shared (the prelude of every member call).
   std::pair<json::object, PolicyTarget> shared_image(soci::session& s, const Caller& c, const std::string& id);
+  // The caller's project's image limits (empty: quotas off); then usage + delta checked against
+  // them in the write transaction, 413 when over.
+  std::map<std::string, std::int64_t> quota_limits(const Caller& c);
+  void enforce_quota(soci::session& s, const Caller& c, const std::map<std::string, std::int64_t>& limits,
+                     const std::vector<std::pair<std::string, std::int64_t>>& deltas);
 
   std::unique_ptr<db::Database> db_;
   ImageSettings settings_;
+  std::shared_ptr<LimitSource> limits_;
   std::shared_ptr<Clock> clock_;
   std::unique_ptr<ImageStore> store_;
   std::unique_ptr<FileStore> staging_;

@@ -100,8 +100,9 @@ class Cloud {
     identity::BootstrapOptions boot;
     boot.admin_password = kPassword;
     boot.catalog.push_back({"identity", "keystone", identity_url_ + "/v3"});
-    boot.catalog.push_back({"image", "glance", url_});
+    boot.catalog.push_back({"image", "glance", url_, image::default_registered_limits()});
     identity::bootstrap(*identity_, boot);
+    images_->set_limit_source(identity_);
     runtime_->start();
     admin_ = token("admin", kPassword, "admin");
   }
@@ -183,6 +184,28 @@ class Cloud {
     auto r = call("POST", "/v2/images", token, body);
     EXPECT_EQ(r.status, 201) << r.raw;
     return r.body;
+  }
+
+  // Sets (or changes) a project's unified limit for one image resource.
+  void set_limit(const std::string& project, const std::string& resource, int value) {
+    auto existing = identity("GET", "/v3/limits?project_id=" + project + "&resource_name=" + resource, admin_);
+    auto& list = existing.body.at("limits").as_array();
+    if (!list.empty()) {
+      std::string id(list[0].as_object().at("id").as_string());
+      auto r = identity("PATCH", "/v3/limits/" + id, admin_,
+                        json::object{{"limit", json::object{{"resource_limit", value}}}});
+      EXPECT_EQ(r.status, 200) << r.raw;
+      return;
+    }
+    auto services = identity("GET", "/v3/services?type=image", admin_);
+    std::string service(services.body.at("services").as_array()[0].as_object().at("id").as_string());
+    auto r = identity("POST", "/v3/limits", admin_,
+                      json::object{{"limits", json::array{json::object{{"service_id", service},
+                                                                       {"project_id", project},
+                                                                       {"region_id", "RegionOne"},
+                                                                       {"resource_name", resource},
+                                                                       {"resource_limit", value}}}}});
+    EXPECT_EQ(r.status, 201) << r.raw;
   }
 
   const std::string& admin() const { return admin_; }
@@ -747,6 +770,63 @@ TEST(ImageApi, AbortedUploadAndRecovery) {
     EXPECT_EQ(e.status(), 410);
   }
   EXPECT_FALSE(fs::exists(c.dir() / "images" / id2));
+}
+
+// Glance's keystone quotas from unified limits: counts with delta 1, sizes in MiB with delta 0
+// (so the upload that crosses the limit succeeds and the next one is refused), 413 when over.
+TEST(ImageApi, UnifiedLimitQuotas) {
+  Cloud c;
+  auto alice = c.member_user("alice");
+  auto bob = c.member_user("bob");
+  auto raw = json::object{{"disk_format", "raw"}, {"container_format", "bare"}};
+  // Registered by bootstrap with generous defaults.
+  auto registered = c.identity("GET", "/v3/registered_limits", c.admin());
+  std::set<std::string> names;
+  for (auto& l : registered.body.at("registered_limits").as_array())
+    names.insert(std::string(l.as_object().at("resource_name").as_string()));
+  EXPECT_EQ(names, (std::set<std::string>{"image_count_total", "image_count_uploading",
+                                          "image_size_total", "image_stage_total"}));
+
+  c.set_limit(alice.project_id, "image_count_total", 2);
+  auto first = id_of(c.create(alice.token, raw));
+  auto second = id_of(c.create(alice.token, raw));
+  auto over = c.call("POST", "/v2/images", alice.token, raw);
+  expect_glance_error(over, 413);
+  EXPECT_NE(over.raw.find("image_count_total is over limit of 2"), std::string::npos) << over.raw;
+  EXPECT_EQ(c.call("POST", "/v2/images", bob.token, raw).status, 201);  // another project's quota
+  EXPECT_EQ(c.call("DELETE", "/v2/images/" + second, alice.token).status, 204);
+  second = id_of(c.create(alice.token, raw));
+  c.set_limit(alice.project_id, "image_count_total", 10);
+
+  c.set_limit(alice.project_id, "image_size_total", 1);
+  auto mib = noise(1024 * 1024 + 10);
+  ASSERT_EQ(c.upload(first, alice.token, mib).status, 204);
+  ASSERT_EQ(c.upload(second, alice.token, mib).status, 204);  // usage 1 MiB is not over 1
+  auto third = id_of(c.create(alice.token, raw));
+  expect_glance_error(c.upload(third, alice.token, mib), 413);  // usage 2 MiB is
+  EXPECT_EQ(c.call("GET", "/v2/images/" + third, alice.token).body.at("status"), "queued");
+  c.set_limit(alice.project_id, "image_size_total", 100);
+
+  c.set_limit(alice.project_id, "image_count_uploading", 1);
+  ASSERT_EQ(c.upload(third, alice.token, "staged", "stage").status, 204);  // stays `uploading`
+  auto fourth = id_of(c.create(alice.token, raw));
+  expect_glance_error(c.upload(fourth, alice.token, "data"), 413);
+  expect_glance_error(c.upload(fourth, alice.token, "data", "stage"), 413);
+  c.set_limit(alice.project_id, "image_count_uploading", 2);
+  EXPECT_EQ(c.upload(fourth, alice.token, "data").status, 204);
+
+  c.set_limit(alice.project_id, "image_count_uploading", 10);
+  c.set_limit(alice.project_id, "image_stage_total", 0);
+  auto fifth = id_of(c.create(alice.token, raw));
+  EXPECT_EQ(c.upload(fifth, alice.token, mib, "stage").status, 204);  // 0 MiB staged until now
+  auto sixth = id_of(c.create(alice.token, raw));
+  auto staged_over = c.upload(sixth, alice.token, "x", "stage");
+  expect_glance_error(staged_over, 413);
+  EXPECT_NE(staged_over.raw.find("image_stage_total is over limit of 0"), std::string::npos) << staged_over.raw;
+  // Importing moves the staged data into the store; only image_size_total applies.
+  auto import = json::object{{"method", json::object{{"name", "glance-direct"}}}};
+  EXPECT_EQ(c.call("POST", "/v2/images/" + fifth + "/import", alice.token, import).status, 202);
+  EXPECT_EQ(c.call("GET", "/v2/images/" + fifth, alice.token).body.at("status"), "active");
 }
 
 TEST(ImageApi, MetadefNamespaceDefinitions) {
