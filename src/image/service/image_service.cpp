@@ -136,10 +136,6 @@ std::string forbidden_message(const std::string& rule) {
 
 }  // namespace
 
-void Caller::authorize(const std::string& rule, const PolicyTarget& target) const {
-  if (!allowed(rule, target)) throw Forbidden(forbidden_message(rule));
-}
-
 ImageService::ImageService(std::unique_ptr<db::Database> database, ImageSettings settings,
                            std::shared_ptr<Clock> clock)
     : db_(std::move(database)), settings_(std::move(settings)), clock_(std::move(clock)) {

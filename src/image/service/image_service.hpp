@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/auth.hpp"
+#include "common/caller.hpp"
 #include "common/db/database.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
@@ -53,18 +54,8 @@ struct ImageSettings {
   std::string region = "RegionOne";
 };
 
-using PolicyTarget = std::map<std::string, std::string>;
-
-// Who is calling, and what the policy lets them do (the API binds it to the request's policy).
-struct Caller {
-  const AuthContext& auth;
-  std::function<bool(const std::string& rule, const PolicyTarget& target)> allowed;
-
-  const std::string& project() const { return auth.project_id; }
-  // Glance's context.is_admin: the `context_is_admin` rule.
-  bool admin() const { return allowed("context_is_admin", {}); }
-  void authorize(const std::string& rule, const PolicyTarget& target) const;
-};
+using nubo::Caller;
+using nubo::PolicyTarget;
 
 // One JSON Patch operation, already parsed: draft 4 (v2.0 media type) or 10 (v2.1).
 struct PatchOp {
