@@ -1,5 +1,8 @@
 #include "common/service.hpp"
 
+#include <algorithm>
+#include <charconv>
+
 #include "common/ids.hpp"
 #include "common/policy.hpp"
 
@@ -188,19 +191,83 @@ http::UploadStart Pipeline::begin_upload(http::Request& request) {
   return start;
 }
 
+std::optional<Microversion> Microversion::parse(std::string_view s) {
+  auto dot = s.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot + 1 == s.size()) return std::nullopt;
+  Microversion v;
+  auto a = std::from_chars(s.data(), s.data() + dot, v.major);
+  auto b = std::from_chars(s.data() + dot + 1, s.data() + s.size(), v.minor);
+  if (a.ec != std::errc() || a.ptr != s.data() + dot || b.ec != std::errc() || b.ptr != s.data() + s.size())
+    return std::nullopt;
+  if (s[dot + 1] == '0' && dot + 2 < s.size()) return std::nullopt;  // "2.01"
+  return v;
+}
+
+namespace {
+
+// The version a request asks for under the service's rules: the OpenStack-API-Version header
+// naming this service wins over the legacy one; absent means the minimum.
+Microversion negotiate(const MicroversionSpec& m, const http::Request& request) {
+  auto trim = [](std::string_view v) {
+    auto b = v.find_first_not_of(' ');
+    if (b == std::string_view::npos) return std::string_view();
+    return v.substr(b, v.find_last_not_of(' ') - b + 1);
+  };
+  std::optional<std::string> asked;
+  if (auto h = request.headers.get("OpenStack-API-Version")) {
+    // "compute 2.53", possibly among other services' versions, comma-separated.
+    std::string_view all(*h);
+    while (!all.empty()) {
+      auto comma = all.find(',');
+      auto item = trim(all.substr(0, comma));
+      all = comma == std::string_view::npos ? std::string_view() : all.substr(comma + 1);
+      auto space = item.find(' ');
+      if (space == std::string_view::npos) continue;
+      std::string type(item.substr(0, space));
+      std::transform(type.begin(), type.end(), type.begin(), ::tolower);
+      if (type == m.service_type) asked = std::string(trim(item.substr(space + 1)));
+    }
+  }
+  if (!asked && !m.legacy_header.empty())
+    if (auto h = request.headers.get(m.legacy_header)) asked = std::string(*h);
+  if (!asked) return m.min;
+  std::string lower = *asked;
+  std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
+  if (lower == "latest") return m.max;
+  auto v = Microversion::parse(*asked);
+  if (!v) throw BadRequest("API Version String " + *asked + " is of invalid format. Must be of format MajorNum.MinorNum.");
+  if (*v < m.min || *v > m.max)
+    throw ApiError(406, "Version " + *asked + " is not supported by the API. Minimum is " + m.min.str() +
+                            " and maximum is " + m.max.str() + ".");
+  return *v;
+}
+
+}  // namespace
+
 std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, http::UploadStart* upload) {
   bool fast = mode == Mode::Fast;
   auto start = std::chrono::steady_clock::now();
-  Context ctx{request, {}, std::nullopt, "req-" + uuid4(), spec_.policy.get(), {}};
+  Context ctx{request, {}, std::nullopt, "req-" + uuid4(), spec_.policy.get(), {}, {}};
   http::Response response;
+  bool versioned = false;
   try {
+    if (spec_.microversions) {
+      ctx.version = spec_.microversions->min;
+      versioned = true;
+      ctx.version = negotiate(*spec_.microversions, request);
+    }
     auto parts = split_path(request.path);
     const Route* found = nullptr;
-    bool path_matched = false;
+    bool path_matched = false, version_skipped = false;
     std::string method = request.method == "HEAD" ? "GET" : request.method;
     for (auto& c : compiled_) {
       std::map<std::string, std::string> params;
       if (!match(c.segments, parts, params)) continue;
+      if (versioned && ((c.route->min_version.major && ctx.version < c.route->min_version) ||
+                        (c.route->max_version.major && ctx.version > c.route->max_version))) {
+        version_skipped = version_skipped || c.route->method == method;
+        continue;
+      }
       path_matched = true;
       bool exact = c.route->method == request.method;
       // HEAD takes an explicit HEAD route, else the first matching GET route.
@@ -212,7 +279,8 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
     }
     if (fast && (!found || (!found->fast && !found->cacheable))) return std::nullopt;
     if (!found) {
-      if (path_matched) throw MethodNotAllowed();
+      // A method that exists in other microversions is "not found" in this one, as Nova says.
+      if (path_matched && !version_skipped) throw MethodNotAllowed();
       throw NotFound("The resource could not be found.");
     }
     // Path parameters and query values reach SQL, where PostgreSQL refuses text that is not UTF-8.
@@ -301,6 +369,12 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
   }
   if (upload && upload->sink) return std::nullopt;
   response.headers.set("x-openstack-request-id", ctx.request_id);
+  if (versioned) {
+    auto& m = *spec_.microversions;
+    response.headers.set("OpenStack-API-Version", m.service_type + " " + ctx.version.str());
+    if (!m.legacy_header.empty()) response.headers.set(m.legacy_header, ctx.version.str());
+    response.headers.set("Vary", "OpenStack-API-Version" + (m.legacy_header.empty() ? "" : ", " + m.legacy_header));
+  }
   for (auto& [k, v] : spec_.response_headers) response.headers.set(k, v);
   auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
   spdlog::info("{} {} {} {} {} {:.3f}ms user={} project={}", spec_.name, ctx.request_id, request.method,

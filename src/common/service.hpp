@@ -23,6 +23,23 @@ class Policy;
 
 using Target = std::map<std::string, std::string>;
 
+// An API microversion (compute 2.53...); ordered.
+struct Microversion {
+  int major = 0, minor = 0;
+  auto operator<=>(const Microversion&) const = default;
+  std::string str() const { return std::to_string(major) + "." + std::to_string(minor); }
+  // "2.53" → {2, 53}; nullopt when malformed.
+  static std::optional<Microversion> parse(std::string_view s);
+};
+
+// How a service negotiates microversions (Nova's rules): `OpenStack-API-Version: <type> X.Y` or
+// the legacy header, "latest" for the maximum, the minimum when absent, 406 outside the range.
+struct MicroversionSpec {
+  std::string service_type;   // "compute"
+  std::string legacy_header;  // "X-OpenStack-Nova-API-Version"
+  Microversion min, max;
+};
+
 struct Context {
   http::Request& request;
   std::map<std::string, std::string> params;
@@ -30,6 +47,7 @@ struct Context {
   std::string request_id;
   const Policy* policy = nullptr;
   std::string policy_rule;  // the route's rule
+  Microversion version;     // negotiated, for services with microversions
 
   const std::string& param(const std::string& name) const;
   // The request body as a JSON object; BadRequest when it is not one.
@@ -59,6 +77,8 @@ struct Route {
   // When set, the request body is not buffered: it streams into the sink this returns (no body
   // size limit but the service's own), and `handler` is not used.
   UploadHandler upload;
+  // Microversions the route exists in (404 outside, as for an unknown path); {0,0}: no bound.
+  Microversion min_version{}, max_version{};
 };
 
 using ErrorRenderer = std::function<http::Response(const ApiError&)>;
@@ -75,6 +95,7 @@ struct ServiceSpec {
   std::vector<std::string> cache_vary_headers;
   // Extra headers on every response (e.g. Vary).
   std::vector<std::pair<std::string, std::string>> response_headers;
+  std::optional<MicroversionSpec> microversions;
 };
 
 class Pipeline {
