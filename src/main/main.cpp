@@ -6,6 +6,8 @@
 #include "common/runtime.hpp"
 #include "common/serve.hpp"
 #include "common/service.hpp"
+#include "compute/api/service.hpp"
+#include "compute/setup.hpp"
 #include "identity/api/service.hpp"
 #include "identity/setup.hpp"
 #include "image/api/common.hpp"
@@ -82,6 +84,7 @@ identity::BootstrapOptions bootstrap_options(const Config& c, const std::string&
   o.catalog.push_back({"identity", "keystone", url + "/v3"});
   o.catalog.push_back({"image", "glance", image::settings_from_config(c, state_dir).public_url,
                        image::default_registered_limits()});
+  o.catalog.push_back({"compute", "nova", compute::settings_from_config(c, state_dir).public_url + "/v2.1"});
   return o;
 }
 
@@ -109,7 +112,8 @@ std::set<std::string> parse_services(const std::string& list) {
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
     if (item.empty()) continue;
-    if (item != "identity" && item != "image") throw std::runtime_error("unknown service: " + item);
+    if (item != "identity" && item != "image" && item != "compute")
+      throw std::runtime_error("unknown service: " + item);
     out.insert(item);
   }
   if (out.empty()) throw std::runtime_error("no service named in --services");
@@ -123,6 +127,8 @@ int run_services(const Config& config, const std::string& state_dir, const std::
   std::shared_ptr<identity::IdentityService> svc;
   std::shared_ptr<Pipeline> identity_pipeline, image_pipeline;
   std::shared_ptr<image::ImageService> images;
+  std::shared_ptr<compute::ComputeService> compute_service;
+  std::shared_ptr<Pipeline> compute_pipeline;
   auto password = config.get("bootstrap", "admin_password")
                       .value_or(read_or_create_secret(fs::path(state_dir) / "admin-password"));
   if (services.count("identity")) {
@@ -137,25 +143,25 @@ int run_services(const Config& config, const std::string& state_dir, const std::
     runtime.every(std::chrono::seconds(svc->database().is_postgresql() ? 1 : 30), [svc] { svc->refresh(); });
     spdlog::info("identity listening on port {}", port);
   }
+  // Tokens are validated, and limits read, in-process when identity runs here, else through the
+  // identity API.
+  std::shared_ptr<TokenValidator> validator = svc;
+  std::shared_ptr<LimitSource> limits = svc;
+  if (!validator && (services.count("image") || services.count("compute"))) {
+    auto identity_url = identity::settings_from_config(config, state_dir).public_url;
+    ServiceCredentials creds;
+    creds.auth_url = config.get_string("keystone_authtoken", "auth_url", identity_url + "/v3");
+    creds.username = config.get_string("keystone_authtoken", "username",
+                                       config.get_string("bootstrap", "admin_username", "admin"));
+    creds.password = config.get_string("keystone_authtoken", "password", password);
+    creds.project_name = config.get_string("keystone_authtoken", "project_name",
+                                           config.get_string("bootstrap", "admin_project", "admin"));
+    auto session = std::make_shared<ServiceSession>(creds);
+    validator = std::make_shared<RemoteTokenValidator>(session);
+    limits = std::make_shared<RemoteLimitSource>(session);
+  }
   if (services.count("image")) {
     images = image::open_image_service(config, state_dir);
-    // Tokens are validated, and limits read, in-process when identity runs here, else through the
-    // identity API.
-    std::shared_ptr<TokenValidator> validator = svc;
-    std::shared_ptr<LimitSource> limits = svc;
-    if (!validator) {
-      auto identity_url = identity::settings_from_config(config, state_dir).public_url;
-      ServiceCredentials creds;
-      creds.auth_url = config.get_string("keystone_authtoken", "auth_url", identity_url + "/v3");
-      creds.username = config.get_string("keystone_authtoken", "username",
-                                         config.get_string("bootstrap", "admin_username", "admin"));
-      creds.password = config.get_string("keystone_authtoken", "password", password);
-      creds.project_name = config.get_string("keystone_authtoken", "project_name",
-                                             config.get_string("bootstrap", "admin_project", "admin"));
-      auto session = std::make_shared<ServiceSession>(creds);
-      validator = std::make_shared<RemoteTokenValidator>(session);
-      limits = std::make_shared<RemoteLimitSource>(session);
-    }
     images->set_limit_source(limits);
     image_pipeline = std::make_shared<Pipeline>(image::api::make_service_spec(
         images, validator, config.get_string("image", "policy_file", state_dir + "/image-policy.yaml")));
@@ -163,12 +169,20 @@ int run_services(const Config& config, const std::string& state_dir, const std::
                                 image_pipeline);
     spdlog::info("image listening on port {}", port);
   }
+  if (services.count("compute")) {
+    compute_service = compute::open_compute_service(config, state_dir);
+    compute_pipeline = std::make_shared<Pipeline>(compute::api::make_service_spec(
+        compute_service, validator, config.get_string("compute", "policy_file", state_dir + "/compute-policy.yaml")));
+    auto port = listen_pipeline(runtime, server_options(config, "compute", 8774, render_nova_error), compute_pipeline);
+    spdlog::info("compute listening on port {}", port);
+  }
   runtime.start();
   if (print_banner) {
     std::ifstream clouds(fs::path(state_dir) / "clouds.yaml");
     std::cout << "Nubo is running.\n";
     if (svc) std::cout << "  identity: " << svc->settings().public_url << "/v3\n";
     if (images) std::cout << "  image:    " << images->settings().public_url << "\n";
+    if (compute_service) std::cout << "  compute:  " << compute_service->settings().public_url << "/v2.1\n";
     std::cout << "  clouds.yaml: " << state_dir << "/clouds.yaml (cloud name: nubo)\n"
               << "  openrc:      " << state_dir << "/openrc\n\n"
               << clouds.rdbuf() << "\n"
@@ -194,7 +208,7 @@ int main(int argc, char** argv) {
   auto* aio = app.add_subcommand("all-in-one", "every service in one process");
   auto* api = app.add_subcommand("api", "chosen API services");
   std::string services = "identity";
-  api->add_option("--services", services, "comma-separated services (identity, image)");
+  api->add_option("--services", services, "comma-separated services (identity, image, compute)");
   auto* boot = app.add_subcommand("bootstrap", "create the admin user, project, roles and catalog");
   std::string boot_password;
   boot->add_option("--bootstrap-password", boot_password, "the admin's password");
@@ -210,7 +224,7 @@ int main(int argc, char** argv) {
     Config config = config_file.empty() ? Config() : Config::load(config_file);
     if (auto s = config.get("DEFAULT", "state_dir"); s && state_dir == default_state_dir()) state_dir = *s;
     setup_logging(config);
-    if (aio->parsed()) return run_services(config, state_dir, {"identity", "image"}, true);
+    if (aio->parsed()) return run_services(config, state_dir, {"identity", "image", "compute"}, true);
     if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);
     if (boot->parsed()) {
       auto svc = identity::open_identity_service(config, state_dir);

@@ -92,6 +92,7 @@ class IdentityCloud {
   }
 
   identity::IdentityService& service() { return *service_; }
+  std::shared_ptr<identity::IdentityService> service_ptr() const { return service_; }
   const std::string& url() const { return url_; }
 
  private:

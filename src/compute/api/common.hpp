@@ -1,0 +1,30 @@
+// Shared pieces of the compute API's handlers (internal to compute/api).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/caller.hpp"
+#include "common/service.hpp"
+#include "compute/service/compute_service.hpp"
+
+namespace nubo::compute::api {
+
+// The highest microversion this API speaks (Debian's clients ask for up to 2.96).
+inline constexpr Microversion kMaxVersion{2, 96};
+
+Caller caller(Context& ctx);
+// The body's single top-level object named `key` ({"flavor": {...}}); 400 otherwise.
+json::object member(const Context& ctx, const char* key);
+// A non-negative integer query parameter (limit), or nullopt when absent; 400 when malformed.
+std::optional<long> count_param(const Context& ctx, const char* name);
+// Links as Nova renders them: self under /v2.1, bookmark without the version.
+json::array links(const ComputeService& s, const std::string& collection, const std::string& id);
+// The `<collection>_links` next link for a full page.
+json::array next_links(const ComputeService& s, const Context& ctx, const std::string& path, const std::string& marker);
+
+void add_flavor_routes(std::vector<Route>& routes, ComputeService& s);
+void add_keypair_routes(std::vector<Route>& routes, ComputeService& s);
+
+}  // namespace nubo::compute::api

@@ -1,0 +1,126 @@
+#include "compute/api/service.hpp"
+
+#include <charconv>
+#include <filesystem>
+
+#include "common/policy.hpp"
+#include "compute/api/common.hpp"
+
+namespace nubo::compute::api {
+
+namespace {
+
+// Nova's default rules (2023.1) for what this API serves, in oslo.policy's language.
+std::map<std::string, std::string> default_policy() {
+  const std::string admin = "rule:admin_api";
+  const std::string owner_or_admin = "(rule:admin_api) or user_id:%(user_id)s";
+  return {{"context_is_admin", "role:admin"},
+          {"admin_api", "role:admin"},
+          {"project_reader_or_admin", "rule:admin_api or (role:reader and project_id:%(project_id)s)"},
+          {"os_compute_api:os-flavor-manage:create", admin},
+          {"os_compute_api:os-flavor-manage:update", admin},
+          {"os_compute_api:os-flavor-manage:delete", admin},
+          {"os_compute_api:os-flavor-extra-specs:index", "rule:project_reader_or_admin"},
+          {"os_compute_api:os-flavor-extra-specs:show", "rule:project_reader_or_admin"},
+          {"os_compute_api:os-flavor-extra-specs:create", admin},
+          {"os_compute_api:os-flavor-extra-specs:update", admin},
+          {"os_compute_api:os-flavor-extra-specs:delete", admin},
+          {"os_compute_api:os-flavor-access", admin},
+          {"os_compute_api:os-flavor-access:add_tenant_access", admin},
+          {"os_compute_api:os-flavor-access:remove_tenant_access", admin},
+          {"os_compute_api:os-keypairs:index", owner_or_admin},
+          {"os_compute_api:os-keypairs:create", owner_or_admin},
+          {"os_compute_api:os-keypairs:show", owner_or_admin},
+          {"os_compute_api:os-keypairs:delete", owner_or_admin}};
+}
+
+// The v2.1 document, or v2.0's (listed and described, as Nova does, though only v2.1 is served).
+json::object version_doc(const ComputeService& s, bool v21, bool full) {
+  std::string path = v21 ? "/v2.1/" : "/v2/";
+  json::object v{{"id", v21 ? "v2.1" : "v2.0"},
+                 {"status", v21 ? "CURRENT" : "SUPPORTED"},
+                 {"version", v21 ? kMaxVersion.str() : ""},
+                 {"min_version", v21 ? "2.1" : ""},
+                 {"updated", v21 ? "2013-07-23T11:33:21Z" : "2011-01-21T11:33:21Z"}};
+  json::array links{json::object{{"rel", "self"}, {"href", s.settings().public_url + path}}};
+  if (full) {
+    links.push_back(json::object{{"rel", "describedby"}, {"type", "text/html"}, {"href", "http://docs.openstack.org/"}});
+    v["media-types"] = json::array{json::object{
+        {"base", "application/json"},
+        {"type", std::string("application/vnd.openstack.compute+json;version=") + (v21 ? "2.1" : "2")}}};
+  }
+  v["links"] = std::move(links);
+  return v;
+}
+
+}  // namespace
+
+Caller caller(Context& ctx) {
+  static const AuthContext anonymous;
+  return Caller{ctx.auth ? *ctx.auth : anonymous,
+                [&ctx](const std::string& rule, const PolicyTarget& target) { return ctx.allowed(rule, target); },
+                nova_denied};
+}
+
+json::object member(const Context& ctx, const char* key) {
+  auto body = ctx.body();
+  auto* v = body.if_contains(key);
+  if (!v) throw BadRequest("Invalid input for field/attribute " + std::string(key) + ". '" + key + "' is a required property");
+  if (!v->is_object()) throw BadRequest("Invalid input for field/attribute " + std::string(key) + ". Value: " +
+                                        json::serialize(*v) + ". " + json::serialize(*v) + " is not of type 'object'");
+  return v->as_object();
+}
+
+std::optional<long> count_param(const Context& ctx, const char* name) {
+  auto v = ctx.request.query_param(name);
+  if (!v) return std::nullopt;
+  long n = 0;
+  auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (v->empty() || ec != std::errc() || p != v->data() + v->size() || n < 0)
+    throw BadRequest("Invalid input for query parameters " + std::string(name) + ". Value: " + *v +
+                     ". '" + *v + "' does not match '^[0-9]*$'");
+  return n;
+}
+
+json::array links(const ComputeService& s, const std::string& collection, const std::string& id) {
+  auto& base = s.settings().public_url;
+  return json::array{json::object{{"rel", "self"}, {"href", base + "/v2.1/" + collection + "/" + id}},
+                     json::object{{"rel", "bookmark"}, {"href", base + "/" + collection + "/" + id}}};
+}
+
+json::array next_links(const ComputeService& s, const Context& ctx, const std::string& path, const std::string& marker) {
+  std::string query;
+  for (auto& [k, v] : ctx.request.query)
+    if (k != "marker") query += (query.empty() ? "" : "&") + http::percent_encode(k) + "=" + http::percent_encode(v);
+  query += (query.empty() ? "" : "&") + std::string("marker=") + http::percent_encode(marker);
+  return json::array{json::object{{"rel", "next"}, {"href", s.settings().public_url + "/v2.1/" + path + "?" + query}}};
+}
+
+ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shared_ptr<TokenValidator> validator,
+                              const std::string& policy_file) {
+  ServiceSpec spec;
+  spec.name = "compute";
+  auto& s = *service;
+  auto root = [&s](Context&) {
+    return json_response(200, json::object{{"versions", json::array{version_doc(s, false, false), version_doc(s, true, false)}}});
+  };
+  spec.routes.push_back(Route{"GET", "/", root, "", false});
+  for (bool v21 : {false, true})
+    for (const char* path : {"", "/"})
+      spec.routes.push_back(Route{"GET", std::string(v21 ? "/v2.1" : "/v2") + path,
+                                  [&s, v21](Context&) {
+                                    return json_response(200, json::object{{"version", version_doc(s, v21, true)}});
+                                  },
+                                  "", false});
+  add_flavor_routes(spec.routes, s);
+  add_keypair_routes(spec.routes, s);
+  spec.render_error = render_nova_error;
+  spec.validator = std::move(validator);
+  spec.microversions = MicroversionSpec{"compute", "X-OpenStack-Nova-API-Version", {2, 1}, kMaxVersion};
+  auto policy = std::make_shared<Policy>(default_policy());
+  if (!policy_file.empty() && std::filesystem::exists(policy_file)) policy->load_overrides(policy_file);
+  spec.policy = policy;
+  return spec;
+}
+
+}  // namespace nubo::compute::api

@@ -1,0 +1,25 @@
+#include "compute/setup.hpp"
+
+#include <filesystem>
+
+namespace nubo::compute {
+
+ComputeSettings settings_from_config(const Config& c, const std::string&) {
+  ComputeSettings s;
+  auto host = c.get_string("DEFAULT", "public_host", "127.0.0.1");
+  auto port = c.get_int("compute", "port", 8774);
+  s.public_url = c.get_string("compute", "public_url", "http://" + host + ":" + std::to_string(port));
+  s.default_availability_zone = c.get_string("compute", "default_availability_zone", s.default_availability_zone);
+  return s;
+}
+
+std::shared_ptr<ComputeService> open_compute_service(const Config& c, const std::string& state_dir) {
+  std::filesystem::create_directories(state_dir);
+  auto url = c.get_string("database", "compute_connection", "sqlite://" + state_dir + "/compute.db");
+  auto database = db::Database::open(url, static_cast<unsigned>(c.get_int("database", "readers", 4)));
+  auto service = std::make_shared<ComputeService>(std::move(database), settings_from_config(c, state_dir));
+  if (c.get_bool("compute", "default_flavors", true)) service->ensure_default_flavors();
+  return service;
+}
+
+}  // namespace nubo::compute

@@ -1,0 +1,34 @@
+#include "compute/store/schema.hpp"
+
+namespace nubo::compute::store {
+
+using T = db::ColumnType;
+
+const db::Table flavor{"flavor",
+                       {{"id"}, {"name"}, {"memory_mb", T::Int}, {"vcpus", T::Int}, {"root_gb", T::Int},
+                        {"ephemeral_gb", T::Int}, {"swap", T::Int}, {"rxtx_factor", T::Real},
+                        {"is_public", T::Bool}, {"disabled", T::Bool}, {"description"}, {"seq", T::Int},
+                        {"created_at"}}};
+const db::Table flavor_extra_spec{"flavor_extra_spec", {{"id"}, {"flavor_id"}, {"key"}, {"value"}}};
+const db::Table flavor_project{"flavor_project", {{"id"}, {"flavor_id"}, {"project_id"}}};
+const db::Table keypair{"keypair",
+                        {{"id"}, {"number", T::Int}, {"name"}, {"user_id"}, {"fingerprint"}, {"public_key"},
+                         {"type"}, {"created_at"}}};
+
+std::vector<db::Migration> migrations() {
+  return {{1, R"SQL(
+CREATE TABLE flavor (id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL UNIQUE, memory_mb INTEGER NOT NULL,
+  vcpus INTEGER NOT NULL, root_gb INTEGER NOT NULL, ephemeral_gb INTEGER NOT NULL DEFAULT 0,
+  swap INTEGER NOT NULL DEFAULT 0, rxtx_factor REAL NOT NULL DEFAULT 1.0, is_public INTEGER NOT NULL DEFAULT 1,
+  disabled INTEGER NOT NULL DEFAULT 0, description TEXT, seq INTEGER NOT NULL, created_at VARCHAR(32) NOT NULL);
+CREATE TABLE flavor_extra_spec (id VARCHAR(64) PRIMARY KEY, flavor_id VARCHAR(255) NOT NULL, key VARCHAR(255) NOT NULL,
+  value VARCHAR(255), UNIQUE (flavor_id, key));
+CREATE TABLE flavor_project (id VARCHAR(64) PRIMARY KEY, flavor_id VARCHAR(255) NOT NULL,
+  project_id VARCHAR(255) NOT NULL, UNIQUE (flavor_id, project_id));
+CREATE TABLE keypair (id VARCHAR(64) PRIMARY KEY, number INTEGER NOT NULL, name VARCHAR(255) NOT NULL,
+  user_id VARCHAR(255) NOT NULL, fingerprint VARCHAR(255) NOT NULL, public_key TEXT NOT NULL,
+  type VARCHAR(16) NOT NULL, created_at VARCHAR(32) NOT NULL, UNIQUE (user_id, name));
+)SQL"}};
+}
+
+}  // namespace nubo::compute::store

@@ -1,0 +1,19 @@
+// The compute database: its tables as the generic row layer sees them, and its migrations.
+#pragma once
+
+#include <vector>
+
+#include "common/db/database.hpp"
+#include "common/db/table.hpp"
+
+namespace nubo::compute::store {
+
+// flavor: keyed by Nova's string flavorid; `seq` keeps creation order for the default sort.
+// flavor_extra_spec and flavor_project (access to private flavors) hang off it.
+extern const db::Table flavor, flavor_extra_spec, flavor_project;
+// keypair: per user, keyed by a uuid; `number` is the integer id Nova shows.
+extern const db::Table keypair;
+
+std::vector<db::Migration> migrations();
+
+}  // namespace nubo::compute::store

@@ -1,0 +1,195 @@
+// The compute API over real HTTP: identity in-process (tests/api/support), compute beside it on
+// port 0, validating tokens in-process as in the all-in-one.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/runtime.hpp"
+#include "common/serve.hpp"
+#include "compute/api/service.hpp"
+#include "compute/setup.hpp"
+#include "tests/api/support/identity_cloud.hpp"
+
+using namespace nubo;
+using apitest::Reply;
+namespace fs = std::filesystem;
+
+namespace {
+
+class Cloud : public apitest::IdentityCloud {
+ public:
+  Cloud() {
+    dir_ = fs::temp_directory_path() / ("nubo-compute-api-" + uuid4_hex());
+    auto config = Config::parse("");
+    if (const char* url = std::getenv("NUBO_TEST_DATABASE"); url && *url) config.set("database", "compute_connection", url);
+    compute_ = compute::open_compute_service(config, dir_.string());
+    runtime_ = std::make_unique<Runtime>(1, 4);
+    pipeline_ = std::make_shared<Pipeline>(compute::api::make_service_spec(compute_, service_ptr()));
+    ServerOptions opts;
+    opts.render_error = [](int status, const std::string& m) { return render_nova_error(ApiError(status, m)); };
+    url_ = "http://127.0.0.1:" + std::to_string(listen_pipeline(*runtime_, opts, pipeline_));
+    runtime_->start();
+    admin_ = token();
+  }
+  ~Cloud() {
+    runtime_->stop(std::chrono::seconds(2));
+    fs::remove_all(dir_);
+  }
+  Reply nova(const std::string& method, const std::string& path, const std::string& token,
+             const json::object& body = {}, const std::string& version = {}) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!version.empty()) headers.push_back({"OpenStack-API-Version", "compute " + version});
+    return client_.request(url_ + path, method, token, body.empty() ? "" : json::serialize(body),
+                           body.empty() ? "" : "application/json", headers);
+  }
+  // A member of a fresh project.
+  std::string member(const std::string& name) {
+    auto p = call("POST", "/v3/projects", admin_, json::object{{"project", json::object{{"name", name}}}});
+    std::string project(p.body.at("project").as_object().at("id").as_string());
+    auto u = call("POST", "/v3/users", admin_,
+                  json::object{{"user", json::object{{"name", name}, {"password", "pw-" + name}}}});
+    std::string user(u.body.at("user").as_object().at("id").as_string());
+    auto roles = call("GET", "/v3/roles?name=member", admin_);
+    std::string role(roles.body.at("roles").as_array()[0].as_object().at("id").as_string());
+    call("PUT", "/v3/projects/" + project + "/users/" + user + "/roles/" + role, admin_);
+    project_ids_[name] = project;
+    return token(name, "pw-" + name, name);
+  }
+  const std::string& admin() const { return admin_; }
+  std::string project(const std::string& name) { return project_ids_[name]; }
+
+ private:
+  fs::path dir_;
+  std::shared_ptr<compute::ComputeService> compute_;
+  std::unique_ptr<Runtime> runtime_;
+  std::shared_ptr<Pipeline> pipeline_;
+  std::string url_, admin_;
+  std::map<std::string, std::string> project_ids_;
+  apitest::ApiClient client_;
+};
+
+void expect_fault(const Reply& r, int status, const char* fault) {
+  EXPECT_EQ(r.status, status) << r.raw;
+  ASSERT_TRUE(r.body.contains(fault)) << r.raw;
+  EXPECT_EQ(r.body.at(fault).at("code"), status);
+}
+
+TEST(ComputeApi, VersionsAndMicroversions) {
+  Cloud c;
+  auto root = c.nova("GET", "/", "");
+  ASSERT_EQ(root.status, 200) << root.raw;
+  auto& versions = root.body.at("versions").as_array();
+  ASSERT_EQ(versions.size(), 2u);
+  EXPECT_EQ(versions[1].at("version"), "2.96");
+  auto plain = c.nova("GET", "/v2.1/flavors", c.admin());
+  EXPECT_EQ(plain.headers.get_or("OpenStack-API-Version"), "compute 2.1");
+  EXPECT_EQ(plain.headers.get_or("X-OpenStack-Nova-API-Version"), "2.1");
+  auto v255 = c.nova("GET", "/v2.1/flavors", c.admin(), {}, "2.55");
+  EXPECT_EQ(v255.headers.get_or("OpenStack-API-Version"), "compute 2.55");
+  EXPECT_TRUE(v255.body.at("flavors").as_array()[0].as_object().contains("description"));
+  EXPECT_FALSE(plain.body.at("flavors").as_array()[0].as_object().contains("description"));
+  EXPECT_EQ(c.nova("GET", "/v2.1/flavors", c.admin(), {}, "latest").headers.get_or("OpenStack-API-Version"),
+            "compute 2.96");
+  expect_fault(c.nova("GET", "/v2.1/flavors", c.admin(), {}, "2.97"), 406, "computeFault");
+  expect_fault(c.nova("GET", "/v2.1/flavors", c.admin(), {}, "two"), 400, "badRequest");
+  // A route that exists only from a microversion is absent below it.
+  json::object desc{{"flavor", json::object{{"description", "d"}}}};
+  expect_fault(c.nova("PUT", "/v2.1/flavors/1", c.admin(), desc), 404, "itemNotFound");
+  EXPECT_EQ(c.nova("PUT", "/v2.1/flavors/1", c.admin(), desc, "2.55").status, 200);
+  expect_fault(c.nova("GET", "/v2.1/flavors", ""), 401, "unauthorized");
+}
+
+TEST(ComputeApi, FlavorsAccessAndExtraSpecs) {
+  Cloud c;
+  auto alice = c.member("alice");
+  auto bob = c.member("bob");
+  auto detail = c.nova("GET", "/v2.1/flavors/detail", alice);
+  ASSERT_EQ(detail.status, 200);
+  ASSERT_EQ(detail.body.at("flavors").as_array().size(), 5u);  // the defaults
+  EXPECT_EQ(detail.body.at("flavors").as_array()[0].as_object().at("swap"), "");
+  EXPECT_EQ(c.nova("GET", "/v2.1/flavors/1", alice, {}, "2.75").body.at("flavor").at("swap"), 0);
+
+  json::object flavor{{"flavor", json::object{{"name", "private"}, {"ram", "256"}, {"vcpus", 1}, {"disk", 0},
+                                              {"id", 42}, {"os-flavor-access:is_public", "False"}}}};
+  expect_fault(c.nova("POST", "/v2.1/flavors", alice, flavor), 403, "forbidden");
+  auto created = c.nova("POST", "/v2.1/flavors", c.admin(), flavor);
+  ASSERT_EQ(created.status, 200) << created.raw;
+  EXPECT_EQ(created.body.at("flavor").at("id"), "42");
+  EXPECT_EQ(created.body.at("flavor").at("ram"), 256);
+  expect_fault(c.nova("POST", "/v2.1/flavors", c.admin(), flavor), 409, "conflictingRequest");
+  json::object bad{{"flavor", json::object{{"name", "bad"}, {"ram", 0}, {"vcpus", 1}, {"disk", 0}}}};
+  expect_fault(c.nova("POST", "/v2.1/flavors", c.admin(), bad), 400, "badRequest");
+
+  expect_fault(c.nova("GET", "/v2.1/flavors/42", alice), 404, "itemNotFound");
+  json::object add{{"addTenantAccess", json::object{{"tenant", c.project("alice")}}}};
+  auto access = c.nova("POST", "/v2.1/flavors/42/action", c.admin(), add);
+  ASSERT_EQ(access.status, 200) << access.raw;
+  EXPECT_EQ(access.body.at("flavor_access").as_array().size(), 1u);
+  expect_fault(c.nova("POST", "/v2.1/flavors/42/action", c.admin(), add), 409, "conflictingRequest");
+  EXPECT_EQ(c.nova("GET", "/v2.1/flavors/42", alice).status, 200);
+  EXPECT_EQ(c.nova("GET", "/v2.1/flavors", alice).body.at("flavors").as_array().size(), 6u);
+  EXPECT_EQ(c.nova("GET", "/v2.1/flavors", bob).body.at("flavors").as_array().size(), 5u);
+
+  auto specs = c.nova("POST", "/v2.1/flavors/42/os-extra_specs", c.admin(),
+                      json::object{{"extra_specs", json::object{{"hw:cpu_policy", "dedicated"}}}});
+  ASSERT_EQ(specs.status, 200) << specs.raw;
+  EXPECT_EQ(c.nova("GET", "/v2.1/flavors/42/os-extra_specs/hw:cpu_policy", alice).body.at("hw:cpu_policy"),
+            "dedicated");
+  EXPECT_EQ(c.nova("GET", "/v2.1/flavors/42", alice, {}, "2.61").body.at("flavor").at("extra_specs").at("hw:cpu_policy"),
+            "dedicated");
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/flavors/42/os-extra_specs/hw:cpu_policy", c.admin()).status, 200);
+  expect_fault(c.nova("DELETE", "/v2.1/flavors/42/os-extra_specs/hw:cpu_policy", c.admin()), 404, "itemNotFound");
+
+  // Pages with a next link.
+  auto page = c.nova("GET", "/v2.1/flavors?limit=2", c.admin());
+  ASSERT_EQ(page.body.at("flavors").as_array().size(), 2u);
+  std::string next(page.body.at("flavors_links").as_array()[0].at("href").as_string());
+  EXPECT_NE(next.find("marker=2"), std::string::npos) << next;
+  EXPECT_EQ(c.nova("GET", "/v2.1/flavors?marker=2", c.admin()).body.at("flavors").as_array()[0].at("id"), "3");
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/flavors/42", c.admin()).status, 202);
+  expect_fault(c.nova("GET", "/v2.1/flavors/42", c.admin()), 404, "itemNotFound");
+}
+
+TEST(ComputeApi, Keypairs) {
+  Cloud c;
+  auto alice = c.member("alice");
+  auto bob = c.member("bob");
+  // An imported key's fingerprint is OpenSSH's MD5 form (`ssh-keygen -l -E md5`).
+  const std::string pub =
+      "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDk1oyBsbwCcGNWU9UgI+Lr1zzkQP8mKecp1RDEO71bJ root@vm";
+  auto imported = c.nova("POST", "/v2.1/os-keypairs", alice,
+                         json::object{{"keypair", json::object{{"name", "mine"}, {"public_key", pub}}}}, "2.2");
+  ASSERT_EQ(imported.status, 201) << imported.raw;
+  EXPECT_EQ(imported.body.at("keypair").at("fingerprint"), "6e:18:6f:b2:57:46:7e:46:59:f0:da:91:44:c1:d9:43");
+  EXPECT_FALSE(imported.body.at("keypair").as_object().contains("private_key"));
+  expect_fault(c.nova("POST", "/v2.1/os-keypairs", alice,
+                      json::object{{"keypair", json::object{{"name", "mine"}, {"public_key", pub}}}}),
+               409, "conflictingRequest");
+  expect_fault(c.nova("POST", "/v2.1/os-keypairs", alice,
+                      json::object{{"keypair", json::object{{"name", "junk"}, {"public_key", "ssh-rsa AAAAnotakey"}}}}),
+               400, "badRequest");
+  expect_fault(c.nova("POST", "/v2.1/os-keypairs", alice,
+                      json::object{{"keypair", json::object{{"name", "a/b"}}}}),
+               400, "badRequest");
+
+  auto generated = c.nova("POST", "/v2.1/os-keypairs", alice, json::object{{"keypair", json::object{{"name", "gen"}}}});
+  ASSERT_EQ(generated.status, 200) << generated.raw;
+  auto& key = generated.body.at("keypair");
+  EXPECT_EQ(std::string(key.at("private_key").as_string()).rfind("-----BEGIN RSA PRIVATE KEY-----", 0), 0u);
+  EXPECT_EQ(std::string(key.at("public_key").as_string()).rfind("ssh-rsa ", 0), 0u);
+  // Generation is gone from 2.92: the public key is required.
+  expect_fault(c.nova("POST", "/v2.1/os-keypairs", alice, json::object{{"keypair", json::object{{"name", "x"}}}}, "2.92"),
+               400, "badRequest");
+
+  auto list = c.nova("GET", "/v2.1/os-keypairs", alice);
+  EXPECT_EQ(list.body.at("keypairs").as_array().size(), 2u);
+  EXPECT_TRUE(c.nova("GET", "/v2.1/os-keypairs", bob).body.at("keypairs").as_array().empty());
+  auto shown = c.nova("GET", "/v2.1/os-keypairs/mine", alice, {}, "2.2");
+  EXPECT_EQ(shown.body.at("keypair").at("type"), "ssh");
+  expect_fault(c.nova("GET", "/v2.1/os-keypairs/mine", bob), 404, "itemNotFound");
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/os-keypairs/mine", alice, {}, "2.2").status, 204);
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/os-keypairs/gen", alice).status, 202);
+  EXPECT_TRUE(c.nova("GET", "/v2.1/os-keypairs", alice).body.at("keypairs").as_array().empty());
+}
+
+}  // namespace
