@@ -164,16 +164,18 @@ void ImageService::enforce_quota(soci::session& s, const Caller& c,
       {"image_count_total", "SELECT COUNT(*) FROM image WHERE owner = :p0"},
       {"image_count_uploading",
        "SELECT COUNT(*) FROM image WHERE owner = :p0 AND status IN ('saving', 'uploading', 'importing')"},
-      // Sizes in MiB, rounded down, as Glance counts them.
+      // Sizes in bytes here, in MiB (rounded down, as Glance counts them) below: PostgreSQL's SUM is
+      // a numeric whose quotient would not be an integer.
       {"image_size_total",
-       "SELECT COALESCE(SUM(size), 0) / 1048576 FROM image WHERE owner = :p0 AND status IN ('active', 'deactivated')"},
+       "SELECT COALESCE(SUM(size), 0) FROM image WHERE owner = :p0 AND status IN ('active', 'deactivated')"},
       {"image_stage_total",
-       "SELECT COALESCE(SUM(size), 0) / 1048576 FROM image WHERE owner = :p0 AND status IN ('uploading', 'importing')"}};
+       "SELECT COALESCE(SUM(size), 0) FROM image WHERE owner = :p0 AND status IN ('uploading', 'importing')"}};
   std::vector<LimitCheck> checks;
   for (auto& [resource, delta] : deltas) {
     if (!limits.count(resource)) continue;
     auto rows = db::query_strings(s, kUsage.at(resource), {c.project()});
     std::int64_t usage = rows.empty() || !rows[0][0] ? 0 : std::stoll(*rows[0][0]);
+    if (resource.ends_with("_total") && resource != "image_count_total") usage /= 1048576;
     checks.push_back({resource, usage, delta});
   }
   if (auto over = over_limit(limits, c.project(), checks))

@@ -818,7 +818,8 @@ TEST(ImageApi, UnifiedLimitQuotas) {
   c.set_limit(alice.project_id, "image_count_uploading", 10);
   c.set_limit(alice.project_id, "image_stage_total", 0);
   auto fifth = id_of(c.create(alice.token, raw));
-  EXPECT_EQ(c.upload(fifth, alice.token, mib, "stage").status, 204);  // 0 MiB staged until now
+  auto staged = c.upload(fifth, alice.token, mib, "stage");
+  EXPECT_EQ(staged.status, 204) << staged.raw;  // 0 MiB staged until now
   auto sixth = id_of(c.create(alice.token, raw));
   auto staged_over = c.upload(sixth, alice.token, "x", "stage");
   expect_glance_error(staged_over, 413);
