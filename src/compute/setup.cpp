@@ -10,6 +10,7 @@ ComputeSettings settings_from_config(const Config& c, const std::string&) {
   auto port = c.get_int("compute", "port", 8774);
   s.public_url = c.get_string("compute", "public_url", "http://" + host + ":" + std::to_string(port));
   s.default_availability_zone = c.get_string("compute", "default_availability_zone", s.default_availability_zone);
+  for (auto& [resource, limit] : s.quota_defaults) limit = c.get_int("quota", resource, limit);
   return s;
 }
 

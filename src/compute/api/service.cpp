@@ -31,7 +31,16 @@ std::map<std::string, std::string> default_policy() {
           {"os_compute_api:os-keypairs:index", owner_or_admin},
           {"os_compute_api:os-keypairs:create", owner_or_admin},
           {"os_compute_api:os-keypairs:show", owner_or_admin},
-          {"os_compute_api:os-keypairs:delete", owner_or_admin}};
+          {"os_compute_api:os-keypairs:delete", owner_or_admin},
+          {"os_compute_api:os-quota-sets:show", "rule:admin_api or project_id:%(project_id)s"},
+          {"os_compute_api:os-quota-sets:detail", "rule:admin_api or project_id:%(project_id)s"},
+          {"os_compute_api:os-quota-sets:defaults", "@"},
+          {"os_compute_api:os-quota-sets:update", admin},
+          {"os_compute_api:os-quota-sets:delete", admin},
+          {"os_compute_api:os-quota-class-sets:show", "rule:admin_api or quota_class:%(quota_class)s"},
+          {"os_compute_api:os-quota-class-sets:update", admin},
+          {"os_compute_api:limits", "@"},
+          {"os_compute_api:limits:other_project", admin}};
 }
 
 // The v2.1 document, or v2.0's (listed and described, as Nova does, though only v2.1 is served).
@@ -114,6 +123,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shar
                                   "", false});
   add_flavor_routes(spec.routes, s);
   add_keypair_routes(spec.routes, s);
+  add_quota_routes(spec.routes, s);
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions = MicroversionSpec{"compute", "X-OpenStack-Nova-API-Version", {2, 1}, kMaxVersion};

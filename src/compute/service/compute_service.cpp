@@ -23,7 +23,6 @@ std::string nova_denied(const std::string& rule) {
 namespace {
 
 constexpr std::int64_t kMaxInt = 2147483647;  // Nova's database integers
-constexpr long kKeypairQuota = 100;            // Nova's default key_pairs quota, per user
 
 std::string invalid(std::string_view field, const json::value& v, const std::string& why) {
   return "Invalid input for field/attribute " + std::string(field) + ". Value: " + json::serialize(v) + ". " + why;
@@ -396,8 +395,9 @@ json::object ComputeService::create_keypair(const Caller& c, const KeypairReques
     private_key = key.private_key;
   }
   db_->write([&](soci::session& s) {
-    if (db::count(s, st::keypair, db::Query{}.eq("user_id", user)) >= kKeypairQuota)
-      throw Forbidden("Quota exceeded, too many key pairs.");
+    // The user's key_pairs quota, within the caller's project (keypairs belong to users).
+    auto q = effective_quotas(s, c.project(), user).at("key_pairs");
+    if (q.limit >= 0 && q.in_use + 1 > q.limit) throw Forbidden("Quota exceeded, too many key pairs.");
     if (db::count(s, st::keypair, db::Query{}.eq("user_id", user).eq("name", r.name)) > 0)
       throw Conflict("Key pair '" + r.name + "' already exists.");
     auto rows = db::query_strings(s, "SELECT COALESCE(MAX(number), 0) FROM keypair", {});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,9 +16,25 @@
 
 namespace nubo::compute {
 
+// Nova's quota resources, in the order its views list them.
+inline const std::vector<std::string> kQuotaResources = {
+    "instances", "cores", "ram", "floating_ips", "fixed_ips", "metadata_items", "injected_files",
+    "injected_file_content_bytes", "injected_file_path_bytes", "key_pairs", "security_groups",
+    "security_group_rules", "server_groups", "server_group_members"};
+
 struct ComputeSettings {
   std::string public_url = "http://127.0.0.1:8774";  // base of links; the endpoint is <url>/v2.1
   std::string default_availability_zone = "nova";
+  // [quota] defaults (Nova's), used where neither a project nor the default class sets a limit.
+  std::map<std::string, std::int64_t> quota_defaults = {
+      {"instances", 10}, {"cores", 20}, {"ram", 51200}, {"floating_ips", 10}, {"fixed_ips", -1},
+      {"metadata_items", 128}, {"injected_files", 5}, {"injected_file_content_bytes", 10240},
+      {"injected_file_path_bytes", 255}, {"key_pairs", 100}, {"security_groups", 10},
+      {"security_group_rules", 20}, {"server_groups", 10}, {"server_group_members", 10}};
+};
+
+struct QuotaEntry {
+  std::int64_t limit = 0, in_use = 0;
 };
 
 // Flavors as rows (the store's columns: id, name, memory_mb, vcpus, root_gb, ephemeral_gb, swap,
@@ -67,8 +84,22 @@ class ComputeService {
   json::object show_keypair(const Caller& c, const std::string& user_id, const std::string& name);
   void delete_keypair(const Caller& c, const std::string& user_id, const std::string& name);
 
+  // Quotas (Nova's database driver): effective limits for a project or one of its users (user
+  // limit, else project limit, else the default class, else the configured default), with usage.
+  std::map<std::string, QuotaEntry> quotas(const Caller& c, const std::string& project, const std::string& user);
+  std::map<std::string, std::int64_t> default_quotas(const Caller& c, const std::string& project);
+  // Sets limits; without `force` a limit below current usage is refused (400).
+  void update_quotas(const Caller& c, const std::string& project, const std::string& user,
+                     const std::map<std::string, std::int64_t>& limits, bool force);
+  void delete_quotas(const Caller& c, const std::string& project, const std::string& user);
+  std::map<std::string, std::int64_t> quota_class(const Caller& c, const std::string& name);
+  void update_quota_class(const Caller& c, const std::string& name, const std::map<std::string, std::int64_t>& limits);
+
  private:
   json::object flavor_row(soci::session& s, const Caller& c, const std::string& id);
+  std::map<std::string, std::int64_t> class_limits(soci::session& s, const std::string& name);
+  std::map<std::string, QuotaEntry> effective_quotas(soci::session& s, const std::string& project,
+                                                     const std::string& user);
   std::string now() const;
 
   std::unique_ptr<db::Database> db_;

@@ -15,6 +15,9 @@ const db::Table keypair{"keypair",
                         {{"id"}, {"number", T::Int}, {"name"}, {"user_id"}, {"fingerprint"}, {"public_key"},
                          {"type"}, {"created_at"}}};
 
+const db::Table quota{"quota", {{"id"}, {"project_id"}, {"user_id"}, {"resource"}, {"hard_limit", T::Int}}};
+const db::Table quota_class{"quota_class", {{"id"}, {"class_name"}, {"resource"}, {"hard_limit", T::Int}}};
+
 std::vector<db::Migration> migrations() {
   return {{1, R"SQL(
 CREATE TABLE flavor (id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL UNIQUE, memory_mb INTEGER NOT NULL,
@@ -28,6 +31,12 @@ CREATE TABLE flavor_project (id VARCHAR(64) PRIMARY KEY, flavor_id VARCHAR(255) 
 CREATE TABLE keypair (id VARCHAR(64) PRIMARY KEY, number INTEGER NOT NULL, name VARCHAR(255) NOT NULL,
   user_id VARCHAR(255) NOT NULL, fingerprint VARCHAR(255) NOT NULL, public_key TEXT NOT NULL,
   type VARCHAR(16) NOT NULL, created_at VARCHAR(32) NOT NULL, UNIQUE (user_id, name));
+)SQL"},
+          {2, R"SQL(
+CREATE TABLE quota (id VARCHAR(64) PRIMARY KEY, project_id VARCHAR(255) NOT NULL, user_id VARCHAR(255) NOT NULL,
+  resource VARCHAR(255) NOT NULL, hard_limit INTEGER NOT NULL, UNIQUE (project_id, user_id, resource));
+CREATE TABLE quota_class (id VARCHAR(64) PRIMARY KEY, class_name VARCHAR(255) NOT NULL,
+  resource VARCHAR(255) NOT NULL, hard_limit INTEGER NOT NULL, UNIQUE (class_name, resource));
 )SQL"}};
 }
 

@@ -13,6 +13,9 @@ namespace nubo::compute::store {
 extern const db::Table flavor, flavor_extra_spec, flavor_project;
 // keypair: per user, keyed by a uuid; `number` is the integer id Nova shows.
 extern const db::Table keypair;
+// quota: a project's (user_id empty) or a project user's hard limit for one resource;
+// quota_class: a class's (only "default" is used, as in Nova) limit for one resource.
+extern const db::Table quota, quota_class;
 
 std::vector<db::Migration> migrations();
 

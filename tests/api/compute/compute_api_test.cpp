@@ -192,4 +192,69 @@ TEST(ComputeApi, Keypairs) {
   EXPECT_TRUE(c.nova("GET", "/v2.1/os-keypairs", alice).body.at("keypairs").as_array().empty());
 }
 
+// Quota sets (Nova's database driver): defaults, per-project limits, usage, the fields each
+// microversion shows, and enforcement with Nova's 403.
+TEST(ComputeApi, QuotasAndLimits) {
+  Cloud c;
+  auto alice = c.member("alice");
+  auto project = c.project("alice");
+  auto shown = c.nova("GET", "/v2.1/os-quota-sets/" + project, alice);
+  ASSERT_EQ(shown.status, 200) << shown.raw;
+  EXPECT_EQ(shown.body.at("quota_set").at("key_pairs"), 100);
+  EXPECT_EQ(shown.body.at("quota_set").at("id").as_string(), project);
+  EXPECT_TRUE(shown.body.at("quota_set").as_object().contains("floating_ips"));
+  auto v236 = c.nova("GET", "/v2.1/os-quota-sets/" + project, alice, {}, "2.36").body.at("quota_set").as_object();
+  EXPECT_FALSE(v236.contains("floating_ips"));
+  EXPECT_TRUE(v236.contains("injected_files"));
+  EXPECT_FALSE(c.nova("GET", "/v2.1/os-quota-sets/" + project, alice, {}, "2.57").body.at("quota_set").as_object()
+                   .contains("injected_files"));
+
+  json::object one{{"quota_set", json::object{{"key_pairs", 1}}}};
+  expect_fault(c.nova("PUT", "/v2.1/os-quota-sets/" + project, alice, one), 403, "forbidden");
+  auto updated = c.nova("PUT", "/v2.1/os-quota-sets/" + project, c.admin(), one);
+  ASSERT_EQ(updated.status, 200) << updated.raw;
+  EXPECT_EQ(updated.body.at("quota_set").at("key_pairs"), 1);
+  EXPECT_FALSE(updated.body.at("quota_set").as_object().contains("id"));
+  expect_fault(c.nova("PUT", "/v2.1/os-quota-sets/" + project, c.admin(),
+                      json::object{{"quota_set", json::object{{"bogus", 1}}}}),
+               400, "badRequest");
+  expect_fault(c.nova("PUT", "/v2.1/os-quota-sets/" + project, c.admin(),
+                      json::object{{"quota_set", json::object{{"ram", -2}}}}),
+               400, "badRequest");
+
+  auto pub = [](const char* name) {
+    return json::object{{"keypair", json::object{{"name", name}}}};
+  };
+  ASSERT_EQ(c.nova("POST", "/v2.1/os-keypairs", alice, pub("first")).status, 200);
+  auto over = c.nova("POST", "/v2.1/os-keypairs", alice, pub("second"));
+  expect_fault(over, 403, "forbidden");
+  EXPECT_EQ(over.body.at("forbidden").at("message"), "Quota exceeded, too many key pairs.");
+  auto limits = c.nova("GET", "/v2.1/limits", alice);
+  ASSERT_EQ(limits.status, 200) << limits.raw;
+  EXPECT_EQ(limits.body.at("limits").at("absolute").at("maxTotalKeypairs"), 1);
+  EXPECT_TRUE(limits.body.at("limits").at("rate").as_array().empty());
+  // Lowering a limit below usage needs force.
+  json::object zero{{"quota_set", json::object{{"key_pairs", 0}}}};
+  auto user_id = [&] {
+    auto t = c.call("GET", "/v3/auth/tokens", c.admin(), "", {{"X-Subject-Token", alice}});
+    return std::string(t.body.at("token").at("user").at("id").as_string());
+  }();
+  auto detail = c.nova("GET", "/v2.1/os-quota-sets/" + project + "/detail?user_id=" + user_id, alice);
+  ASSERT_EQ(detail.status, 200) << detail.raw;
+  EXPECT_EQ(detail.body.at("quota_set").at("key_pairs").at("in_use"), 1);
+  expect_fault(c.nova("PUT", "/v2.1/os-quota-sets/" + project + "?user_id=" + user_id, c.admin(), zero), 400,
+               "badRequest");
+  json::object forced{{"quota_set", json::object{{"key_pairs", 0}, {"force", true}}}};
+  EXPECT_EQ(c.nova("PUT", "/v2.1/os-quota-sets/" + project + "?user_id=" + user_id, c.admin(), forced).status, 200);
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/os-quota-sets/" + project, c.admin()).status, 202);
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-quota-sets/" + project, alice).body.at("quota_set").at("key_pairs"), 100);
+  EXPECT_EQ(c.nova("POST", "/v2.1/os-keypairs", alice, pub("second")).status, 200);
+
+  // The default class changes every project without its own limit.
+  auto cls = c.nova("PUT", "/v2.1/os-quota-class-sets/default", c.admin(),
+                    json::object{{"quota_class_set", json::object{{"instances", 3}}}});
+  ASSERT_EQ(cls.status, 200) << cls.raw;
+  EXPECT_EQ(c.nova("GET", "/v2.1/limits", alice).body.at("limits").at("absolute").at("maxTotalInstances"), 3);
+}
+
 }  // namespace
