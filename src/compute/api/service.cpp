@@ -40,6 +40,11 @@ std::map<std::string, std::string> default_policy() {
           {"os_compute_api:os-quota-class-sets:show", "rule:admin_api or quota_class:%(quota_class)s"},
           {"os_compute_api:os-quota-class-sets:update", admin},
           {"os_compute_api:limits", "@"},
+          {"os_compute_api:os-server-groups:create", "project_id:%(project_id)s"},
+          {"os_compute_api:os-server-groups:index", "rule:admin_api or project_id:%(project_id)s"},
+          {"os_compute_api:os-server-groups:index:all_projects", admin},
+          {"os_compute_api:os-server-groups:show", "rule:admin_api or project_id:%(project_id)s"},
+          {"os_compute_api:os-server-groups:delete", "rule:admin_api or project_id:%(project_id)s"},
           {"os_compute_api:limits:other_project", admin}};
 }
 
@@ -124,6 +129,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shar
   add_flavor_routes(spec.routes, s);
   add_keypair_routes(spec.routes, s);
   add_quota_routes(spec.routes, s);
+  add_server_group_routes(spec.routes, s);
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions = MicroversionSpec{"compute", "X-OpenStack-Nova-API-Version", {2, 1}, kMaxVersion};

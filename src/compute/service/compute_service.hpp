@@ -84,6 +84,15 @@ class ComputeService {
   json::object show_keypair(const Caller& c, const std::string& user_id, const std::string& name);
   void delete_keypair(const Caller& c, const std::string& user_id, const std::string& name);
 
+  // Server groups: rows with `members` (an array of server ids) added. `rules` may hold
+  // max_server_per_host (anti-affinity only).
+  json::object create_server_group(const Caller& c, const std::string& name, const std::string& policy,
+                                   const json::object& rules);
+  std::vector<json::object> list_server_groups(const Caller& c, bool all_projects, long offset,
+                                               std::optional<long> limit);
+  json::object show_server_group(const Caller& c, const std::string& id);
+  void delete_server_group(const Caller& c, const std::string& id);
+
   // Quotas (Nova's database driver): effective limits for a project or one of its users (user
   // limit, else project limit, else the default class, else the configured default), with usage.
   std::map<std::string, QuotaEntry> quotas(const Caller& c, const std::string& project, const std::string& user);

@@ -1,5 +1,5 @@
 // Nova's quota sets and quota classes (the database driver), and the usage they are checked
-// against. Usage counts what exists: key pairs now; servers and server groups add theirs.
+// against. Usage counts what exists: key pairs and server groups now; servers add theirs.
 #include <soci/soci.h>
 
 #include "common/db/table.hpp"
@@ -27,6 +27,7 @@ std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session
       out[std::string(row.at("resource").as_string())].limit = row.at("hard_limit").as_int64();
   };
   apply("");
+  out["server_groups"].in_use = db::count(s, st::server_group, db::Query{}.eq("project_id", project));
   if (!user.empty()) {
     apply(user);
     out["key_pairs"].in_use = db::count(s, st::keypair, db::Query{}.eq("user_id", user));

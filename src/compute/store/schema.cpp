@@ -18,6 +18,11 @@ const db::Table keypair{"keypair",
 const db::Table quota{"quota", {{"id"}, {"project_id"}, {"user_id"}, {"resource"}, {"hard_limit", T::Int}}};
 const db::Table quota_class{"quota_class", {{"id"}, {"class_name"}, {"resource"}, {"hard_limit", T::Int}}};
 
+const db::Table server_group{"server_group",
+                             {{"id"}, {"name"}, {"policy"}, {"rules", T::Json}, {"project_id"}, {"user_id"},
+                              {"created_at"}}};
+const db::Table server_group_member{"server_group_member", {{"id"}, {"group_id"}, {"instance_id"}}};
+
 std::vector<db::Migration> migrations() {
   return {{1, R"SQL(
 CREATE TABLE flavor (id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL UNIQUE, memory_mb INTEGER NOT NULL,
@@ -37,6 +42,13 @@ CREATE TABLE quota (id VARCHAR(64) PRIMARY KEY, project_id VARCHAR(255) NOT NULL
   resource VARCHAR(255) NOT NULL, hard_limit INTEGER NOT NULL, UNIQUE (project_id, user_id, resource));
 CREATE TABLE quota_class (id VARCHAR(64) PRIMARY KEY, class_name VARCHAR(255) NOT NULL,
   resource VARCHAR(255) NOT NULL, hard_limit INTEGER NOT NULL, UNIQUE (class_name, resource));
+)SQL"},
+          {3, R"SQL(
+CREATE TABLE server_group (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255) NOT NULL, policy VARCHAR(32) NOT NULL,
+  rules TEXT NOT NULL, project_id VARCHAR(255) NOT NULL, user_id VARCHAR(255) NOT NULL,
+  created_at VARCHAR(32) NOT NULL);
+CREATE TABLE server_group_member (id VARCHAR(64) PRIMARY KEY, group_id VARCHAR(36) NOT NULL,
+  instance_id VARCHAR(36) NOT NULL, UNIQUE (group_id, instance_id));
 )SQL"}};
 }
 

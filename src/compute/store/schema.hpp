@@ -16,6 +16,8 @@ extern const db::Table keypair;
 // quota: a project's (user_id empty) or a project user's hard limit for one resource;
 // quota_class: a class's (only "default" is used, as in Nova) limit for one resource.
 extern const db::Table quota, quota_class;
+// server_group: one policy and its rules (a JSON object); members join when servers do.
+extern const db::Table server_group, server_group_member;
 
 std::vector<db::Migration> migrations();
 

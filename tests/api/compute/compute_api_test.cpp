@@ -192,6 +192,43 @@ TEST(ComputeApi, Keypairs) {
   EXPECT_TRUE(c.nova("GET", "/v2.1/os-keypairs", alice).body.at("keypairs").as_array().empty());
 }
 
+TEST(ComputeApi, ServerGroups) {
+  Cloud c;
+  auto alice = c.member("alice");
+  auto bob = c.member("bob");
+  auto group = [](json::object g) { return json::object{{"server_group", std::move(g)}}; };
+  auto old = c.nova("POST", "/v2.1/os-server-groups", alice,
+                    group({{"name", "g1"}, {"policies", json::array{"anti-affinity"}}}));
+  ASSERT_EQ(old.status, 200) << old.raw;
+  EXPECT_EQ(old.body.at("server_group").at("policies").as_array()[0], "anti-affinity");
+  EXPECT_FALSE(old.body.at("server_group").as_object().contains("project_id"));
+  expect_fault(c.nova("POST", "/v2.1/os-server-groups", alice,
+                      group({{"name", "g"}, {"policies", json::array{"soft-affinity"}}})),
+               400, "badRequest");  // soft policies from 2.15
+  auto v264 = c.nova("POST", "/v2.1/os-server-groups", alice,
+                     group({{"name", "g2"}, {"policy", "anti-affinity"},
+                            {"rules", json::object{{"max_server_per_host", 2}}}}),
+                     "2.64");
+  ASSERT_EQ(v264.status, 200) << v264.raw;
+  EXPECT_EQ(v264.body.at("server_group").at("rules").at("max_server_per_host"), 2);
+  expect_fault(c.nova("POST", "/v2.1/os-server-groups", alice,
+                      group({{"name", "g"}, {"policy", "affinity"}, {"rules", json::object{{"max_server_per_host", 2}}}}),
+                      "2.64"),
+               400, "badRequest");
+  std::string id(old.body.at("server_group").at("id").as_string());
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-server-groups", alice).body.at("server_groups").as_array().size(), 2u);
+  EXPECT_TRUE(c.nova("GET", "/v2.1/os-server-groups", bob).body.at("server_groups").as_array().empty());
+  expect_fault(c.nova("GET", "/v2.1/os-server-groups/" + id, bob), 404, "itemNotFound");
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-server-groups?all_projects=1", c.admin()).body.at("server_groups").as_array().size(), 2u);
+  c.nova("PUT", "/v2.1/os-quota-sets/" + c.project("alice"), c.admin(),
+         json::object{{"quota_set", json::object{{"server_groups", 2}}}});
+  auto over = c.nova("POST", "/v2.1/os-server-groups", alice,
+                     group({{"name", "g3"}, {"policies", json::array{"affinity"}}}));
+  expect_fault(over, 403, "forbidden");
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/os-server-groups/" + id, alice).status, 204);
+  expect_fault(c.nova("GET", "/v2.1/os-server-groups/" + id, alice), 404, "itemNotFound");
+}
+
 // Quota sets (Nova's database driver): defaults, per-project limits, usage, the fields each
 // microversion shows, and enforcement with Nova's 403.
 TEST(ComputeApi, QuotasAndLimits) {
