@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include "compute/virt/fake/fake_driver.hpp"
+
 namespace nubo::compute {
 
 ComputeSettings settings_from_config(const Config& c, const std::string&) {
@@ -21,6 +23,16 @@ std::shared_ptr<ComputeService> open_compute_service(const Config& c, const std:
   auto service = std::make_shared<ComputeService>(std::move(database), settings_from_config(c, state_dir));
   if (c.get_bool("compute", "default_flavors", true)) service->ensure_default_flavors();
   return service;
+}
+
+std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c) {
+  std::vector<std::unique_ptr<ComputeDriver>> out;
+  auto n = c.get_int("compute", "fake_hosts", 0);
+  auto prefix = c.get_string("fake", "host_prefix", "fake-host-");
+  for (long i = 1; i <= n; ++i)
+    out.push_back(std::make_unique<FakeDriver>(prefix + std::to_string(i), c.get_int("fake", "vcpus", 16),
+                                               c.get_int("fake", "memory_mb", 65536), c.get_int("fake", "local_gb", 1000)));
+  return out;
 }
 
 }  // namespace nubo::compute

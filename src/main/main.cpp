@@ -175,6 +175,9 @@ int run_services(const Config& config, const std::string& state_dir, const std::
         compute_service, validator, config.get_string("compute", "policy_file", state_dir + "/compute-policy.yaml")));
     auto port = listen_pipeline(runtime, server_options(config, "compute", 8774, render_nova_error), compute_pipeline);
     spdlog::info("compute listening on port {}", port);
+    // Hosts report once at start, then keep their services up with a heartbeat.
+    for (auto& driver : compute::make_drivers(config)) compute_service->register_compute_host(driver->resources());
+    runtime.every(std::chrono::seconds(10), [compute_service] { compute_service->heartbeat(); });
   }
   runtime.start();
   if (print_banner) {
@@ -206,6 +209,8 @@ int main(int argc, char** argv) {
   app.add_option("--state-dir", state_dir, "directory for databases, keys and client files");
 
   auto* aio = app.add_subcommand("all-in-one", "every service in one process");
+  long fake_hosts = -1;
+  aio->add_option("--fake-hosts", fake_hosts, "register N simulated hypervisors (the fake driver, for scale tests)");
   auto* api = app.add_subcommand("api", "chosen API services");
   std::string services = "identity";
   api->add_option("--services", services, "comma-separated services (identity, image, compute)");
@@ -224,6 +229,7 @@ int main(int argc, char** argv) {
     Config config = config_file.empty() ? Config() : Config::load(config_file);
     if (auto s = config.get("DEFAULT", "state_dir"); s && state_dir == default_state_dir()) state_dir = *s;
     setup_logging(config);
+    if (fake_hosts >= 0) config.set("compute", "fake_hosts", std::to_string(fake_hosts));
     if (aio->parsed()) return run_services(config, state_dir, {"identity", "image", "compute"}, true);
     if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);
     if (boot->parsed()) {

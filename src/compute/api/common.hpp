@@ -28,5 +28,6 @@ void add_flavor_routes(std::vector<Route>& routes, ComputeService& s);
 void add_keypair_routes(std::vector<Route>& routes, ComputeService& s);
 void add_quota_routes(std::vector<Route>& routes, ComputeService& s);
 void add_server_group_routes(std::vector<Route>& routes, ComputeService& s);
+void add_host_routes(std::vector<Route>& routes, ComputeService& s);
 
 }  // namespace nubo::compute::api

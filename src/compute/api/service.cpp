@@ -40,6 +40,18 @@ std::map<std::string, std::string> default_policy() {
           {"os_compute_api:os-quota-class-sets:show", "rule:admin_api or quota_class:%(quota_class)s"},
           {"os_compute_api:os-quota-class-sets:update", admin},
           {"os_compute_api:limits", "@"},
+          {"os_compute_api:os-services:list", admin},
+          {"os_compute_api:os-services:update", admin},
+          {"os_compute_api:os-services:delete", admin},
+          {"os_compute_api:os-hypervisors:list", admin},
+          {"os_compute_api:os-hypervisors:detail", admin},
+          {"os_compute_api:os-hypervisors:show", admin},
+          {"os_compute_api:os-hypervisors:statistics", admin},
+          {"os_compute_api:os-hypervisors:uptime", admin},
+          {"os_compute_api:os-hypervisors:search", admin},
+          {"os_compute_api:os-hypervisors:servers", admin},
+          {"os_compute_api:os-availability-zone:list", "@"},
+          {"os_compute_api:os-availability-zone:detail", admin},
           {"os_compute_api:os-server-groups:create", "project_id:%(project_id)s"},
           {"os_compute_api:os-server-groups:index", "rule:admin_api or project_id:%(project_id)s"},
           {"os_compute_api:os-server-groups:index:all_projects", admin},
@@ -130,6 +142,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shar
   add_keypair_routes(spec.routes, s);
   add_quota_routes(spec.routes, s);
   add_server_group_routes(spec.routes, s);
+  add_host_routes(spec.routes, s);
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions = MicroversionSpec{"compute", "X-OpenStack-Nova-API-Version", {2, 1}, kMaxVersion};

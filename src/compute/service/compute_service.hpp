@@ -13,6 +13,7 @@
 #include "common/db/database.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "compute/virt/driver.hpp"
 
 namespace nubo::compute {
 
@@ -25,6 +26,8 @@ inline const std::vector<std::string> kQuotaResources = {
 struct ComputeSettings {
   std::string public_url = "http://127.0.0.1:8774";  // base of links; the endpoint is <url>/v2.1
   std::string default_availability_zone = "nova";
+  std::string internal_zone = "internal";  // where scheduler and conductor services are listed
+  int service_down_time = 60;              // seconds without a heartbeat before a service is down
   // [quota] defaults (Nova's), used where neither a project nor the default class sets a limit.
   std::map<std::string, std::int64_t> quota_defaults = {
       {"instances", 10}, {"cores", 20}, {"ram", 51200}, {"floating_ips", 10}, {"fixed_ips", -1},
@@ -92,6 +95,27 @@ class ComputeService {
                                                std::optional<long> limit);
   json::object show_server_group(const Caller& c, const std::string& id);
   void delete_server_group(const Caller& c, const std::string& id);
+
+  // Hosts: services (nova-compute with the hypervisor its driver reports; nova-scheduler and
+  // nova-conductor) registered at start and kept up by heartbeats; state is "up" while the last
+  // heartbeat is younger than service_down_time.
+  void register_service(const std::string& host, const std::string& binary);
+  void register_compute_host(const HostResources& resources);
+  void heartbeat();
+  std::vector<json::object> list_services(const Caller& c, const std::string& host, const std::string& binary);
+  // Sets disabled (with a reason) and forced_down on the service with this uuid or number.
+  json::object update_service(const Caller& c, const std::string& id, std::optional<bool> disabled,
+                              std::optional<std::string> reason, std::optional<bool> forced_down);
+  // The service named by host and binary (the pre-2.53 calls); 404 when none.
+  std::string service_id(const std::string& host, const std::string& binary);
+  void delete_service(const Caller& c, const std::string& id);
+  // Hypervisors as rows with `service` (its row) and usage (`vcpus_used`, ...) added.
+  std::vector<json::object> list_hypervisors(const Caller& c, const std::string& pattern);
+  json::object show_hypervisor(const Caller& c, const std::string& id);
+  bool service_up(const json::object& service) const;
+  // Availability zones: name → hosts → binary → service row (detail for admins).
+  std::map<std::string, std::map<std::string, std::map<std::string, json::object>>> availability_zones(const Caller& c,
+                                                                                                      bool detail);
 
   // Quotas (Nova's database driver): effective limits for a project or one of its users (user
   // limit, else project limit, else the default class, else the configured default), with usage.

@@ -23,6 +23,15 @@ const db::Table server_group{"server_group",
                               {"created_at"}}};
 const db::Table server_group_member{"server_group_member", {{"id"}, {"group_id"}, {"instance_id"}}};
 
+const db::Table compute_service{"compute_service",
+                                {{"id"}, {"number", T::Int}, {"host"}, {"binary_name"}, {"zone"}, {"disabled", T::Bool},
+                                 {"disabled_reason"}, {"forced_down", T::Bool}, {"updated_at"}, {"created_at"}}};
+const db::Table compute_node{"compute_node",
+                             {{"id"}, {"number", T::Int}, {"service_id"}, {"host"}, {"hypervisor_hostname"},
+                              {"hypervisor_type"}, {"hypervisor_version", T::Int}, {"vcpus", T::Int},
+                              {"memory_mb", T::Int}, {"local_gb", T::Int}, {"host_ip"}, {"cpu_info"},
+                              {"created_at"}}};
+
 std::vector<db::Migration> migrations() {
   return {{1, R"SQL(
 CREATE TABLE flavor (id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL UNIQUE, memory_mb INTEGER NOT NULL,
@@ -49,6 +58,16 @@ CREATE TABLE server_group (id VARCHAR(36) PRIMARY KEY, name VARCHAR(255) NOT NUL
   created_at VARCHAR(32) NOT NULL);
 CREATE TABLE server_group_member (id VARCHAR(64) PRIMARY KEY, group_id VARCHAR(36) NOT NULL,
   instance_id VARCHAR(36) NOT NULL, UNIQUE (group_id, instance_id));
+)SQL"},
+          {4, R"SQL(
+CREATE TABLE compute_service (id VARCHAR(36) PRIMARY KEY, number INTEGER NOT NULL UNIQUE, host VARCHAR(255) NOT NULL,
+  binary_name VARCHAR(255) NOT NULL, zone VARCHAR(255) NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+  disabled_reason VARCHAR(255), forced_down INTEGER NOT NULL DEFAULT 0, updated_at VARCHAR(32),
+  created_at VARCHAR(32) NOT NULL, UNIQUE (host, binary_name));
+CREATE TABLE compute_node (id VARCHAR(36) PRIMARY KEY, number INTEGER NOT NULL UNIQUE, service_id VARCHAR(36) NOT NULL,
+  host VARCHAR(255) NOT NULL, hypervisor_hostname VARCHAR(255) NOT NULL UNIQUE, hypervisor_type VARCHAR(255) NOT NULL,
+  hypervisor_version INTEGER NOT NULL, vcpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, local_gb INTEGER NOT NULL,
+  host_ip VARCHAR(64) NOT NULL, cpu_info TEXT NOT NULL, created_at VARCHAR(32) NOT NULL);
 )SQL"}};
 }
 

@@ -18,6 +18,10 @@ extern const db::Table keypair;
 extern const db::Table quota, quota_class;
 // server_group: one policy and its rules (a JSON object); members join when servers do.
 extern const db::Table server_group, server_group_member;
+// compute_service: a service on a host (nova-compute, nova-scheduler, nova-conductor) with its
+// heartbeat; compute_node: the hypervisor a nova-compute service reports. Both keep the integer
+// id Nova showed before 2.53 (`number`) beside the uuid it shows after.
+extern const db::Table compute_service, compute_node;
 
 std::vector<db::Migration> migrations();
 

@@ -18,11 +18,12 @@ namespace {
 
 class Cloud : public apitest::IdentityCloud {
  public:
-  Cloud() {
+  explicit Cloud(int fake_hosts = 0) {
     dir_ = fs::temp_directory_path() / ("nubo-compute-api-" + uuid4_hex());
-    auto config = Config::parse("");
+    auto config = Config::parse("[compute]\nfake_hosts = " + std::to_string(fake_hosts) + "\n");
     if (const char* url = std::getenv("NUBO_TEST_DATABASE"); url && *url) config.set("database", "compute_connection", url);
     compute_ = compute::open_compute_service(config, dir_.string());
+    for (auto& driver : compute::make_drivers(config)) compute_->register_compute_host(driver->resources());
     runtime_ = std::make_unique<Runtime>(1, 4);
     pipeline_ = std::make_shared<Pipeline>(compute::api::make_service_spec(compute_, service_ptr()));
     ServerOptions opts;
@@ -190,6 +191,57 @@ TEST(ComputeApi, Keypairs) {
   EXPECT_EQ(c.nova("DELETE", "/v2.1/os-keypairs/mine", alice, {}, "2.2").status, 204);
   EXPECT_EQ(c.nova("DELETE", "/v2.1/os-keypairs/gen", alice).status, 202);
   EXPECT_TRUE(c.nova("GET", "/v2.1/os-keypairs", alice).body.at("keypairs").as_array().empty());
+}
+
+// Hosts registered by the fake driver: services (disable with a reason, force down), hypervisors
+// (integer ids before 2.53, uuids from it; usage fields until 2.88) and availability zones.
+TEST(ComputeApi, ServicesHypervisorsZones) {
+  Cloud c(2);
+  auto alice = c.member("alice");
+  auto services = c.nova("GET", "/v2.1/os-services", c.admin());
+  ASSERT_EQ(services.status, 200) << services.raw;
+  auto& list = services.body.at("services").as_array();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].at("binary"), "nova-compute");
+  EXPECT_EQ(list[0].at("state"), "up");
+  EXPECT_TRUE(list[0].at("id").is_int64());
+  expect_fault(c.nova("GET", "/v2.1/os-services", alice), 403, "forbidden");
+  auto disabled = c.nova("PUT", "/v2.1/os-services/disable-log-reason", c.admin(),
+                         json::object{{"host", "fake-host-1"}, {"binary", "nova-compute"}, {"disabled_reason", "maintenance"}});
+  ASSERT_EQ(disabled.status, 200) << disabled.raw;
+  auto one = c.nova("GET", "/v2.1/os-services?host=fake-host-1", c.admin(), {}, "2.53");
+  auto& svc = one.body.at("services").as_array().at(0);
+  EXPECT_EQ(svc.at("status"), "disabled");
+  EXPECT_EQ(svc.at("disabled_reason"), "maintenance");
+  std::string uuid(svc.at("id").as_string());
+  auto down = c.nova("PUT", "/v2.1/os-services/" + uuid, c.admin(), json::object{{"forced_down", true}}, "2.53");
+  ASSERT_EQ(down.status, 200) << down.raw;
+  EXPECT_EQ(down.body.at("service").at("state"), "down");
+  expect_fault(c.nova("PUT", "/v2.1/os-services/" + uuid, c.admin(), json::object{}, "2.53"), 400, "badRequest");
+
+  auto detail = c.nova("GET", "/v2.1/os-hypervisors/detail", c.admin());
+  ASSERT_EQ(detail.status, 200) << detail.raw;
+  auto& h = detail.body.at("hypervisors").as_array().at(1);
+  EXPECT_EQ(h.at("hypervisor_hostname"), "fake-host-2");
+  EXPECT_EQ(h.at("vcpus"), 16);
+  EXPECT_TRUE(h.at("cpu_info").is_string());
+  auto h253 = c.nova("GET", "/v2.1/os-hypervisors/detail", c.admin(), {}, "2.53").body.at("hypervisors").as_array().at(1);
+  EXPECT_TRUE(h253.at("id").is_string());
+  auto h288 = c.nova("GET", "/v2.1/os-hypervisors/detail", c.admin(), {}, "2.88").body.at("hypervisors").as_array().at(1);
+  EXPECT_FALSE(h288.as_object().contains("vcpus"));
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-hypervisors/statistics", c.admin()).body.at("hypervisor_statistics").at("vcpus"), 32);
+  expect_fault(c.nova("GET", "/v2.1/os-hypervisors/statistics", c.admin(), {}, "2.88"), 404, "itemNotFound");
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-hypervisors/fake-host/search", c.admin()).body.at("hypervisors").as_array().size(), 2u);
+  expect_fault(c.nova("GET", "/v2.1/os-hypervisors/nothing/search", c.admin()), 404, "itemNotFound");
+
+  auto zones = c.nova("GET", "/v2.1/os-availability-zone", alice);
+  ASSERT_EQ(zones.status, 200) << zones.raw;
+  auto& zone = zones.body.at("availabilityZoneInfo").as_array().at(0);
+  EXPECT_EQ(zone.at("zoneName"), "nova");
+  EXPECT_TRUE(zone.at("zoneState").at("available").as_bool());  // fake-host-2 is still up and enabled
+  expect_fault(c.nova("GET", "/v2.1/os-availability-zone/detail", alice), 403, "forbidden");
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/os-services/" + uuid, c.admin()).status, 204);
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-hypervisors", c.admin()).body.at("hypervisors").as_array().size(), 1u);
 }
 
 TEST(ComputeApi, ServerGroups) {

@@ -1,0 +1,179 @@
+// Hosts: compute services and the hypervisors they report, their heartbeats, and the
+// availability zones they fall in.
+#include <soci/soci.h>
+
+#include "common/db/table.hpp"
+#include "common/error.hpp"
+#include "compute/service/compute_service.hpp"
+#include "compute/store/schema.hpp"
+
+namespace nubo::compute {
+
+namespace st = store;
+
+namespace {
+
+std::int64_t next_number(soci::session& s, const char* table) {
+  auto rows = db::query_strings(s, std::string("SELECT COALESCE(MAX(number), 0) FROM ") + table, {});
+  return std::stoll(rows.at(0).at(0).value_or("0")) + 1;
+}
+
+// A service or node by uuid, or by the integer id older microversions show.
+std::optional<json::object> by_id(soci::session& s, const db::Table& t, const std::string& id) {
+  if (auto row = db::get(s, t, id)) return row;
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  auto rows = db::select(s, t, db::Query{}.eq("number", id));
+  if (rows.empty()) return std::nullopt;
+  return rows.front();
+}
+
+}  // namespace
+
+void ComputeService::register_service(const std::string& host, const std::string& binary) {
+  auto zone = binary == "nova-compute" ? settings_.default_availability_zone : settings_.internal_zone;
+  db_->write([&](soci::session& s) {
+    auto rows = db::select(s, st::compute_service, db::Query{}.eq("host", host).eq("binary_name", binary));
+    if (!rows.empty()) {
+      db::update(s, st::compute_service, std::string(rows[0].at("id").as_string()), json::object{{"updated_at", now()}});
+      return;
+    }
+    db::insert(s, st::compute_service,
+               json::object{{"id", uuid4()}, {"number", next_number(s, "compute_service")}, {"host", host},
+                            {"binary_name", binary}, {"zone", zone}, {"disabled", false}, {"disabled_reason", nullptr},
+                            {"forced_down", false}, {"updated_at", now()}, {"created_at", now()}});
+  });
+}
+
+void ComputeService::register_compute_host(const HostResources& r) {
+  register_service(r.host, "nova-compute");
+  db_->write([&](soci::session& s) {
+    auto svc = db::select(s, st::compute_service, db::Query{}.eq("host", r.host).eq("binary_name", "nova-compute"));
+    json::object fields{{"service_id", svc.at(0).at("id")},     {"host", r.host},
+                        {"hypervisor_type", r.hypervisor_type}, {"hypervisor_version", r.hypervisor_version},
+                        {"vcpus", r.vcpus},                     {"memory_mb", r.memory_mb},
+                        {"local_gb", r.local_gb},               {"host_ip", r.host_ip},
+                        {"cpu_info", r.cpu_info}};
+    auto nodes = db::select(s, st::compute_node, db::Query{}.eq("hypervisor_hostname", r.hypervisor_hostname));
+    if (!nodes.empty()) {
+      db::update(s, st::compute_node, std::string(nodes[0].at("id").as_string()), fields);
+      return;
+    }
+    fields["id"] = uuid4();
+    fields["number"] = next_number(s, "compute_node");
+    fields["hypervisor_hostname"] = r.hypervisor_hostname;
+    fields["created_at"] = now();
+    db::insert(s, st::compute_node, fields);
+  });
+}
+
+void ComputeService::heartbeat() {
+  db_->write([&](soci::session& s) { db::execute(s, "UPDATE compute_service SET updated_at = :p0", {now()}); });
+}
+
+bool ComputeService::service_up(const json::object& service) const {
+  if (service.at("forced_down").as_bool()) return false;
+  auto* u = service.if_contains("updated_at");
+  if (!u || !u->is_string()) return false;
+  auto seen = parse_iso8601(u->as_string());
+  return seen && clock_->now() - *seen < std::chrono::seconds(settings_.service_down_time);
+}
+
+std::vector<json::object> ComputeService::list_services(const Caller& c, const std::string& host,
+                                                        const std::string& binary) {
+  c.authorize("os_compute_api:os-services:list", {{"project_id", c.project()}});
+  std::vector<json::object> out;
+  db_->read([&](soci::session& s) {
+    db::Query q;
+    if (!host.empty()) q.eq("host", host);
+    if (!binary.empty()) q.eq("binary_name", binary);
+    q.order_by = "number";
+    out = db::select(s, st::compute_service, q);
+  });
+  return out;
+}
+
+std::string ComputeService::service_id(const std::string& host, const std::string& binary) {
+  std::vector<json::object> rows;
+  db_->read([&](soci::session& s) {
+    rows = db::select(s, st::compute_service, db::Query{}.eq("host", host).eq("binary_name", binary));
+  });
+  if (rows.empty()) throw NotFound("Host '" + host + "' is not mapped to any cell");
+  return std::string(rows[0].at("id").as_string());
+}
+
+json::object ComputeService::update_service(const Caller& c, const std::string& id, std::optional<bool> disabled,
+                                            std::optional<std::string> reason, std::optional<bool> forced_down) {
+  c.authorize("os_compute_api:os-services:update", {{"project_id", c.project()}});
+  json::object out;
+  db_->write([&](soci::session& s) {
+    auto row = by_id(s, st::compute_service, id);
+    if (!row) throw NotFound("Service " + id + " could not be found.");
+    json::object fields;
+    if (disabled) {
+      fields["disabled"] = *disabled;
+      fields["disabled_reason"] = *disabled && reason ? json::value(*reason) : json::value(nullptr);
+    }
+    if (forced_down) fields["forced_down"] = *forced_down;
+    std::string uuid(row->at("id").as_string());
+    if (!fields.empty()) db::update(s, st::compute_service, uuid, fields);
+    out = *db::get(s, st::compute_service, uuid);
+  });
+  return out;
+}
+
+void ComputeService::delete_service(const Caller& c, const std::string& id) {
+  c.authorize("os_compute_api:os-services:delete", {{"project_id", c.project()}});
+  db_->write([&](soci::session& s) {
+    auto row = by_id(s, st::compute_service, id);
+    if (!row) throw NotFound("Service " + id + " could not be found.");
+    std::string uuid(row->at("id").as_string());
+    db::remove(s, st::compute_node, db::Query{}.eq("service_id", uuid));
+    db::remove_id(s, st::compute_service, uuid);
+  });
+}
+
+std::vector<json::object> ComputeService::list_hypervisors(const Caller& c, const std::string& pattern) {
+  c.authorize("os_compute_api:os-hypervisors:list", {{"project_id", c.project()}});
+  std::vector<json::object> out;
+  db_->read([&](soci::session& s) {
+    db::Query q;
+    q.order_by = "number";
+    for (auto& node : db::select(s, st::compute_node, q)) {
+      std::string name(node.at("hypervisor_hostname").as_string());
+      if (!pattern.empty() && name.find(pattern) == std::string::npos) continue;
+      auto svc = db::get(s, st::compute_service, std::string(node.at("service_id").as_string()));
+      if (!svc) continue;
+      node["service"] = std::move(*svc);
+      // Usage comes from the servers placed on the node (none until servers land).
+      node["vcpus_used"] = 0;
+      node["memory_mb_used"] = 0;
+      node["local_gb_used"] = 0;
+      node["running_vms"] = 0;
+      out.push_back(std::move(node));
+    }
+  });
+  return out;
+}
+
+json::object ComputeService::show_hypervisor(const Caller& c, const std::string& id) {
+  for (auto& h : list_hypervisors(c, ""))
+    if (h.at("id").as_string() == id || std::to_string(h.at("number").as_int64()) == id) return h;
+  throw NotFound("Hypervisor " + id + " could not be found.");
+}
+
+std::map<std::string, std::map<std::string, std::map<std::string, json::object>>> ComputeService::availability_zones(
+    const Caller& c, bool detail) {
+  c.authorize(detail ? "os_compute_api:os-availability-zone:detail" : "os_compute_api:os-availability-zone:list",
+              {{"project_id", c.project()}});
+  std::map<std::string, std::map<std::string, std::map<std::string, json::object>>> out;
+  db_->read([&](soci::session& s) {
+    for (auto& svc : db::select(s, st::compute_service)) {
+      std::string zone(svc.at("zone").as_string());
+      if (!detail && zone == settings_.internal_zone) continue;
+      out[zone][std::string(svc.at("host").as_string())][std::string(svc.at("binary_name").as_string())] = svc;
+    }
+  });
+  return out;
+}
+
+}  // namespace nubo::compute
