@@ -50,6 +50,14 @@ std::map<std::string, std::string> default_policy() {
           {"os_compute_api:os-hypervisors:uptime", admin},
           {"os_compute_api:os-hypervisors:search", admin},
           {"os_compute_api:os-hypervisors:servers", admin},
+          {"os_compute_api:os-aggregates:index", admin},
+          {"os_compute_api:os-aggregates:create", admin},
+          {"os_compute_api:os-aggregates:show", admin},
+          {"os_compute_api:os-aggregates:update", admin},
+          {"os_compute_api:os-aggregates:delete", admin},
+          {"os_compute_api:os-aggregates:add_host", admin},
+          {"os_compute_api:os-aggregates:remove_host", admin},
+          {"os_compute_api:os-aggregates:set_metadata", admin},
           {"os_compute_api:os-availability-zone:list", "@"},
           {"os_compute_api:os-availability-zone:detail", admin},
           {"os_compute_api:os-server-groups:create", "project_id:%(project_id)s"},
@@ -143,6 +151,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shar
   add_quota_routes(spec.routes, s);
   add_server_group_routes(spec.routes, s);
   add_host_routes(spec.routes, s);
+  add_aggregate_routes(spec.routes, s);
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions = MicroversionSpec{"compute", "X-OpenStack-Nova-API-Version", {2, 1}, kMaxVersion};

@@ -117,6 +117,19 @@ class ComputeService {
   std::map<std::string, std::map<std::string, std::map<std::string, json::object>>> availability_zones(const Caller& c,
                                                                                                       bool detail);
 
+  // Aggregates: rows with `hosts` (array), `metadata` (object) and `availability_zone` added.
+  // A host's availability zone is its aggregates' `availability_zone` metadata, else the default.
+  std::vector<json::object> list_aggregates(const Caller& c);
+  json::object show_aggregate(const Caller& c, const std::string& id);
+  json::object create_aggregate(const Caller& c, const std::string& name, const std::optional<std::string>& zone);
+  json::object update_aggregate(const Caller& c, const std::string& id, const std::optional<std::string>& name,
+                                const std::optional<std::optional<std::string>>& zone);
+  void delete_aggregate(const Caller& c, const std::string& id);
+  json::object aggregate_add_host(const Caller& c, const std::string& id, const std::string& host);
+  json::object aggregate_remove_host(const Caller& c, const std::string& id, const std::string& host);
+  // Sets keys (a null value removes one).
+  json::object aggregate_set_metadata(const Caller& c, const std::string& id, const json::object& metadata);
+
   // Quotas (Nova's database driver): effective limits for a project or one of its users (user
   // limit, else project limit, else the default class, else the configured default), with usage.
   std::map<std::string, QuotaEntry> quotas(const Caller& c, const std::string& project, const std::string& user);
@@ -131,6 +144,9 @@ class ComputeService {
  private:
   json::object flavor_row(soci::session& s, const Caller& c, const std::string& id);
   std::map<std::string, std::int64_t> class_limits(soci::session& s, const std::string& name);
+  json::object aggregate_row(soci::session& s, const std::string& id);
+  // Every host's zone from aggregate metadata (hosts absent: the default zone).
+  std::map<std::string, std::string> host_zones(soci::session& s);
   std::map<std::string, QuotaEntry> effective_quotas(soci::session& s, const std::string& project,
                                                      const std::string& user);
   std::string now() const;

@@ -167,8 +167,11 @@ std::map<std::string, std::map<std::string, std::map<std::string, json::object>>
               {{"project_id", c.project()}});
   std::map<std::string, std::map<std::string, std::map<std::string, json::object>>> out;
   db_->read([&](soci::session& s) {
+    auto zones = host_zones(s);
     for (auto& svc : db::select(s, st::compute_service)) {
       std::string zone(svc.at("zone").as_string());
+      if (zone != settings_.internal_zone)
+        if (auto it = zones.find(std::string(svc.at("host").as_string())); it != zones.end()) zone = it->second;
       if (!detail && zone == settings_.internal_zone) continue;
       out[zone][std::string(svc.at("host").as_string())][std::string(svc.at("binary_name").as_string())] = svc;
     }

@@ -32,6 +32,10 @@ const db::Table compute_node{"compute_node",
                               {"memory_mb", T::Int}, {"local_gb", T::Int}, {"host_ip"}, {"cpu_info"},
                               {"created_at"}}};
 
+const db::Table aggregate{"aggregate", {{"id"}, {"number", T::Int}, {"name"}, {"created_at"}, {"updated_at"}}};
+const db::Table aggregate_host{"aggregate_host", {{"id"}, {"aggregate_id"}, {"host"}}};
+const db::Table aggregate_metadata{"aggregate_metadata", {{"id"}, {"aggregate_id"}, {"key"}, {"value"}}};
+
 std::vector<db::Migration> migrations() {
   return {{1, R"SQL(
 CREATE TABLE flavor (id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL UNIQUE, memory_mb INTEGER NOT NULL,
@@ -68,6 +72,14 @@ CREATE TABLE compute_node (id VARCHAR(36) PRIMARY KEY, number INTEGER NOT NULL U
   host VARCHAR(255) NOT NULL, hypervisor_hostname VARCHAR(255) NOT NULL UNIQUE, hypervisor_type VARCHAR(255) NOT NULL,
   hypervisor_version INTEGER NOT NULL, vcpus INTEGER NOT NULL, memory_mb INTEGER NOT NULL, local_gb INTEGER NOT NULL,
   host_ip VARCHAR(64) NOT NULL, cpu_info TEXT NOT NULL, created_at VARCHAR(32) NOT NULL);
+)SQL"},
+          {5, R"SQL(
+CREATE TABLE aggregate (id VARCHAR(36) PRIMARY KEY, number INTEGER NOT NULL UNIQUE, name VARCHAR(255) NOT NULL UNIQUE,
+  created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32));
+CREATE TABLE aggregate_host (id VARCHAR(64) PRIMARY KEY, aggregate_id VARCHAR(36) NOT NULL, host VARCHAR(255) NOT NULL,
+  UNIQUE (aggregate_id, host));
+CREATE TABLE aggregate_metadata (id VARCHAR(64) PRIMARY KEY, aggregate_id VARCHAR(36) NOT NULL,
+  key VARCHAR(255) NOT NULL, value VARCHAR(255) NOT NULL, UNIQUE (aggregate_id, key));
 )SQL"}};
 }
 

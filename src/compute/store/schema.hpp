@@ -22,6 +22,9 @@ extern const db::Table server_group, server_group_member;
 // heartbeat; compute_node: the hypervisor a nova-compute service reports. Both keep the integer
 // id Nova showed before 2.53 (`number`) beside the uuid it shows after.
 extern const db::Table compute_service, compute_node;
+// aggregate (`number` is the integer id the API shows), its hosts and its metadata (where the
+// availability zone lives, as `availability_zone`).
+extern const db::Table aggregate, aggregate_host, aggregate_metadata;
 
 std::vector<db::Migration> migrations();
 

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <set>
 
 #include "common/runtime.hpp"
 #include "common/serve.hpp"
@@ -242,6 +243,47 @@ TEST(ComputeApi, ServicesHypervisorsZones) {
   expect_fault(c.nova("GET", "/v2.1/os-availability-zone/detail", alice), 403, "forbidden");
   EXPECT_EQ(c.nova("DELETE", "/v2.1/os-services/" + uuid, c.admin()).status, 204);
   EXPECT_EQ(c.nova("GET", "/v2.1/os-hypervisors", c.admin()).body.at("hypervisors").as_array().size(), 1u);
+}
+
+// Aggregates: hosts, metadata, and the availability zone they give their hosts.
+TEST(ComputeApi, AggregatesAndZones) {
+  Cloud c(2);
+  auto agg = [](json::object a) { return json::object{{"aggregate", std::move(a)}}; };
+  auto created = c.nova("POST", "/v2.1/os-aggregates", c.admin(), agg({{"name", "rack1"}, {"availability_zone", "az1"}}));
+  ASSERT_EQ(created.status, 200) << created.raw;
+  EXPECT_FALSE(created.body.at("aggregate").as_object().contains("hosts"));
+  auto id = std::to_string(created.body.at("aggregate").at("id").as_int64());
+  expect_fault(c.nova("POST", "/v2.1/os-aggregates", c.admin(), agg({{"name", "rack1"}})), 409, "conflictingRequest");
+  expect_fault(c.nova("POST", "/v2.1/os-aggregates", c.admin(), agg({{"name", " x"}})), 400, "badRequest");
+  auto action = [&](json::object a) { return c.nova("POST", "/v2.1/os-aggregates/" + id + "/action", c.admin(), a); };
+  expect_fault(action({{"add_host", json::object{{"host", "nowhere"}}}}), 404, "itemNotFound");
+  auto added = action({{"add_host", json::object{{"host", "fake-host-1"}}}});
+  ASSERT_EQ(added.status, 200) << added.raw;
+  EXPECT_EQ(added.body.at("aggregate").at("hosts").as_array().size(), 1u);
+  expect_fault(action({{"add_host", json::object{{"host", "fake-host-1"}}}}), 409, "conflictingRequest");
+  // fake-host-1 is now in az1, fake-host-2 still in the default zone.
+  auto zones = c.nova("GET", "/v2.1/os-availability-zone", c.admin()).body.at("availabilityZoneInfo").as_array();
+  std::set<std::string> names;
+  for (auto& z : zones) names.insert(std::string(z.at("zoneName").as_string()));
+  EXPECT_EQ(names, (std::set<std::string>{"az1", "nova"}));
+  // A host's zone must agree across aggregates.
+  auto other = c.nova("POST", "/v2.1/os-aggregates", c.admin(), agg({{"name", "rack2"}, {"availability_zone", "az2"}}));
+  auto other_id = std::to_string(other.body.at("aggregate").at("id").as_int64());
+  expect_fault(c.nova("POST", "/v2.1/os-aggregates/" + other_id + "/action", c.admin(),
+                      json::object{{"add_host", json::object{{"host", "fake-host-1"}}}}),
+               400, "badRequest");
+  auto meta = action({{"set_metadata", json::object{{"metadata", json::object{{"ssd", "true"}}}}}});
+  EXPECT_EQ(meta.body.at("aggregate").at("metadata").at("ssd"), "true");
+  meta = action({{"set_metadata", json::object{{"metadata", json::object{{"ssd", nullptr}}}}}});
+  EXPECT_FALSE(meta.body.at("aggregate").at("metadata").as_object().contains("ssd"));
+  expect_fault(c.nova("DELETE", "/v2.1/os-aggregates/" + id, c.admin()), 400, "badRequest");
+  ASSERT_EQ(action({{"remove_host", json::object{{"host", "fake-host-1"}}}}).status, 200);
+  expect_fault(action({{"remove_host", json::object{{"host", "fake-host-1"}}}}), 404, "itemNotFound");
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-aggregates/" + id, c.admin(), {}, "2.41").body.at("aggregate").at("uuid")
+                .as_string().size(),
+            36u);
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/os-aggregates/" + id, c.admin()).status, 200);
+  expect_fault(c.nova("GET", "/v2.1/os-aggregates/" + id, c.admin()), 404, "itemNotFound");
 }
 
 TEST(ComputeApi, ServerGroups) {
