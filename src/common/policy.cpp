@@ -1,5 +1,7 @@
 #include "common/policy.hpp"
 
+#include <filesystem>
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -263,6 +265,12 @@ void Policy::set_rule(const std::string& name, const std::string& text) {
 }
 
 bool Policy::has_rule(const std::string& name) const { return rules_.find(name) != rules_.end(); }
+
+std::shared_ptr<Policy> Policy::with_overrides(std::map<std::string, std::string> defaults, const std::string& path) {
+  auto policy = std::make_shared<Policy>(std::move(defaults));
+  if (!path.empty() && std::filesystem::exists(path)) policy->load_overrides(path);
+  return policy;
+}
 
 void Policy::load_overrides(const std::string& path) {
   YAML::Node doc = YAML::LoadFile(path);

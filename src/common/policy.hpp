@@ -21,6 +21,8 @@ class Policy {
   Policy(Policy&&) noexcept;
   // Loads a policy.yaml (or JSON) file of overrides; throws on parse errors.
   void load_overrides(const std::string& path);
+  // A service's policy: its defaults, overridden by the operator's file when that exists.
+  static std::shared_ptr<Policy> with_overrides(std::map<std::string, std::string> defaults, const std::string& path);
   void set_rule(const std::string& name, const std::string& text);
   bool has_rule(const std::string& name) const;
 

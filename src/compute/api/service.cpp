@@ -155,9 +155,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shar
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions = MicroversionSpec{"compute", "X-OpenStack-Nova-API-Version", {2, 1}, kMaxVersion};
-  auto policy = std::make_shared<Policy>(default_policy());
-  if (!policy_file.empty() && std::filesystem::exists(policy_file)) policy->load_overrides(policy_file);
-  spec.policy = policy;
+  spec.policy = Policy::with_overrides(default_policy(), policy_file);
   return spec;
 }
 

@@ -52,6 +52,20 @@ std::map<std::string, std::string> ComputeService::host_zones(soci::session& s) 
   return out;
 }
 
+json::object ComputeService::change_aggregate(
+    const Caller& c, const char* rule, const std::string& id,
+    const std::function<void(soci::session&, const json::object&, const std::string&)>& change) {
+  c.authorize(std::string("os_compute_api:os-aggregates:") + rule, {{"project_id", c.project()}});
+  json::object out;
+  db_->write([&](soci::session& s) {
+    auto row = aggregate_row(s, id);
+    std::string uuid(row.at("id").as_string());
+    change(s, row, uuid);
+    out = aggregate_row(s, uuid);
+  });
+  return out;
+}
+
 std::vector<json::object> ComputeService::list_aggregates(const Caller& c) {
   c.authorize("os_compute_api:os-aggregates:index", {{"project_id", c.project()}});
   std::vector<json::object> out;
@@ -126,46 +140,30 @@ void ComputeService::delete_aggregate(const Caller& c, const std::string& id) {
 }
 
 json::object ComputeService::aggregate_add_host(const Caller& c, const std::string& id, const std::string& host) {
-  c.authorize("os_compute_api:os-aggregates:add_host", {{"project_id", c.project()}});
-  json::object out;
-  db_->write([&](soci::session& s) {
-    auto row = aggregate_row(s, id);
-    std::string uuid(row.at("id").as_string());
+  return change_aggregate(c, "add_host", id, [&](soci::session& s, const json::object& row, const std::string& uuid) {
     if (db::count(s, st::compute_service, db::Query{}.eq("host", host).eq("binary_name", "nova-compute")) == 0)
       throw NotFound("Compute host " + host + " could not be found.");
     if (db::count(s, st::aggregate_host, db::Query{}.eq("aggregate_id", uuid).eq("host", host)) > 0)
       throw Conflict("Aggregate " + id + " already has host " + host + ".");
     // A host lives in one availability zone: another aggregate's zone must agree.
-    auto zone = row.at("availability_zone");
+    auto& zone = row.at("availability_zone");
     auto zones = host_zones(s);
     if (auto it = zones.find(host); it != zones.end() && zone.is_string() && it->second != zone.as_string())
-      throw BadRequest("Cannot add host to aggregate " + id + ". Reason: One or more hosts already in availability zone(s) [" +
-                       it->second + "].");
+      throw BadRequest("Cannot add host to aggregate " + id +
+                       ". Reason: One or more hosts already in availability zone(s) [" + it->second + "].");
     db::insert(s, st::aggregate_host, json::object{{"id", uuid4()}, {"aggregate_id", uuid}, {"host", host}});
-    out = aggregate_row(s, uuid);
   });
-  return out;
 }
 
 json::object ComputeService::aggregate_remove_host(const Caller& c, const std::string& id, const std::string& host) {
-  c.authorize("os_compute_api:os-aggregates:remove_host", {{"project_id", c.project()}});
-  json::object out;
-  db_->write([&](soci::session& s) {
-    auto row = aggregate_row(s, id);
-    std::string uuid(row.at("id").as_string());
+  return change_aggregate(c, "remove_host", id, [&](soci::session& s, const json::object&, const std::string& uuid) {
     if (db::remove(s, st::aggregate_host, db::Query{}.eq("aggregate_id", uuid).eq("host", host)) == 0)
       throw NotFound("Cannot remove host " + host + " in aggregate " + id);
-    out = aggregate_row(s, uuid);
   });
-  return out;
 }
 
 json::object ComputeService::aggregate_set_metadata(const Caller& c, const std::string& id, const json::object& metadata) {
-  c.authorize("os_compute_api:os-aggregates:set_metadata", {{"project_id", c.project()}});
-  json::object out;
-  db_->write([&](soci::session& s) {
-    auto row = aggregate_row(s, id);
-    std::string uuid(row.at("id").as_string());
+  return change_aggregate(c, "set_metadata", id, [&](soci::session& s, const json::object& row, const std::string& uuid) {
     for (auto& kv : metadata) {
       std::string key(kv.key());
       if (key.empty() || key.size() > 255) throw BadRequest("Invalid input for field/attribute metadata.");
@@ -174,21 +172,20 @@ json::object ComputeService::aggregate_set_metadata(const Caller& c, const std::
       if (key == kZoneKey && v.is_string()) {
         if (v.as_string() == settings_.internal_zone)
           throw BadRequest("Aggregate " + id + " can not use the internal availability zone.");
+        // Its hosts must not sit in another aggregate's zone.
         auto zones = host_zones(s);
         for (auto& h : row.at("hosts").as_array())
-          if (auto it = zones.find(std::string(h.as_string())); it != zones.end() && it->second != v.as_string() &&
-                                                                 row.at("availability_zone") != json::value(it->second))
-            throw BadRequest("Cannot update aggregate " + id + ". Reason: One or more hosts contain instances in this zone.");
+          if (auto it = zones.find(std::string(h.as_string()));
+              it != zones.end() && it->second != v.as_string() && row.at("availability_zone") != json::value(it->second))
+            throw BadRequest("Cannot update aggregate " + id + ". Reason: One or more hosts already in availability zone(s) [" +
+                             it->second + "].");
       }
       db::remove(s, st::aggregate_metadata, db::Query{}.eq("aggregate_id", uuid).eq("key", key));
       if (!v.is_null())
-        db::insert(s, st::aggregate_metadata,
-                   json::object{{"id", uuid4()}, {"aggregate_id", uuid}, {"key", key}, {"value", v}});
+        db::insert(s, st::aggregate_metadata, json::object{{"id", uuid4()}, {"aggregate_id", uuid}, {"key", key}, {"value", v}});
     }
     db::update(s, st::aggregate, uuid, json::object{{"updated_at", now()}});
-    out = aggregate_row(s, uuid);
   });
-  return out;
 }
 
 }  // namespace nubo::compute

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -145,6 +146,9 @@ class ComputeService {
   json::object flavor_row(soci::session& s, const Caller& c, const std::string& id);
   std::map<std::string, std::int64_t> class_limits(soci::session& s, const std::string& name);
   json::object aggregate_row(soci::session& s, const std::string& id);
+  // The prelude of every aggregate change: policy rule, the aggregate (404), the change, the result.
+  json::object change_aggregate(const Caller& c, const char* rule, const std::string& id,
+                                const std::function<void(soci::session&, const json::object&, const std::string&)>& change);
   // Every host's zone from aggregate metadata (hosts absent: the default zone).
   std::map<std::string, std::string> host_zones(soci::session& s);
   std::map<std::string, QuotaEntry> effective_quotas(soci::session& s, const std::string& project,

@@ -27,9 +27,7 @@ ServiceSpec make_service_spec(std::shared_ptr<IdentityService> service, const st
   spec.generation = [&s] { return s.generation(); };
   spec.render_error = render_keystone_error;
   spec.validator = service;
-  auto policy = std::make_shared<Policy>(default_policy());
-  if (!policy_file.empty() && std::filesystem::exists(policy_file)) policy->load_overrides(policy_file);
-  spec.policy = policy;
+  spec.policy = Policy::with_overrides(default_policy(), policy_file);
   spec.response_headers.emplace_back("Vary", "X-Auth-Token");
   return spec;
 }

@@ -21,10 +21,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ImageService> service,
   add_metadef_routes(spec.routes, s);
   spec.render_error = render_glance_error;
   spec.validator = std::move(validator);
-  auto policy = std::make_shared<Policy>(default_policy());
-  if (!policy_file.empty() && std::filesystem::exists(policy_file))
-    policy->load_overrides(policy_file);
-  spec.policy = policy;
+  spec.policy = Policy::with_overrides(default_policy(), policy_file);
   return spec;
 }
 
