@@ -252,6 +252,7 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
   bool versioned = false;
   try {
     if (spec_.microversions) {
+      // The minimum until negotiated, so that a refused version still gets version headers.
       ctx.version = spec_.microversions->min;
       versioned = true;
       ctx.version = negotiate(*spec_.microversions, request);

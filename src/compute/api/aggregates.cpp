@@ -26,15 +26,6 @@ http::Response one(Context& ctx, const json::object& a, bool with_members = true
   return json_response(200, json::object{{"aggregate", aggregate_view(ctx, a, with_members)}});
 }
 
-// Names and zones: 1-255 characters without leading or trailing whitespace.
-std::string checked_name(const json::value& v, const char* field) {
-  if (!v.is_string() || v.as_string().empty() || v.as_string().size() > 255 ||
-      std::isspace(static_cast<unsigned char>(v.as_string().front())) ||
-      std::isspace(static_cast<unsigned char>(v.as_string().back())))
-    throw BadRequest("Invalid input for field/attribute " + std::string(field) + ". Value: " + json::serialize(v) + ".");
-  return std::string(v.as_string());
-}
-
 std::string host_of(const json::value& action) {
   auto* h = action.is_object() ? action.as_object().if_contains("host") : nullptr;
   if (!h) throw BadRequest("Invalid input for field/attribute host. 'host' is a required property");

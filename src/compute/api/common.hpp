@@ -19,6 +19,9 @@ Caller caller(Context& ctx);
 json::object member(const Context& ctx, const char* key);
 // A non-negative integer query parameter (limit), or nullopt when absent; 400 when malformed.
 std::optional<long> count_param(const Context& ctx, const char* name);
+// A name (or zone, host): a string of 1-255 characters without leading or trailing whitespace;
+// 400 naming `field` otherwise.
+std::string checked_name(const json::value& v, const char* field);
 // Links as Nova renders them: self under /v2.1, bookmark without the version.
 json::array links(const ComputeService& s, const std::string& collection, const std::string& id);
 // The `<collection>_links` next link for a full page.

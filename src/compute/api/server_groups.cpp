@@ -42,10 +42,7 @@ void add_server_group_routes(std::vector<Route>& routes, ComputeService& s) {
                          std::string(kv.key()) + "' was unexpected)");
     auto* name = body.if_contains("name");
     if (!name) throw BadRequest("Invalid input for field/attribute server_group. 'name' is a required property");
-    if (!name->is_string() || name->as_string().empty() || name->as_string().size() > 255 ||
-        std::isspace(static_cast<unsigned char>(name->as_string().front())) ||
-        std::isspace(static_cast<unsigned char>(name->as_string().back())))
-      throw BadRequest(invalid("name", *name, "Invalid server group name."));
+    auto group_name = checked_name(*name, "name");
     std::set<std::string> policies{"affinity", "anti-affinity"};
     if (ctx.version >= Microversion{2, 15}) policies.insert({"soft-affinity", "soft-anti-affinity"});
     std::string policy;
@@ -75,7 +72,7 @@ void add_server_group_routes(std::vector<Route>& routes, ComputeService& s) {
         throw BadRequest(invalid("policies", *p, "must be a list of exactly one allowed policy"));
       policy = std::string(p->as_array()[0].as_string());
     }
-    auto g = s.create_server_group(caller(ctx), std::string(name->as_string()), policy, rules);
+    auto g = s.create_server_group(caller(ctx), group_name, policy, rules);
     return json_response(200, json::object{{"server_group", group_view(ctx, g)}});
   }});
   routes.push_back(Route{"GET", "/v2.1/os-server-groups", [&s](Context& ctx) {

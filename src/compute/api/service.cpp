@@ -105,6 +105,14 @@ json::object member(const Context& ctx, const char* key) {
   return v->as_object();
 }
 
+std::string checked_name(const json::value& v, const char* field) {
+  if (!v.is_string() || v.as_string().empty() || v.as_string().size() > 255 ||
+      std::isspace(static_cast<unsigned char>(v.as_string().front())) ||
+      std::isspace(static_cast<unsigned char>(v.as_string().back())))
+    throw BadRequest("Invalid input for field/attribute " + std::string(field) + ". Value: " + json::serialize(v) + ".");
+  return std::string(v.as_string());
+}
+
 std::optional<long> count_param(const Context& ctx, const char* name) {
   auto v = ctx.request.query_param(name);
   if (!v) return std::nullopt;

@@ -17,18 +17,10 @@ namespace {
 
 constexpr const char* kZoneKey = "availability_zone";
 
-std::optional<json::object> find_aggregate(soci::session& s, const std::string& id) {
-  if (auto row = db::get(s, st::aggregate, id)) return row;
-  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  auto rows = db::select(s, st::aggregate, db::Query{}.eq("number", id));
-  if (rows.empty()) return std::nullopt;
-  return rows.front();
-}
-
 }  // namespace
 
 json::object ComputeService::aggregate_row(soci::session& s, const std::string& id) {
-  auto row = find_aggregate(s, id);
+  auto row = st::by_id_or_number(s, st::aggregate, id);
   if (!row) throw NotFound("Aggregate " + id + " could not be found.");
   std::string uuid(row->at("id").as_string());
   json::array hosts;
@@ -93,10 +85,9 @@ json::object ComputeService::create_aggregate(const Caller& c, const std::string
   db_->write([&](soci::session& s) {
     if (db::count(s, st::aggregate, db::Query{}.eq("name", name)) > 0)
       throw Conflict("Aggregate " + name + " already exists.");
-    auto rows = db::query_strings(s, "SELECT COALESCE(MAX(number), 0) FROM aggregate", {});
     std::string uuid = uuid4();
     db::insert(s, st::aggregate,
-               json::object{{"id", uuid}, {"number", std::stoll(rows.at(0).at(0).value_or("0")) + 1}, {"name", name},
+               json::object{{"id", uuid}, {"number", st::next_number(s, st::aggregate)}, {"name", name},
                             {"created_at", now()}, {"updated_at", nullptr}});
     if (zone)
       db::insert(s, st::aggregate_metadata,

@@ -20,6 +20,16 @@ std::string nova_denied(const std::string& rule) {
   return "Policy doesn't allow " + rule + " to be performed.";
 }
 
+std::optional<bool> nova_boolean(const json::value& v) {
+  if (v.is_bool()) return v.as_bool();
+  if (!v.is_string()) return std::nullopt;
+  std::string t(v.as_string());
+  std::transform(t.begin(), t.end(), t.begin(), ::tolower);
+  if (t == "true" || t == "1" || t == "on" || t == "yes" || t == "y" || t == "t") return true;
+  if (t == "false" || t == "0" || t == "off" || t == "no" || t == "n" || t == "f") return false;
+  return std::nullopt;
+}
+
 namespace {
 
 constexpr std::int64_t kMaxInt = 2147483647;  // Nova's database integers
@@ -72,19 +82,8 @@ void check_name(std::string_view field, const json::value& v, bool id) {
   }
 }
 
-// Nova's boolean parameters: JSON booleans or their usual spellings, in any case.
-std::optional<bool> nova_boolean(const json::value& v) {
-  if (v.is_bool()) return v.as_bool();
-  if (!v.is_string()) return std::nullopt;
-  std::string t(v.as_string());
-  std::transform(t.begin(), t.end(), t.begin(), ::tolower);
-  if (t == "true" || t == "1" || t == "on" || t == "yes" || t == "y" || t == "t") return true;
-  if (t == "false" || t == "0" || t == "off" || t == "no" || t == "n" || t == "f") return false;
-  return std::nullopt;
-}
-
-bool visible_flavor(const json::object& f, const Caller& c, const std::vector<std::string>& access) {
-  if (c.admin()) return true;
+bool visible_flavor(const json::object& f, bool admin, const std::vector<std::string>& access) {
+  if (admin) return true;
   if (f.at("is_public").as_bool()) return !f.at("disabled").as_bool();
   return std::find(access.begin(), access.end(), std::string(f.at("id").as_string())) != access.end();
 }
@@ -125,11 +124,12 @@ void ComputeService::ensure_default_flavors() {
 
 json::object ComputeService::flavor_row(soci::session& s, const Caller& c, const std::string& id) {
   auto row = db::get(s, st::flavor, id);
+  bool admin = c.admin();
   std::vector<std::string> access;
-  if (row && !c.admin() && !row->at("is_public").as_bool())
+  if (row && !admin && !row->at("is_public").as_bool())
     for (auto& a : db::select(s, st::flavor_project, db::Query{}.eq("flavor_id", id).eq("project_id", c.project())))
       access.push_back(std::string(a.at("flavor_id").as_string()));
-  if (!row || !visible_flavor(*row, c, access)) throw NotFound("Flavor " + id + " could not be found.");
+  if (!row || !visible_flavor(*row, admin, access)) throw NotFound("Flavor " + id + " could not be found.");
   json::object specs;
   for (auto& e : db::select(s, st::flavor_extra_spec, db::Query{}.eq("flavor_id", id)))
     specs[e.at("key").as_string()] = e.at("value");
@@ -162,7 +162,7 @@ std::vector<json::object> ComputeService::list_flavors(const Caller& c, const Fl
     bool pub = f.at("is_public").as_bool();
     if (admin) {
       if (is_public && pub != *is_public) continue;
-    } else if (!visible_flavor(f, c, access)) {
+    } else if (!visible_flavor(f, false, access)) {
       continue;
     }
     if (q.min_ram && f.at("memory_mb").as_int64() < *q.min_ram) continue;
@@ -248,8 +248,7 @@ json::object ComputeService::create_flavor(const Caller& c, const json::object& 
     if (db::count(s, st::flavor, db::Query{}.eq("name", std::string(name->as_string()))) > 0)
       throw Conflict("Flavor with name " + std::string(name->as_string()) + " already exists.");
     if (db::get(s, st::flavor, id)) throw Conflict("Flavor with ID " + id + " already exists.");
-    auto rows = db::query_strings(s, "SELECT COALESCE(MAX(seq), 0) FROM flavor", {});
-    row["seq"] = std::stoll(rows.at(0).at(0).value_or("0")) + 1;
+    row["seq"] = st::next_number(s, st::flavor, "seq");
     db::insert(s, st::flavor, row);
   });
   row["extra_specs"] = json::object{};
@@ -400,8 +399,7 @@ json::object ComputeService::create_keypair(const Caller& c, const KeypairReques
     if (q.limit >= 0 && q.in_use + 1 > q.limit) throw Forbidden("Quota exceeded, too many key pairs.");
     if (db::count(s, st::keypair, db::Query{}.eq("user_id", user).eq("name", r.name)) > 0)
       throw Conflict("Key pair '" + r.name + "' already exists.");
-    auto rows = db::query_strings(s, "SELECT COALESCE(MAX(number), 0) FROM keypair", {});
-    row["number"] = std::stoll(rows.at(0).at(0).value_or("0")) + 1;
+    row["number"] = st::next_number(s, st::keypair);
     db::insert(s, st::keypair, row);
   });
   if (private_key) row["private_key"] = *private_key;

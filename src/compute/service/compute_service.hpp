@@ -162,5 +162,8 @@ class ComputeService {
 
 // Nova's wording for a policy refusal.
 std::string nova_denied(const std::string& rule);
+// Nova's boolean parameters (bodies and query strings): JSON booleans or their usual spellings
+// ("True", "yes", "0", ...) in any case; nullopt for anything else.
+std::optional<bool> nova_boolean(const json::value& v);
 
 }  // namespace nubo::compute

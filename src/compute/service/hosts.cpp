@@ -11,24 +11,6 @@ namespace nubo::compute {
 
 namespace st = store;
 
-namespace {
-
-std::int64_t next_number(soci::session& s, const char* table) {
-  auto rows = db::query_strings(s, std::string("SELECT COALESCE(MAX(number), 0) FROM ") + table, {});
-  return std::stoll(rows.at(0).at(0).value_or("0")) + 1;
-}
-
-// A service or node by uuid, or by the integer id older microversions show.
-std::optional<json::object> by_id(soci::session& s, const db::Table& t, const std::string& id) {
-  if (auto row = db::get(s, t, id)) return row;
-  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
-  auto rows = db::select(s, t, db::Query{}.eq("number", id));
-  if (rows.empty()) return std::nullopt;
-  return rows.front();
-}
-
-}  // namespace
-
 void ComputeService::register_service(const std::string& host, const std::string& binary) {
   auto zone = binary == "nova-compute" ? settings_.default_availability_zone : settings_.internal_zone;
   db_->write([&](soci::session& s) {
@@ -38,7 +20,7 @@ void ComputeService::register_service(const std::string& host, const std::string
       return;
     }
     db::insert(s, st::compute_service,
-               json::object{{"id", uuid4()}, {"number", next_number(s, "compute_service")}, {"host", host},
+               json::object{{"id", uuid4()}, {"number", st::next_number(s, st::compute_service)}, {"host", host},
                             {"binary_name", binary}, {"zone", zone}, {"disabled", false}, {"disabled_reason", nullptr},
                             {"forced_down", false}, {"updated_at", now()}, {"created_at", now()}});
   });
@@ -59,7 +41,7 @@ void ComputeService::register_compute_host(const HostResources& r) {
       return;
     }
     fields["id"] = uuid4();
-    fields["number"] = next_number(s, "compute_node");
+    fields["number"] = st::next_number(s, st::compute_node);
     fields["hypervisor_hostname"] = r.hypervisor_hostname;
     fields["created_at"] = now();
     db::insert(s, st::compute_node, fields);
@@ -106,7 +88,7 @@ json::object ComputeService::update_service(const Caller& c, const std::string& 
   c.authorize("os_compute_api:os-services:update", {{"project_id", c.project()}});
   json::object out;
   db_->write([&](soci::session& s) {
-    auto row = by_id(s, st::compute_service, id);
+    auto row = st::by_id_or_number(s, st::compute_service, id);
     if (!row) throw NotFound("Service " + id + " could not be found.");
     json::object fields;
     if (disabled) {
@@ -124,7 +106,7 @@ json::object ComputeService::update_service(const Caller& c, const std::string& 
 void ComputeService::delete_service(const Caller& c, const std::string& id) {
   c.authorize("os_compute_api:os-services:delete", {{"project_id", c.project()}});
   db_->write([&](soci::session& s) {
-    auto row = by_id(s, st::compute_service, id);
+    auto row = st::by_id_or_number(s, st::compute_service, id);
     if (!row) throw NotFound("Service " + id + " could not be found.");
     std::string uuid(row->at("id").as_string());
     db::remove(s, st::compute_node, db::Query{}.eq("service_id", uuid));

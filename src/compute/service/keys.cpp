@@ -77,6 +77,16 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+// The PEM text a PEM_write_bio_* call produces.
+template <class Write>
+std::string pem_text(Write write) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || !write(bio.get())) throw std::runtime_error("cannot write PEM");
+  char* data = nullptr;
+  long len = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
+}
+
 }  // namespace
 
 GeneratedKey generate_ssh_key() {
@@ -92,13 +102,10 @@ GeneratedKey generate_ssh_key() {
   put_string(blob, mpint(n));
   BN_free(n);
   BN_free(e);
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-  if (!PEM_write_bio_PrivateKey_traditional(bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr))
-    throw std::runtime_error("cannot write the private key");
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
   GeneratedKey out;
-  out.private_key.assign(data, static_cast<size_t>(len));
+  out.private_key = pem_text([&](BIO* b) {
+    return PEM_write_bio_PrivateKey_traditional(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  });
   out.public_key = "ssh-rsa " + base64_encode(blob) + " Generated-by-Nova";
   out.fingerprint = digest_hex(EVP_md5(), blob);
   return out;
@@ -118,16 +125,9 @@ GeneratedKey generate_x509_key(const std::string& common_name) {
                              -1, -1, 0);
   X509_set_issuer_name(cert.get(), name);
   if (!X509_sign(cert.get(), key.get(), EVP_sha256())) throw std::runtime_error("cannot sign the certificate");
-  auto pem = [](auto write) {
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    if (!write(bio.get())) throw std::runtime_error("cannot write PEM");
-    char* data = nullptr;
-    long len = BIO_get_mem_data(bio.get(), &data);
-    return std::string(data, static_cast<size_t>(len));
-  };
   GeneratedKey out;
-  out.private_key = pem([&](BIO* b) { return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
-  out.public_key = pem([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
+  out.private_key = pem_text([&](BIO* b) { return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
+  out.public_key = pem_text([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
   out.fingerprint = *x509_fingerprint(out.public_key);
   return out;
 }

@@ -36,6 +36,19 @@ const db::Table aggregate{"aggregate", {{"id"}, {"number", T::Int}, {"name"}, {"
 const db::Table aggregate_host{"aggregate_host", {{"id"}, {"aggregate_id"}, {"host"}}};
 const db::Table aggregate_metadata{"aggregate_metadata", {{"id"}, {"aggregate_id"}, {"key"}, {"value"}}};
 
+std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column) {
+  auto rows = db::query_strings(s, "SELECT COALESCE(MAX(" + column + "), 0) FROM " + t.name, {});
+  return std::stoll(rows.at(0).at(0).value_or("0")) + 1;
+}
+
+std::optional<json::object> by_id_or_number(soci::session& s, const db::Table& t, const std::string& id) {
+  if (auto row = db::get(s, t, id)) return row;
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  auto rows = db::select(s, t, db::Query{}.eq("number", id));
+  if (rows.empty()) return std::nullopt;
+  return rows.front();
+}
+
 std::vector<db::Migration> migrations() {
   return {{1, R"SQL(
 CREATE TABLE flavor (id VARCHAR(255) PRIMARY KEY, name VARCHAR(255) NOT NULL UNIQUE, memory_mb INTEGER NOT NULL,

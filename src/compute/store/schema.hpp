@@ -1,6 +1,9 @@
 // The compute database: its tables as the generic row layer sees them, and its migrations.
 #pragma once
 
+#include <cstdint>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "common/db/database.hpp"
@@ -27,5 +30,11 @@ extern const db::Table compute_service, compute_node;
 extern const db::Table aggregate, aggregate_host, aggregate_metadata;
 
 std::vector<db::Migration> migrations();
+
+// The next value of an increasing integer column (the integer ids Nova shows), read in the write
+// transaction that inserts it.
+std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column = "number");
+// A row by its uuid, or by the integer `number` older microversions show.
+std::optional<json::object> by_id_or_number(soci::session& s, const db::Table& t, const std::string& id);
 
 }  // namespace nubo::compute::store

@@ -160,23 +160,29 @@ void ImageService::enforce_quota(soci::session& s, const Caller& c,
                                  const std::map<std::string, std::int64_t>& limits,
                                  const std::vector<std::pair<std::string, std::int64_t>>& deltas) {
   if (limits.empty()) return;
-  static const std::map<std::string, std::string, std::less<>> kUsage = {
-      {"image_count_total", "SELECT COUNT(*) FROM image WHERE owner = :p0"},
+  // Each resource's usage query; sizes are summed in bytes and counted in MiB, rounded down, as
+  // Glance counts them (divided here: PostgreSQL's SUM is a numeric whose quotient is no integer).
+  struct Usage {
+    const char* sql;
+    std::int64_t unit;
+  };
+  static const std::map<std::string, Usage, std::less<>> kUsage = {
+      {"image_count_total", {"SELECT COUNT(*) FROM image WHERE owner = :p0", 1}},
       {"image_count_uploading",
-       "SELECT COUNT(*) FROM image WHERE owner = :p0 AND status IN ('saving', 'uploading', 'importing')"},
-      // Sizes in bytes here, in MiB (rounded down, as Glance counts them) below: PostgreSQL's SUM is
-      // a numeric whose quotient would not be an integer.
+       {"SELECT COUNT(*) FROM image WHERE owner = :p0 AND status IN ('saving', 'uploading', 'importing')", 1}},
       {"image_size_total",
-       "SELECT COALESCE(SUM(size), 0) FROM image WHERE owner = :p0 AND status IN ('active', 'deactivated')"},
+       {"SELECT COALESCE(SUM(size), 0) FROM image WHERE owner = :p0 AND status IN ('active', 'deactivated')",
+        1048576}},
       {"image_stage_total",
-       "SELECT COALESCE(SUM(size), 0) FROM image WHERE owner = :p0 AND status IN ('uploading', 'importing')"}};
+       {"SELECT COALESCE(SUM(size), 0) FROM image WHERE owner = :p0 AND status IN ('uploading', 'importing')",
+        1048576}}};
   std::vector<LimitCheck> checks;
   for (auto& [resource, delta] : deltas) {
     if (!limits.count(resource)) continue;
-    auto rows = db::query_strings(s, kUsage.at(resource), {c.project()});
-    std::int64_t usage = rows.empty() || !rows[0][0] ? 0 : std::stoll(*rows[0][0]);
-    if (resource.ends_with("_total") && resource != "image_count_total") usage /= 1048576;
-    checks.push_back({resource, usage, delta});
+    auto& usage = kUsage.at(resource);
+    auto rows = db::query_strings(s, usage.sql, {c.project()});
+    std::int64_t used = rows.empty() || !rows[0][0] ? 0 : std::stoll(*rows[0][0]);
+    checks.push_back({resource, used / usage.unit, delta});
   }
   if (auto over = over_limit(limits, c.project(), checks))
     throw TooLarge("The request returned a 413 Request Entity Too Large. This generally means that "
