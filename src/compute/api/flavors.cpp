@@ -38,10 +38,12 @@ http::Response list(ComputeService& s, Context& ctx, bool detail) {
   if (auto p = ctx.request.query_param("is_public")) {
     std::string v = *p;
     std::transform(v.begin(), v.end(), v.begin(), ::tolower);
-    if (v == "none") q.is_public.reset();
-    else if (v == "true" || v == "t" || v == "1" || v == "yes" || v == "y" || v == "on") q.is_public = true;
-    else if (v == "false" || v == "f" || v == "0" || v == "no" || v == "n" || v == "off") q.is_public = false;
-    else throw BadRequest("Invalid is_public filter [" + *p + "]");
+    if (v == "none") {
+      q.is_public.reset();
+    } else {
+      q.is_public = nova_boolean(json::value(*p));
+      if (!q.is_public) throw BadRequest("Invalid is_public filter [" + *p + "]");
+    }
   } else {
     q.is_public = true;
   }

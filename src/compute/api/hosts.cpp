@@ -87,8 +87,9 @@ std::string text_field(const json::object& body, const char* key, bool required 
 std::optional<bool> bool_field(const json::object& body, const char* key) {
   auto* v = body.if_contains(key);
   if (!v) return std::nullopt;
-  if (!v->is_bool()) throw BadRequest("Invalid input for field/attribute " + std::string(key) + ".");
-  return v->as_bool();
+  auto b = nova_boolean(*v);
+  if (!b) throw BadRequest("Invalid input for field/attribute " + std::string(key) + ".");
+  return b;
 }
 
 }  // namespace

@@ -44,9 +44,9 @@ std::map<std::string, std::int64_t> parse_limits(const json::object& body, Micro
     std::string key(kv.key());
     auto& val = kv.value();
     if (key == "force" && !class_set) {
-      if (val.is_bool()) force = val.as_bool();
-      else if (val.is_string()) force = val.as_string() == "true" || val.as_string() == "True" || val.as_string() == "1";
-      else throw BadRequest("Invalid input for field/attribute force.");
+      auto b = nova_boolean(val);
+      if (!b) throw BadRequest("Invalid input for field/attribute force.");
+      force = *b;
       continue;
     }
     if (std::find(kQuotaResources.begin(), kQuotaResources.end(), key) == kQuotaResources.end() ||
