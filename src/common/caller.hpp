@@ -18,6 +18,7 @@ struct Caller {
   std::function<bool(const std::string& rule, const PolicyTarget& target)> allowed;
   // The service's wording of a refusal; Glance's when unset.
   std::function<std::string(const std::string& rule)> denied = {};
+  std::string request_id = {};  // the API request's id, for records that name it (instance actions)
 
   const std::string& project() const { return auth.project_id; }
   const std::string& user() const { return auth.user_id; }

@@ -83,6 +83,19 @@ std::string Config::get_string(const std::string& section, const std::string& ke
   return v ? *v : fallback;
 }
 
+double Config::get_double(const std::string& section, const std::string& key, double fallback) const {
+  auto v = get(section, key);
+  if (!v || v->empty()) return fallback;
+  try {
+    size_t pos = 0;
+    double r = std::stod(*v, &pos);
+    if (pos != v->size()) throw std::invalid_argument("trailing");
+    return r;
+  } catch (const std::exception&) {
+    throw std::runtime_error("config [" + section + "] " + key + ": not a number: " + *v);
+  }
+}
+
 long Config::get_int(const std::string& section, const std::string& key, long fallback) const {
   auto v = get(section, key);
   if (!v || v->empty()) return fallback;

@@ -21,6 +21,7 @@ class Config {
   std::string get_string(const std::string& section, const std::string& key, const std::string& fallback) const;
   long get_int(const std::string& section, const std::string& key, long fallback) const;
   bool get_bool(const std::string& section, const std::string& key, bool fallback) const;
+  double get_double(const std::string& section, const std::string& key, double fallback) const;
   std::vector<std::string> get_list(const std::string& section, const std::string& key,
                                     const std::vector<std::string>& fallback) const;
   void set(const std::string& section, const std::string& key, const std::string& value);

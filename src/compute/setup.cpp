@@ -1,7 +1,11 @@
 #include "compute/setup.hpp"
 
+#include <unistd.h>
+
 #include <filesystem>
 
+#include "compute/agent/agent.hpp"
+#include "compute/conductor/conductor.hpp"
 #include "compute/virt/fake/fake_driver.hpp"
 
 namespace nubo::compute {
@@ -10,29 +14,104 @@ ComputeSettings settings_from_config(const Config& c, const std::string&) {
   ComputeSettings s;
   auto host = c.get_string("DEFAULT", "public_host", "127.0.0.1");
   auto port = c.get_int("compute", "port", 8774);
-  s.public_url = c.get_string("compute", "public_url", "http://" + host + ":" + std::to_string(port));
-  s.default_availability_zone = c.get_string("compute", "default_availability_zone", s.default_availability_zone);
+  s.public_url =
+      c.get_string("compute", "public_url", "http://" + host + ":" + std::to_string(port));
+  s.default_availability_zone =
+      c.get_string("compute", "default_availability_zone", s.default_availability_zone);
   for (auto& [resource, limit] : s.quota_defaults) limit = c.get_int("quota", resource, limit);
   return s;
 }
 
-std::shared_ptr<ComputeService> open_compute_service(const Config& c, const std::string& state_dir) {
+std::shared_ptr<ComputeService> open_compute_service(const Config& c,
+                                                     const std::string& state_dir) {
   std::filesystem::create_directories(state_dir);
-  auto url = c.get_string("database", "compute_connection", "sqlite://" + state_dir + "/compute.db");
-  auto database = db::Database::open(url, static_cast<unsigned>(c.get_int("database", "readers", 4)));
-  auto service = std::make_shared<ComputeService>(std::move(database), settings_from_config(c, state_dir));
+  auto url =
+      c.get_string("database", "compute_connection", "sqlite://" + state_dir + "/compute.db");
+  auto database =
+      db::Database::open(url, static_cast<unsigned>(c.get_int("database", "readers", 4)));
+  auto service =
+      std::make_shared<ComputeService>(std::move(database), settings_from_config(c, state_dir));
   if (c.get_bool("compute", "default_flavors", true)) service->ensure_default_flavors();
   return service;
 }
 
-std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c) {
+std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c,
+                                                         const std::string& state_dir) {
   std::vector<std::unique_ptr<ComputeDriver>> out;
   auto n = c.get_int("compute", "fake_hosts", 0);
   auto prefix = c.get_string("fake", "host_prefix", "fake-host-");
-  for (long i = 1; i <= n; ++i)
-    out.push_back(std::make_unique<FakeDriver>(prefix + std::to_string(i), c.get_int("fake", "vcpus", 16),
-                                               c.get_int("fake", "memory_mb", 65536), c.get_int("fake", "local_gb", 1000)));
+  for (long i = 1; i <= n; ++i) {
+    auto host = prefix + std::to_string(i);
+    out.push_back(std::make_unique<FakeDriver>(
+        host, c.get_int("fake", "vcpus", 16), c.get_int("fake", "memory_mb", 65536),
+        c.get_int("fake", "local_gb", 1000), std::filesystem::path(state_dir) / "fake" / host));
+  }
   return out;
+}
+
+ControlPlane::~ControlPlane() { stop(); }
+
+void ControlPlane::tick() {
+  for (auto& a : agents) a->sync_power_states();
+  conductor->confirm_old_resizes();
+}
+
+void ControlPlane::stop() {
+  if (!bus) return;
+  for (auto& a : agents) a->stop();
+  conductor->stop();
+  bus->stop();
+  bus.reset();
+}
+
+std::unique_ptr<ControlPlane> start_control_plane(
+    const Config& c, const std::string& state_dir, std::shared_ptr<ComputeService> compute,
+    std::shared_ptr<placement::PlacementClient> placement) {
+  auto plane = std::make_unique<ControlPlane>();
+  plane->bus = make_in_process_bus(static_cast<unsigned>(c.get_int("compute", "bus_threads", 4)));
+  compute->set_bus(plane->bus);
+  ConductorSettings cs;
+  cs.max_attempts = static_cast<int>(c.get_int("scheduler", "max_attempts", cs.max_attempts));
+  cs.allow_resize_to_same_host =
+      c.get_bool("DEFAULT", "allow_resize_to_same_host", cs.allow_resize_to_same_host);
+  cs.cpu_allocation_ratio =
+      c.get_double("DEFAULT", "cpu_allocation_ratio", cs.cpu_allocation_ratio);
+  cs.ram_allocation_ratio =
+      c.get_double("DEFAULT", "ram_allocation_ratio", cs.ram_allocation_ratio);
+  cs.disk_allocation_ratio =
+      c.get_double("DEFAULT", "disk_allocation_ratio", cs.disk_allocation_ratio);
+  cs.reserved_host_memory_mb =
+      c.get_int("DEFAULT", "reserved_host_memory_mb", cs.reserved_host_memory_mb);
+  cs.reserved_host_disk_mb =
+      c.get_int("DEFAULT", "reserved_host_disk_mb", cs.reserved_host_disk_mb);
+  cs.resize_confirm_window = static_cast<int>(c.get_int("DEFAULT", "resize_confirm_window", 0));
+  cs.scheduler.ram_weight_multiplier =
+      c.get_double("filter_scheduler", "ram_weight_multiplier", 1.0);
+  cs.scheduler.cpu_weight_multiplier =
+      c.get_double("filter_scheduler", "cpu_weight_multiplier", 1.0);
+  cs.scheduler.disk_weight_multiplier =
+      c.get_double("filter_scheduler", "disk_weight_multiplier", 1.0);
+  auto filters = c.get_list("filter_scheduler", "enabled_filters", {});
+  if (!filters.empty()) cs.scheduler.enabled_filters = {filters.begin(), filters.end()};
+  for (auto& image : c.get_list("filter_scheduler", "isolated_images", {}))
+    cs.scheduler.isolated_images.insert(image);
+  for (auto& host : c.get_list("filter_scheduler", "isolated_hosts", {}))
+    cs.scheduler.isolated_hosts.insert(host);
+  cs.scheduler.max_placement_results = c.get_int("scheduler", "max_placement_results", 1000);
+  plane->conductor = std::make_shared<Conductor>(compute, plane->bus, std::move(placement), cs);
+  char name[256] = {};
+  gethostname(name, sizeof name - 1);
+  auto host = c.get_string("DEFAULT", "host", name);
+  compute->register_service(host, "nova-scheduler");
+  compute->register_service(host, "nova-conductor");
+  plane->conductor->start();
+  for (auto& driver : make_drivers(c, state_dir)) {
+    auto agent = std::make_shared<ComputeAgent>(std::shared_ptr<ComputeDriver>(std::move(driver)),
+                                                plane->bus);
+    agent->start();
+    plane->agents.push_back(std::move(agent));
+  }
+  return plane;
 }
 
 }  // namespace nubo::compute

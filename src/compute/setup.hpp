@@ -1,11 +1,14 @@
-// Wiring the compute service from configuration: settings and database.
+// Wiring the compute service from configuration: settings and database, and the control plane
+// (bus, conductor, agents) that runs in this process.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/bus.hpp"
 #include "common/config.hpp"
+#include "compute/placement/client.hpp"
 #include "compute/service/compute_service.hpp"
 #include "compute/virt/driver.hpp"
 
@@ -13,9 +16,30 @@ namespace nubo::compute {
 
 ComputeSettings settings_from_config(const Config& config, const std::string& state_dir);
 // Opens the database (applying migrations) and creates the default flavors on a new cloud.
-std::shared_ptr<ComputeService> open_compute_service(const Config& config, const std::string& state_dir);
+std::shared_ptr<ComputeService> open_compute_service(const Config& config,
+                                                     const std::string& state_dir);
 // The hypervisors this process drives: `[compute] fake_hosts = N` simulated ones (fake-host-1...,
 // with `[fake] vcpus, memory_mb, local_gb`); none otherwise until the qemu driver lands.
-std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& config);
+// `state_dir` keeps the fake servers across restarts.
+std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& config,
+                                                         const std::string& state_dir);
+
+class Conductor;
+class ComputeAgent;
+
+// The compute control plane of this process: the bus, the conductor (with its scheduler) and an
+// agent per driver. Agents register with the conductor, which then resumes their work in flight.
+struct ControlPlane {
+  std::shared_ptr<Bus> bus;
+  std::shared_ptr<Conductor> conductor;
+  std::vector<std::shared_ptr<ComputeAgent>> agents;
+  // Periodic work: agents' power-state reports, resize auto-confirmation.
+  void tick();
+  void stop();
+  ~ControlPlane();
+};
+std::unique_ptr<ControlPlane> start_control_plane(
+    const Config& config, const std::string& state_dir, std::shared_ptr<ComputeService> compute,
+    std::shared_ptr<placement::PlacementClient> placement);
 
 }  // namespace nubo::compute

@@ -176,7 +176,7 @@ int run_services(const Config& config, const std::string& state_dir, const std::
     auto port = listen_pipeline(runtime, server_options(config, "compute", 8774, render_nova_error), compute_pipeline);
     spdlog::info("compute listening on port {}", port);
     // Hosts report once at start, then keep their services up with a heartbeat.
-    for (auto& driver : compute::make_drivers(config)) compute_service->register_compute_host(driver->resources());
+    for (auto& driver : compute::make_drivers(config, state_dir)) compute_service->register_compute_host(driver->resources());
     runtime.every(std::chrono::seconds(10), [compute_service] { compute_service->heartbeat(); });
   }
   runtime.start();

@@ -33,5 +33,6 @@ void add_quota_routes(std::vector<Route>& routes, ComputeService& s);
 void add_server_group_routes(std::vector<Route>& routes, ComputeService& s);
 void add_host_routes(std::vector<Route>& routes, ComputeService& s);
 void add_aggregate_routes(std::vector<Route>& routes, ComputeService& s);
+void add_server_routes(std::vector<Route>& routes, ComputeService& s);
 
 }  // namespace nubo::compute::api

@@ -65,7 +65,65 @@ std::map<std::string, std::string> default_policy() {
           {"os_compute_api:os-server-groups:index:all_projects", admin},
           {"os_compute_api:os-server-groups:show", "rule:admin_api or project_id:%(project_id)s"},
           {"os_compute_api:os-server-groups:delete", "rule:admin_api or project_id:%(project_id)s"},
-          {"os_compute_api:limits:other_project", admin}};
+          {"os_compute_api:limits:other_project", admin},
+          {"project_member_or_admin", "rule:admin_api or (role:member and project_id:%(project_id)s)"},
+          {"os_compute_api:servers:index", "rule:project_reader_or_admin"},
+          {"os_compute_api:servers:detail", "rule:project_reader_or_admin"},
+          {"os_compute_api:servers:index:get_all_tenants", admin},
+          {"os_compute_api:servers:detail:get_all_tenants", admin},
+          {"os_compute_api:servers:allow_all_filters", admin},
+          {"os_compute_api:servers:show", "rule:project_reader_or_admin"},
+          {"os_compute_api:servers:show:host_status", admin},
+          {"os_compute_api:servers:create", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:create:forced_host", admin},
+          {"os_compute_api:servers:create:attach_volume", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:create:attach_network", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:delete", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:update", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:confirm_resize", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:revert_resize", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:reboot", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:resize", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:rebuild", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:start", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:stop", "rule:project_member_or_admin"},
+          {"os_compute_api:servers:trigger_crash_dump", "rule:project_member_or_admin"},
+          {"os_compute_api:os-extended-server-attributes", admin},
+          {"os_compute_api:os-lock-server:lock", "rule:project_member_or_admin"},
+          {"os_compute_api:os-lock-server:unlock", "rule:project_member_or_admin"},
+          {"os_compute_api:os-lock-server:unlock:unlock_override", admin},
+          {"os_compute_api:os-pause-server:pause", "rule:project_member_or_admin"},
+          {"os_compute_api:os-pause-server:unpause", "rule:project_member_or_admin"},
+          {"os_compute_api:os-suspend-server:suspend", "rule:project_member_or_admin"},
+          {"os_compute_api:os-suspend-server:resume", "rule:project_member_or_admin"},
+          {"os_compute_api:os-rescue", "rule:project_member_or_admin"},
+          {"os_compute_api:os-unrescue", "rule:project_member_or_admin"},
+          {"os_compute_api:os-shelve:shelve", "rule:project_member_or_admin"},
+          {"os_compute_api:os-shelve:shelve_offload", admin},
+          {"os_compute_api:os-shelve:unshelve", "rule:project_member_or_admin"},
+          {"os_compute_api:os-migrate-server:migrate", admin},
+          {"os_compute_api:os-admin-actions:reset_state", admin},
+          {"os_compute_api:os-deferred-delete:restore", "rule:project_member_or_admin"},
+          {"os_compute_api:os-deferred-delete:force", "rule:project_member_or_admin"},
+          {"os_compute_api:os-console-output", "rule:project_member_or_admin"},
+          {"os_compute_api:server-metadata:index", "rule:project_reader_or_admin"},
+          {"os_compute_api:server-metadata:show", "rule:project_reader_or_admin"},
+          {"os_compute_api:server-metadata:create", "rule:project_member_or_admin"},
+          {"os_compute_api:server-metadata:update", "rule:project_member_or_admin"},
+          {"os_compute_api:server-metadata:update_all", "rule:project_member_or_admin"},
+          {"os_compute_api:server-metadata:delete", "rule:project_member_or_admin"},
+          {"os_compute_api:os-server-tags:index", "rule:project_reader_or_admin"},
+          {"os_compute_api:os-server-tags:show", "rule:project_reader_or_admin"},
+          {"os_compute_api:os-server-tags:update", "rule:project_member_or_admin"},
+          {"os_compute_api:os-server-tags:update_all", "rule:project_member_or_admin"},
+          {"os_compute_api:os-server-tags:delete", "rule:project_member_or_admin"},
+          {"os_compute_api:os-server-tags:delete_all", "rule:project_member_or_admin"},
+          {"os_compute_api:os-instance-actions:list", "rule:project_reader_or_admin"},
+          {"os_compute_api:os-instance-actions:show", "rule:project_reader_or_admin"},
+          {"os_compute_api:os-instance-actions:events", admin},
+          {"os_compute_api:os-instance-actions:events:details", admin},
+          {"os_compute_api:ips:index", "rule:project_reader_or_admin"},
+          {"os_compute_api:ips:show", "rule:project_reader_or_admin"}};
 }
 
 // The v2.1 document, or v2.0's (listed and described, as Nova does, though only v2.1 is served).
@@ -93,7 +151,7 @@ Caller caller(Context& ctx) {
   static const AuthContext anonymous;
   return Caller{ctx.auth ? *ctx.auth : anonymous,
                 [&ctx](const std::string& rule, const PolicyTarget& target) { return ctx.allowed(rule, target); },
-                nova_denied};
+                nova_denied, ctx.request_id};
 }
 
 json::object member(const Context& ctx, const char* key) {
@@ -160,6 +218,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shar
   add_server_group_routes(spec.routes, s);
   add_host_routes(spec.routes, s);
   add_aggregate_routes(spec.routes, s);
+  add_server_routes(spec.routes, s);
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions = MicroversionSpec{"compute", "X-OpenStack-Nova-API-Version", {2, 1}, kMaxVersion};

@@ -10,10 +10,12 @@
 #include <string>
 #include <vector>
 
+#include "common/bus.hpp"
 #include "common/caller.hpp"
 #include "common/db/database.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
+#include "compute/service/image_client.hpp"
 #include "compute/virt/driver.hpp"
 
 namespace nubo::compute {
@@ -55,6 +57,31 @@ struct KeypairRequest {
   std::optional<std::string> public_key;    // absent: generate one
 };
 
+// A server create request, parsed and schema-checked by the API.
+struct ServerRequest {
+  std::string name, flavor_ref, image_ref, key_name, availability_zone, user_data, admin_pass;
+  std::string access_ip_v4, access_ip_v6, disk_config = "MANUAL", hostname;
+  std::optional<std::string> description;
+  std::map<std::string, std::string> metadata;
+  std::vector<std::string> tags, security_groups;
+  json::value networks;  // null (not given), "auto", "none", or the requested list
+  json::object scheduler_hints;
+  bool config_drive = false;
+  long min_count = 1, max_count = 1;
+  json::array block_devices;  // block_device_mapping_v2
+};
+
+// A server listing: filters already checked against the caller's rights by the API.
+struct ServerQuery {
+  std::map<std::string, std::string> filters;  // exact-match columns and the special filters
+  std::vector<std::pair<std::string, bool>> sort;  // key, descending
+  std::string marker;
+  std::optional<long> limit;
+  bool all_projects = false;
+};
+
+// Servers are returned as instance rows with `metadata` (object), `tags` (array), `fault`
+// (object, only in ERROR) and `security_groups` added.
 class ComputeService {
  public:
   ComputeService(std::unique_ptr<db::Database> database, ComputeSettings settings,
@@ -131,6 +158,39 @@ class ComputeService {
   // Sets keys (a null value removes one).
   json::object aggregate_set_metadata(const Caller& c, const std::string& id, const json::object& metadata);
 
+  // Every host's zone from aggregate metadata (hosts absent: the default zone).
+  std::map<std::string, std::string> host_zones(soci::session& s);
+  std::string now() const;
+
+  // Servers. The bus carries builds and actions to the conductor and agents; images are looked
+  // up through the image client.
+  void set_bus(std::shared_ptr<Bus> bus) { bus_ = std::move(bus); }
+  void set_image_client(std::shared_ptr<ImageClient> images) { images_ = std::move(images); }
+  std::vector<json::object> create_servers(const Caller& c, const ServerRequest& r);
+  std::vector<json::object> list_servers(const Caller& c, const ServerQuery& q);
+  json::object show_server(const Caller& c, const std::string& id);
+  // Sets name, description, access IPs, hostname (columns or extra) on the server.
+  json::object update_server(const Caller& c, const std::string& id, const json::object& fields);
+  void delete_server(const Caller& c, const std::string& id, bool force);
+  // Metadata: `replace` drops keys not given (PUT), else merges (POST).
+  std::map<std::string, std::string> server_metadata(const Caller& c, const std::string& id);
+  std::map<std::string, std::string> set_server_metadata(const Caller& c, const std::string& id,
+                                                         const std::map<std::string, std::string>& items, bool replace);
+  void delete_server_metadata(const Caller& c, const std::string& id, const std::string& key);
+  std::vector<std::string> server_tags(const Caller& c, const std::string& id);
+  std::vector<std::string> set_server_tags(const Caller& c, const std::string& id, const std::vector<std::string>& tags);
+  // Returns whether the tag was new.
+  bool add_server_tag(const Caller& c, const std::string& id, const std::string& tag);
+  void delete_server_tag(const Caller& c, const std::string& id, const std::string& tag);
+  // A server action (os-stop, reboot, ...): checks policy, lock and state, records the instance
+  // action, moves the task state and hands the work to the agent or conductor. Returns the
+  // action's response body (adminPass for rebuild/rescue), empty for most.
+  json::object server_action(const Caller& c, const std::string& id, const std::string& action, const json::value& args);
+  std::vector<json::object> instance_actions(const Caller& c, const std::string& id);
+  // The action with its `events` (array) added.
+  json::object instance_action(const Caller& c, const std::string& id, const std::string& request_id);
+  std::string console_output(const Caller& c, const std::string& id, std::optional<long> length);
+
   // Quotas (Nova's database driver): effective limits for a project or one of its users (user
   // limit, else project limit, else the default class, else the configured default), with usage.
   std::map<std::string, QuotaEntry> quotas(const Caller& c, const std::string& project, const std::string& user);
@@ -149,16 +209,25 @@ class ComputeService {
   // The prelude of every aggregate change: policy rule, the aggregate (404), the change, the result.
   json::object change_aggregate(const Caller& c, const char* rule, const std::string& id,
                                 const std::function<void(soci::session&, const json::object&, const std::string&)>& change);
-  // Every host's zone from aggregate metadata (hosts absent: the default zone).
-  std::map<std::string, std::string> host_zones(soci::session& s);
   std::map<std::string, QuotaEntry> effective_quotas(soci::session& s, const std::string& project,
                                                      const std::string& user);
-  std::string now() const;
+  // The server the caller may see under `rule` (404 as Nova words it otherwise).
+  json::object server_row(soci::session& s, const Caller& c, const std::string& id, const std::string& rule);
+  // Adds metadata, tags, fault and security groups to instance rows (one query each).
+  void decorate_servers(soci::session& s, std::vector<json::object>& rows);
+  void record_action(soci::session& s, const Caller& c, const std::string& instance_id, const std::string& action);
+  void cast_to_host(const json::object& server, const std::string& method, json::object body);
+  void cast_to_conductor(const std::string& method, json::object body);
 
   std::unique_ptr<db::Database> db_;
   ComputeSettings settings_;
   std::shared_ptr<Clock> clock_;
+  std::shared_ptr<Bus> bus_;
+  std::shared_ptr<ImageClient> images_;
 };
+
+// What an instance row holds, for the conductor and agents: the driver's spec.
+InstanceSpec instance_spec(const json::object& row, const std::map<std::string, std::string>& metadata);
 
 // Nova's wording for a policy refusal.
 std::string nova_denied(const std::string& rule);

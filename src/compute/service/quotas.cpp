@@ -32,6 +32,19 @@ std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session
     apply(user);
     out["key_pairs"].in_use = db::count(s, st::keypair, db::Query{}.eq("user_id", user));
   }
+  // Servers count what they hold: instances, and their flavors' cores and RAM.
+  std::string sql = "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(memory_mb), 0) FROM instance "
+                    "WHERE project_id = :p0 AND deleted = 0";
+  std::vector<std::optional<std::string>> params{project};
+  if (!user.empty()) {
+    sql += " AND user_id = :p1";
+    params.push_back(user);
+  }
+  // PostgreSQL's SUM(integer) is numeric: read as text and parse.
+  auto row = db::query_strings(s, sql, params).at(0);
+  out["instances"].in_use = std::stoll(row[0].value_or("0"));
+  out["cores"].in_use = static_cast<std::int64_t>(std::stod(row[1].value_or("0")));
+  out["ram"].in_use = static_cast<std::int64_t>(std::stod(row[2].value_or("0")));
   return out;
 }
 

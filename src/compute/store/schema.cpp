@@ -36,6 +36,26 @@ const db::Table aggregate{"aggregate", {{"id"}, {"number", T::Int}, {"name"}, {"
 const db::Table aggregate_host{"aggregate_host", {{"id"}, {"aggregate_id"}, {"host"}}};
 const db::Table aggregate_metadata{"aggregate_metadata", {{"id"}, {"aggregate_id"}, {"key"}, {"value"}}};
 
+const db::Table instance{
+    "instance",
+    {{"id"}, {"number", T::Int}, {"project_id"}, {"user_id"}, {"name"}, {"hostname"}, {"description"},
+     {"image_ref"}, {"flavor_id"}, {"flavor", T::Json}, {"vcpus", T::Int}, {"memory_mb", T::Int}, {"key_name"}, {"availability_zone"}, {"host"}, {"node"},
+     {"vm_state"}, {"task_state"}, {"power_state", T::Int}, {"locked", T::Bool}, {"reservation_id"},
+     {"launch_index", T::Int}, {"launched_at"}, {"terminated_at"}, {"created_at"}, {"updated_at"}, {"deleted_at"},
+     {"deleted", T::Bool}},
+    true};
+const db::Table instance_metadata{"instance_metadata", {{"id"}, {"instance_id"}, {"key"}, {"value"}}};
+const db::Table instance_tag{"instance_tag", {{"id"}, {"instance_id"}, {"tag"}}};
+const db::Table instance_action{"instance_action",
+                                {{"id"}, {"instance_id"}, {"action"}, {"request_id"}, {"user_id"}, {"project_id"},
+                                 {"start_time"}, {"finish_time"}, {"message"}, {"updated_at"}, {"seq", T::Int}}};
+const db::Table instance_action_event{"instance_action_event",
+                                      {{"id"}, {"action_id"}, {"event"}, {"start_time"}, {"finish_time"}, {"result"},
+                                       {"traceback"}, {"host"}, {"seq", T::Int}}};
+const db::Table instance_fault{"instance_fault",
+                               {{"id"}, {"instance_id"}, {"code", T::Int}, {"message"}, {"details"}, {"host"},
+                                {"created_at"}}};
+
 std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column) {
   auto rows = db::query_strings(s, "SELECT COALESCE(MAX(" + column + "), 0) FROM " + t.name, {});
   return std::stoll(rows.at(0).at(0).value_or("0")) + 1;
@@ -93,6 +113,37 @@ CREATE TABLE aggregate_host (id VARCHAR(64) PRIMARY KEY, aggregate_id VARCHAR(36
   UNIQUE (aggregate_id, host));
 CREATE TABLE aggregate_metadata (id VARCHAR(64) PRIMARY KEY, aggregate_id VARCHAR(36) NOT NULL,
   key VARCHAR(255) NOT NULL, value VARCHAR(255) NOT NULL, UNIQUE (aggregate_id, key));
+)SQL"},
+          {6, R"SQL(
+CREATE TABLE instance (id VARCHAR(36) PRIMARY KEY, number INTEGER NOT NULL UNIQUE, project_id VARCHAR(255) NOT NULL,
+  user_id VARCHAR(255) NOT NULL, name VARCHAR(255) NOT NULL, hostname VARCHAR(255), description TEXT,
+  image_ref VARCHAR(255), flavor_id VARCHAR(255) NOT NULL, flavor TEXT NOT NULL, vcpus INTEGER NOT NULL,
+  memory_mb INTEGER NOT NULL, key_name VARCHAR(255),
+  availability_zone VARCHAR(255), host VARCHAR(255), node VARCHAR(255), vm_state VARCHAR(32) NOT NULL,
+  task_state VARCHAR(64), power_state INTEGER NOT NULL DEFAULT 0, locked INTEGER NOT NULL DEFAULT 0,
+  reservation_id VARCHAR(255), launch_index INTEGER NOT NULL DEFAULT 0, launched_at VARCHAR(32),
+  terminated_at VARCHAR(32), created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32), deleted_at VARCHAR(32),
+  deleted INTEGER NOT NULL DEFAULT 0, extra TEXT);
+CREATE INDEX instance_project ON instance (project_id, deleted, created_at);
+CREATE INDEX instance_host ON instance (host, deleted);
+CREATE INDEX instance_task ON instance (task_state);
+CREATE INDEX instance_updated ON instance (updated_at);
+CREATE TABLE instance_metadata (id VARCHAR(64) PRIMARY KEY, instance_id VARCHAR(36) NOT NULL, key VARCHAR(255) NOT NULL,
+  value VARCHAR(255) NOT NULL, UNIQUE (instance_id, key));
+CREATE TABLE instance_tag (id VARCHAR(64) PRIMARY KEY, instance_id VARCHAR(36) NOT NULL, tag VARCHAR(80) NOT NULL,
+  UNIQUE (instance_id, tag));
+CREATE INDEX instance_tag_tag ON instance_tag (tag);
+CREATE TABLE instance_action (id VARCHAR(36) PRIMARY KEY, instance_id VARCHAR(36) NOT NULL, action VARCHAR(255) NOT NULL,
+  request_id VARCHAR(255) NOT NULL, user_id VARCHAR(255) NOT NULL, project_id VARCHAR(255) NOT NULL,
+  start_time VARCHAR(32) NOT NULL, finish_time VARCHAR(32), message TEXT, updated_at VARCHAR(32), seq INTEGER NOT NULL);
+CREATE INDEX instance_action_instance ON instance_action (instance_id, seq);
+CREATE TABLE instance_action_event (id VARCHAR(36) PRIMARY KEY, action_id VARCHAR(36) NOT NULL, event VARCHAR(255) NOT NULL,
+  start_time VARCHAR(32) NOT NULL, finish_time VARCHAR(32), result VARCHAR(32), traceback TEXT, host VARCHAR(255),
+  seq INTEGER NOT NULL);
+CREATE INDEX instance_action_event_action ON instance_action_event (action_id);
+CREATE TABLE instance_fault (id VARCHAR(36) PRIMARY KEY, instance_id VARCHAR(36) NOT NULL, code INTEGER NOT NULL,
+  message TEXT NOT NULL, details TEXT, host VARCHAR(255), created_at VARCHAR(32) NOT NULL);
+CREATE INDEX instance_fault_instance ON instance_fault (instance_id, created_at);
 )SQL"}};
 }
 

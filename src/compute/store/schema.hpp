@@ -29,6 +29,15 @@ extern const db::Table compute_service, compute_node;
 // availability zone lives, as `availability_zone`).
 extern const db::Table aggregate, aggregate_host, aggregate_metadata;
 
+// instance: a server. Queried columns are columns; the rest (user_data, access IPs, requested
+// networks, old/new flavor during a resize...) lives in `extra`. `flavor` is the flavor as it was
+// at boot (Nova's embedded flavor). `deleted` rows stay for changes-since and usage. The task
+// state is the durable record of the operation in flight: the conductor resumes from it.
+// instance_metadata, instance_tag hang off it; instance_action and instance_action_event record
+// what was asked and what ran (os-instance-actions); instance_fault the last errors.
+extern const db::Table instance, instance_metadata, instance_tag, instance_action, instance_action_event,
+    instance_fault;
+
 std::vector<db::Migration> migrations();
 
 // The next value of an increasing integer column (the integer ids Nova shows), read in the write

@@ -1,10 +1,15 @@
-// The compute driver interface: what a hypervisor host offers and, as servers land, what it does
-// to them. Implementations: `fake` (no VMs, for scale tests and control-plane tests) now, `qemu`
-// next; chosen by name in configuration.
+// The compute driver interface: what a hypervisor host offers and what it does to the servers
+// placed on it. Implementations: `fake` (no VMs, for scale and control-plane tests) and `qemu`
+// (next); chosen by name in configuration. Agents call it; it never sees the database or the bus.
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
+
+#include "common/json.hpp"
 
 namespace nubo::compute {
 
@@ -19,11 +24,57 @@ struct HostResources {
   std::string cpu_info = "{}";  // JSON text
 };
 
+// Nova's power states (the values of OS-EXT-STS:power_state).
+enum class PowerState {
+  NoState = 0,
+  Running = 1,
+  Paused = 3,
+  Shutdown = 4,
+  Crashed = 6,
+  Suspended = 7
+};
+
+// Everything a driver needs to build or act on one server; travels over the bus as JSON.
+struct InstanceSpec {
+  std::string uuid, name, hostname;  // name: instance-0000002a
+  std::string image_ref, user_data, key_data, admin_password;
+  std::int64_t vcpus = 0, memory_mb = 0, root_gb = 0, ephemeral_gb = 0, swap_mb = 0;
+  std::map<std::string, std::string> metadata, extra_specs;
+  bool config_drive = false;
+
+  json::object to_json() const;
+  static InstanceSpec from_json(const json::object& o);
+};
+
 class ComputeDriver {
  public:
   virtual ~ComputeDriver() = default;
   virtual std::string name() const = 0;
   virtual HostResources resources() const = 0;
+
+  // Every operation is idempotent, so that the conductor can replay it after a restart:
+  // spawning a server that exists, or destroying one that does not, succeeds.
+  virtual void spawn(const InstanceSpec& instance) = 0;
+  virtual void destroy(const std::string& uuid) = 0;
+  virtual void power_off(const std::string& uuid) = 0;
+  virtual void power_on(const InstanceSpec& instance) = 0;
+  virtual void reboot(const InstanceSpec& instance, bool hard) = 0;
+  virtual void pause(const std::string& uuid) = 0;
+  virtual void unpause(const std::string& uuid) = 0;
+  virtual void suspend(const std::string& uuid) = 0;
+  virtual void resume(const InstanceSpec& instance) = 0;
+  // Boots the rescue image with the server's disk attached; unrescue boots the server again.
+  virtual void rescue(const InstanceSpec& instance, const std::string& rescue_image_ref) = 0;
+  virtual void unrescue(const InstanceSpec& instance) = 0;
+  // Rebuilds the server's disk from an image (the spec's image_ref) and boots it.
+  virtual void rebuild(const InstanceSpec& instance) = 0;
+  // Applies a new flavor (resize) on this host; the spec carries the new sizes.
+  virtual void resize(const InstanceSpec& instance) = 0;
+
+  // The server's power state, or nullopt when this host does not have it.
+  virtual std::optional<PowerState> power_state(const std::string& uuid) const = 0;
+  virtual std::vector<std::string> list_instances() const = 0;
+  virtual std::string console_output(const std::string& uuid) const = 0;
 };
 
 }  // namespace nubo::compute

@@ -24,7 +24,7 @@ class Cloud : public apitest::IdentityCloud {
     auto config = Config::parse("[compute]\nfake_hosts = " + std::to_string(fake_hosts) + "\n");
     if (const char* url = std::getenv("NUBO_TEST_DATABASE"); url && *url) config.set("database", "compute_connection", url);
     compute_ = compute::open_compute_service(config, dir_.string());
-    for (auto& driver : compute::make_drivers(config)) compute_->register_compute_host(driver->resources());
+    for (auto& driver : compute::make_drivers(config, dir_.string())) compute_->register_compute_host(driver->resources());
     runtime_ = std::make_unique<Runtime>(1, 4);
     pipeline_ = std::make_shared<Pipeline>(compute::api::make_service_spec(compute_, service_ptr()));
     ServerOptions opts;

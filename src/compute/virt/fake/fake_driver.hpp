@@ -1,6 +1,11 @@
-// The `fake` compute driver: a simulated hypervisor with configured resources and no VMs. Never
+// The `fake` compute driver: a simulated hypervisor with configured resources whose "VMs" are
+// one small file each (their power state), so that they outlive a restart as real VMs do. Never
 // the default; `nubo all-in-one --fake-hosts N` registers N of them for scale tests.
 #pragma once
+
+#include <filesystem>
+#include <map>
+#include <mutex>
 
 #include "compute/virt/driver.hpp"
 
@@ -8,12 +13,43 @@ namespace nubo::compute {
 
 class FakeDriver : public ComputeDriver {
  public:
-  FakeDriver(std::string host, std::int64_t vcpus, std::int64_t memory_mb, std::int64_t local_gb);
+  // `state_dir` holds the simulated servers (empty: memory only).
+  FakeDriver(std::string host, std::int64_t vcpus, std::int64_t memory_mb, std::int64_t local_gb,
+             std::filesystem::path state_dir = {});
   std::string name() const override { return "fake"; }
   HostResources resources() const override { return resources_; }
 
+  void spawn(const InstanceSpec& instance) override;
+  void destroy(const std::string& uuid) override;
+  void power_off(const std::string& uuid) override { set(uuid, PowerState::Shutdown); }
+  void power_on(const InstanceSpec& instance) override { set(instance.uuid, PowerState::Running); }
+  void reboot(const InstanceSpec& instance, bool) override {
+    set(instance.uuid, PowerState::Running);
+  }
+  void pause(const std::string& uuid) override { set(uuid, PowerState::Paused); }
+  void unpause(const std::string& uuid) override { set(uuid, PowerState::Running); }
+  void suspend(const std::string& uuid) override { set(uuid, PowerState::Suspended); }
+  void resume(const InstanceSpec& instance) override { set(instance.uuid, PowerState::Running); }
+  void rescue(const InstanceSpec& instance, const std::string&) override {
+    set(instance.uuid, PowerState::Running);
+  }
+  void unrescue(const InstanceSpec& instance) override { set(instance.uuid, PowerState::Running); }
+  void rebuild(const InstanceSpec& instance) override { set(instance.uuid, PowerState::Running); }
+  void resize(const InstanceSpec& instance) override { set(instance.uuid, PowerState::Running); }
+
+  std::optional<PowerState> power_state(const std::string& uuid) const override;
+  std::vector<std::string> list_instances() const override;
+  std::string console_output(const std::string& uuid) const override;
+
  private:
+  // Sets an existing server's state (NotFound when this host does not have it).
+  void set(const std::string& uuid, PowerState state);
+  void save(const std::string& uuid, PowerState state);
+
   HostResources resources_;
+  std::filesystem::path dir_;
+  mutable std::mutex mutex_;
+  std::map<std::string, PowerState> servers_;
 };
 
 }  // namespace nubo::compute

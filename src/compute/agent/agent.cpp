@@ -1,0 +1,138 @@
+#include "compute/agent/agent.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace nubo::compute {
+
+namespace {
+
+std::string text(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+json::object resources_json(const HostResources& r) {
+  return json::object{{"host", r.host},
+                      {"hypervisor_hostname", r.hypervisor_hostname},
+                      {"hypervisor_type", r.hypervisor_type},
+                      {"hypervisor_version", r.hypervisor_version},
+                      {"vcpus", r.vcpus},
+                      {"memory_mb", r.memory_mb},
+                      {"local_gb", r.local_gb},
+                      {"host_ip", r.host_ip},
+                      {"cpu_info", r.cpu_info}};
+}
+
+}  // namespace
+
+ComputeAgent::ComputeAgent(std::shared_ptr<ComputeDriver> driver, std::shared_ptr<Bus> bus)
+    : driver_(std::move(driver)), bus_(std::move(bus)), host_(driver_->resources().host) {}
+
+json::object ComputeAgent::power_report() const {
+  json::object states;
+  for (auto& uuid : driver_->list_instances())
+    if (auto p = driver_->power_state(uuid)) states[uuid] = static_cast<int>(*p);
+  return states;
+}
+
+void ComputeAgent::start() {
+  bus_->subscribe(
+      "compute." + host_, [this](const BusMessage& m) { return handle(m); }, true);
+  bus_->call("conductor", "register_host",
+             json::object{{"host", host_},
+                          {"resources", resources_json(driver_->resources())},
+                          {"instances", power_report()}},
+             std::chrono::seconds(60));
+}
+
+void ComputeAgent::stop() { bus_->unsubscribe("compute." + host_); }
+
+void ComputeAgent::sync_power_states() {
+  bus_->cast("conductor", "power_states",
+             json::object{{"host", host_}, {"instances", power_report()}});
+}
+
+json::value ComputeAgent::handle(const BusMessage& m) {
+  auto& b = m.body;
+  auto id = text(b, "instance_id");
+  if (m.method == "console_output") return json::value(driver_->console_output(id));
+  if (m.method == "cleanup") {  // a copy left behind (failed build, resize source): nobody waits
+    driver_->destroy(id);
+    return nullptr;
+  }
+  if (m.method == "destroy") {
+    driver_->destroy(id);
+    bus_->cast("conductor", "destroyed", json::object{{"instance_id", id}, {"host", host_}});
+    return nullptr;
+  }
+  auto spec = InstanceSpec::from_json(b.at("instance").as_object());
+  if (m.method == "spawn") {
+    try {
+      driver_->spawn(spec);
+      auto power = driver_->power_state(id).value_or(PowerState::NoState);
+      bus_->cast(
+          "conductor", "spawned",
+          json::object{
+              {"instance_id", id}, {"host", host_}, {"power_state", static_cast<int>(power)}});
+    } catch (const std::exception& e) {
+      bus_->cast("conductor", "spawn_failed",
+                 json::object{{"instance_id", id}, {"host", host_}, {"reason", e.what()}});
+    }
+    return nullptr;
+  }
+  if (m.method != "run") {
+    spdlog::warn("agent {}: unknown message {}", host_, m.method);
+    return nullptr;
+  }
+  auto op = text(b, "op");
+  json::object report{{"instance_id", id},
+                      {"host", host_},
+                      {"op", op},
+                      {"task_state", b.at("task_state")},
+                      {"ok", true}};
+  try {
+    if (op == "power_off")
+      driver_->power_off(id);
+    else if (op == "power_on")
+      driver_->power_on(spec);
+    else if (op == "reboot")
+      driver_->reboot(spec, false);
+    else if (op == "reboot_hard")
+      driver_->reboot(spec, true);
+    else if (op == "pause")
+      driver_->pause(id);
+    else if (op == "unpause")
+      driver_->unpause(id);
+    else if (op == "suspend")
+      driver_->suspend(id);
+    else if (op == "resume")
+      driver_->resume(spec);
+    else if (op == "rescue")
+      driver_->rescue(spec, spec.image_ref);
+    else if (op == "unrescue")
+      driver_->unrescue(spec);
+    else if (op == "rebuild")
+      driver_->rebuild(spec);
+    else if (op == "destroy")
+      driver_->destroy(id);
+    else if (op == "spawn_unshelve")
+      driver_->spawn(spec);
+    else if (op == "resize") {
+      // On a new host the server is built there; on its own host it changes in place.
+      if (driver_->power_state(id))
+        driver_->resize(spec);
+      else
+        driver_->spawn(spec);
+    } else
+      throw std::runtime_error("unknown operation " + op);
+  } catch (const std::exception& e) {
+    report["ok"] = false;
+    report["error"] = e.what();
+    spdlog::warn("agent {}: {} of {} failed: {}", host_, op, id, e.what());
+  }
+  report["power_state"] = static_cast<int>(driver_->power_state(id).value_or(PowerState::Shutdown));
+  bus_->cast("conductor", "action_done", std::move(report));
+  return nullptr;
+}
+
+}  // namespace nubo::compute

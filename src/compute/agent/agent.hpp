@@ -1,0 +1,31 @@
+// The compute agent of one host: serves its bus topic (`compute.<host>`) in order, drives the
+// driver, and reports every outcome to the conductor. It holds no database connection.
+#pragma once
+
+#include <memory>
+
+#include "common/bus.hpp"
+#include "compute/virt/driver.hpp"
+
+namespace nubo::compute {
+
+class ComputeAgent {
+ public:
+  ComputeAgent(std::shared_ptr<ComputeDriver> driver, std::shared_ptr<Bus> bus);
+  // Subscribes, then registers the host with the conductor (which resumes the host's work).
+  void start();
+  void stop();
+  // Reports the power state of every server on the host (run periodically).
+  void sync_power_states();
+  const std::string& host() const { return host_; }
+
+ private:
+  json::value handle(const BusMessage& m);
+  json::object power_report() const;
+
+  std::shared_ptr<ComputeDriver> driver_;
+  std::shared_ptr<Bus> bus_;
+  std::string host_;
+};
+
+}  // namespace nubo::compute

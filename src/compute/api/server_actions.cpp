@@ -1,0 +1,384 @@
+// POST /v2.1/servers/{id}/action and the server's sub-resources: metadata, tags, ips, instance
+// actions, password, console output.
+#include <set>
+
+#include "compute/api/servers.hpp"
+
+namespace nubo::compute::api {
+
+namespace {
+
+std::string text(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::string invalid(const std::string& field, const json::value& v, const std::string& why) {
+  return "Invalid input for field/attribute " + field + ". Value: " + json::serialize(v) + ". " +
+         why;
+}
+
+http::Response empty(int status) {
+  http::Response r;
+  r.status = status;
+  return r;
+}
+
+bool at_least(const Context& ctx, int minor) { return ctx.version >= Microversion{2, minor}; }
+
+// The action's argument object (null allowed where Nova's schema allows it).
+const json::value& action_args(const json::object& body, const std::string& action) {
+  return body.at(action);
+}
+
+void require_object(const json::value& v, const std::string& action) {
+  if (!v.is_object())
+    throw BadRequest(invalid(action, v, json::serialize(v) + " is not of type 'object'"));
+}
+
+void require_field(const json::value& v, const std::string& action, const char* key) {
+  require_object(v, action);
+  if (!v.as_object().contains(key))
+    throw BadRequest("Invalid input for field/attribute " + action + ". '" + key +
+                     "' is a required property");
+}
+
+json::object action_view(Context& ctx, const json::object& a) {
+  json::object v{{"action", a.at("action")},         {"instance_uuid", a.at("instance_id")},
+                 {"message", a.at("message")},       {"project_id", a.at("project_id")},
+                 {"request_id", a.at("request_id")}, {"start_time", a.at("start_time")},
+                 {"user_id", a.at("user_id")}};
+  if (at_least(ctx, 58)) v["updated_at"] = a.at("updated_at");
+  return v;
+}
+
+std::map<std::string, std::string> metadata_body(Context& ctx, const char* key) {
+  auto body = ctx.body();
+  auto* v = body.if_contains(key);
+  if (!v)
+    throw BadRequest("Invalid input for field/attribute " + std::string(key) + ". '" + key +
+                     "' is a required property");
+  if (!v->is_object())
+    throw BadRequest(invalid(key, *v, json::serialize(*v) + " is not of type 'object'"));
+  std::map<std::string, std::string> out;
+  for (auto& kv : v->as_object()) {
+    if (kv.key().empty() || kv.key().size() > 255)
+      throw BadRequest(invalid(key, *v,
+                               "Additional properties are not allowed ('" + std::string(kv.key()) +
+                                   "' was unexpected)"));
+    if (!kv.value().is_string() || kv.value().as_string().size() > 255)
+      throw BadRequest(invalid(std::string(key) + "/" + std::string(kv.key()), kv.value(),
+                               json::serialize(kv.value()) + " is not of type 'string'"));
+    out[std::string(kv.key())] = std::string(kv.value().as_string());
+  }
+  return out;
+}
+
+json::object string_object(const std::map<std::string, std::string>& m) {
+  json::object o;
+  for (auto& [k, v] : m) o[k] = v;
+  return o;
+}
+
+}  // namespace
+
+void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
+  routes.push_back(Route{
+      "POST", "/v2.1/servers/{id}/action", [&s](Context& ctx) {
+        auto body = ctx.body();
+        if (body.size() != 1) throw BadRequest("Malformed request body");
+        std::string action(body.begin()->key());
+        auto& args = action_args(body, action);
+        auto id = ctx.param("id");
+        auto c = caller(ctx);
+        if (action == "os-getConsoleOutput") {
+          std::optional<long> length;
+          if (args.is_object()) {
+            if (auto* l = args.as_object().if_contains("length"); l && !l->is_null()) {
+              if (l->is_int64()) {
+                length = static_cast<long>(l->as_int64());
+              } else if (l->is_string() && !l->as_string().empty() &&
+                         std::all_of(l->as_string().begin(), l->as_string().end(), [](char ch) {
+                           return std::isdigit(static_cast<unsigned char>(ch)) || ch == '-';
+                         })) {
+                length = std::stol(std::string(l->as_string()));
+              } else {
+                throw BadRequest(
+                    invalid("length", *l,
+                            json::serialize(*l) + " is not of type 'integer', 'string', 'null'"));
+              }
+              if (*length < -1)
+                throw BadRequest(
+                    invalid("length", *l, json::serialize(*l) + " is less than the minimum of -1"));
+              if (*length == -1) length.reset();
+            }
+          } else if (!args.is_null()) {
+            require_object(args, action);
+          }
+          return json_response(200, json::object{{"output", s.console_output(c, id, length)}});
+        }
+        static const std::set<std::string> no_args{"os-stop",
+                                                   "os-start",
+                                                   "pause",
+                                                   "unpause",
+                                                   "suspend",
+                                                   "resume",
+                                                   "unrescue",
+                                                   "shelve",
+                                                   "shelveOffload",
+                                                   "confirmResize",
+                                                   "revertResize",
+                                                   "migrate",
+                                                   "trigger_crash_dump",
+                                                   "restore",
+                                                   "forceDelete",
+                                                   "unlock"};
+        if (action == "reboot") {
+          require_field(args, action, "type");
+          auto& t = args.as_object().at("type");
+          static const std::set<std::string> types{"HARD", "Hard", "hard", "SOFT", "Soft", "soft"};
+          if (!t.is_string() || !types.count(std::string(t.as_string())))
+            throw BadRequest(
+                invalid("type", t,
+                        json::serialize(t) +
+                            " is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"));
+          std::string upper(t.as_string());
+          for (auto& ch : upper)
+            ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+          s.server_action(c, id, "reboot", json::object{{"type", upper}});
+          return empty(202);
+        }
+        if (action == "resize") {
+          require_field(args, action, "flavorRef");
+          auto& f = args.as_object().at("flavorRef");
+          std::string ref = f.is_int64()    ? std::to_string(f.as_int64())
+                            : f.is_string() ? std::string(f.as_string())
+                                            : "";
+          if (ref.empty())
+            throw BadRequest(invalid("flavorRef", f,
+                                     json::serialize(f) + " is not of type 'string', 'integer'"));
+          s.server_action(c, id, "resize", json::object{{"flavorRef", ref}});
+          return empty(202);
+        }
+        if (action == "rebuild") {
+          require_field(args, action, "imageRef");
+          auto& image = args.as_object().at("imageRef");
+          if (!image.is_string() || image.as_string().empty())
+            throw BadRequest(
+                invalid("imageRef", image, json::serialize(image) + " is not of type 'string'"));
+          if (auto* name = args.as_object().if_contains("name")) checked_name(*name, "name");
+          auto result = s.server_action(c, id, "rebuild", args);
+          auto row = s.show_server(c, id);
+          auto view = server_view(s, ctx, row, ServerView::Rebuild);
+          view["adminPass"] = result.at("adminPass");
+          return json_response(202, json::object{{"server", std::move(view)}});
+        }
+        if (action == "rescue") {
+          if (!args.is_null()) require_object(args, action);
+          auto result = s.server_action(c, id, "rescue", args);
+          return json_response(200, result);
+        }
+        if (action == "lock") {
+          if (!args.is_null()) require_object(args, action);
+          if (args.is_object()) {
+            if (auto* reason = args.as_object().if_contains("locked_reason")) {
+              if (!at_least(ctx, 73))
+                throw BadRequest(
+                    "Invalid input for field/attribute lock. Additional properties are not allowed "
+                    "('locked_reason' was unexpected)");
+              if (!reason->is_string() || reason->as_string().size() > 255)
+                throw BadRequest(invalid("locked_reason", *reason,
+                                         json::serialize(*reason) + " is not of type 'string'"));
+            }
+          }
+          s.server_action(c, id, "lock", args);
+          return empty(202);
+        }
+        if (action == "os-resetState") {
+          require_field(args, action, "state");
+          auto& st = args.as_object().at("state");
+          if (!st.is_string() || (st.as_string() != "active" && st.as_string() != "error"))
+            throw BadRequest(
+                invalid("state", st, json::serialize(st) + " is not one of ['active', 'error']"));
+          s.server_action(c, id, action, args);
+          return empty(202);
+        }
+        if (action == "forceDelete") {
+          s.delete_server(c, id, true);
+          return empty(202);
+        }
+        if (!no_args.count(action)) throw BadRequest("There is no such action: " + action);
+        if (!args.is_null() && !args.is_object()) require_object(args, action);
+        s.server_action(c, id, action, args);
+        return empty(action == "confirmResize" ? 204 : 202);
+      }});
+}
+
+void add_server_detail_routes(std::vector<Route>& routes, ComputeService& s) {
+  auto meta = "/v2.1/servers/{id}/metadata";
+  routes.push_back(Route{"GET", meta, [&s](Context& ctx) {
+                           return json_response(
+                               200, json::object{{"metadata", string_object(s.server_metadata(
+                                                                  caller(ctx), ctx.param("id")))}});
+                         }});
+  routes.push_back(
+      Route{"PUT", meta, [&s](Context& ctx) {
+              auto items = metadata_body(ctx, "metadata");
+              return json_response(
+                  200, json::object{{"metadata", string_object(s.set_server_metadata(
+                                                     caller(ctx), ctx.param("id"), items, true))}});
+            }});
+  routes.push_back(Route{
+      "POST", meta, [&s](Context& ctx) {
+        auto items = metadata_body(ctx, "metadata");
+        return json_response(
+            200, json::object{{"metadata", string_object(s.set_server_metadata(
+                                               caller(ctx), ctx.param("id"), items, false))}});
+      }});
+  auto item = "/v2.1/servers/{id}/metadata/{key}";
+  routes.push_back(Route{
+      "GET", item, [&s](Context& ctx) {
+        auto all = s.server_metadata(caller(ctx), ctx.param("id"));
+        auto it = all.find(ctx.param("key"));
+        if (it == all.end()) throw NotFound("Metadata item was not found");
+        return json_response(200, json::object{{"meta", json::object{{it->first, it->second}}}});
+      }});
+  routes.push_back(Route{"PUT", item, [&s](Context& ctx) {
+                           auto items = metadata_body(ctx, "meta");
+                           if (items.size() != 1)
+                             throw BadRequest("Request body contains too many items");
+                           if (items.begin()->first != ctx.param("key"))
+                             throw BadRequest("Request body and URI mismatch");
+                           s.set_server_metadata(caller(ctx), ctx.param("id"), items, false);
+                           return json_response(200, json::object{{"meta", string_object(items)}});
+                         }});
+  routes.push_back(Route{"DELETE", item, [&s](Context& ctx) {
+                           s.delete_server_metadata(caller(ctx), ctx.param("id"), ctx.param("key"));
+                           return empty(204);
+                         }});
+
+  Route tags{"GET", "/v2.1/servers/{id}/tags", [&s](Context& ctx) {
+               json::array out;
+               for (auto& t : s.server_tags(caller(ctx), ctx.param("id")))
+                 out.push_back(json::value(t));
+               return json_response(200, json::object{{"tags", std::move(out)}});
+             }};
+  tags.min_version = {2, 26};
+  routes.push_back(tags);
+  tags.method = "PUT";
+  tags.handler = [&s](Context& ctx) {
+    auto body = ctx.body();
+    auto* v = body.if_contains("tags");
+    if (!v)
+      throw BadRequest("Invalid input for field/attribute tags. 'tags' is a required property");
+    if (!v->is_array() || v->as_array().size() > 50)
+      throw BadRequest(invalid("tags", *v, json::serialize(*v) + " is not a valid list of tags"));
+    std::vector<std::string> list;
+    for (auto& t : v->as_array()) {
+      if (!t.is_string() || t.as_string().empty() || t.as_string().size() > 60 ||
+          std::string_view(t.as_string()).find_first_of("/,") != std::string_view::npos)
+        throw BadRequest(invalid("tags", t, json::serialize(t) + " does not match '^[^,/]*$'"));
+      list.emplace_back(t.as_string());
+    }
+    json::array out;
+    for (auto& t : s.set_server_tags(caller(ctx), ctx.param("id"), list))
+      out.push_back(json::value(t));
+    return json_response(200, json::object{{"tags", std::move(out)}});
+  };
+  routes.push_back(tags);
+  tags.method = "DELETE";
+  tags.handler = [&s](Context& ctx) {
+    s.set_server_tags(caller(ctx), ctx.param("id"), {});
+    return empty(204);
+  };
+  routes.push_back(tags);
+  Route tag{"GET", "/v2.1/servers/{id}/tags/{tag}", [&s](Context& ctx) {
+              auto all = s.server_tags(caller(ctx), ctx.param("id"));
+              if (std::find(all.begin(), all.end(), ctx.param("tag")) == all.end())
+                throw NotFound("Tag " + ctx.param("tag") + " could not be found.");
+              return empty(204);
+            }};
+  tag.min_version = {2, 26};
+  routes.push_back(tag);
+  tag.method = "PUT";
+  tag.handler = [&s](Context& ctx) {
+    auto t = ctx.param("tag");
+    if (t.empty() || t.size() > 60 || t.find_first_of("/,") != std::string::npos)
+      throw BadRequest("Tag '" + t +
+                       "' is invalid. It must be a non-empty string of at most 60 characters "
+                       "without ',' or '/'.");
+    bool added = s.add_server_tag(caller(ctx), ctx.param("id"), t);
+    auto r = empty(added ? 201 : 204);
+    r.headers.set("Location",
+                  s.settings().public_url + "/v2.1/servers/" + ctx.param("id") + "/tags/" + t);
+    return r;
+  };
+  routes.push_back(tag);
+  tag.method = "DELETE";
+  tag.handler = [&s](Context& ctx) {
+    s.delete_server_tag(caller(ctx), ctx.param("id"), ctx.param("tag"));
+    return empty(204);
+  };
+  routes.push_back(tag);
+
+  // Addresses: servers are not on networks until the network service is wired in.
+  routes.push_back(
+      Route{"GET", "/v2.1/servers/{id}/ips", [&s](Context& ctx) {
+              ctx.authorize("os_compute_api:ips:index", {{"project_id", ctx.auth->project_id}});
+              s.show_server(caller(ctx), ctx.param("id"));
+              return json_response(200, json::object{{"addresses", json::object{}}});
+            }});
+  routes.push_back(Route{"GET", "/v2.1/servers/{id}/ips/{network}", [&s](Context& ctx) {
+                           s.show_server(caller(ctx), ctx.param("id"));
+                           throw NotFound("Instance is not a member of specified network");
+                           return empty(404);
+                         }});
+
+  routes.push_back(
+      Route{"GET", "/v2.1/servers/{id}/os-instance-actions", [&s](Context& ctx) {
+              json::array out;
+              for (auto& a : s.instance_actions(caller(ctx), ctx.param("id")))
+                out.push_back(action_view(ctx, a));
+              return json_response(200, json::object{{"instanceActions", std::move(out)}});
+            }});
+  routes.push_back(
+      Route{"GET", "/v2.1/servers/{id}/os-instance-actions/{request_id}", [&s](Context& ctx) {
+              auto a = s.instance_action(caller(ctx), ctx.param("id"), ctx.param("request_id"));
+              auto v = action_view(ctx, a);
+              Target target{{"project_id", text(a, "project_id")}};
+              bool admin_events = ctx.allowed("os_compute_api:os-instance-actions:events", target);
+              if (admin_events || at_least(ctx, 51)) {
+                json::array events;
+                for (auto& e : a.at("events").as_array()) {
+                  auto& o = e.as_object();
+                  json::object ev{{"event", o.at("event")},
+                                  {"start_time", o.at("start_time")},
+                                  {"finish_time", o.at("finish_time")},
+                                  {"result", o.at("result")}};
+                  if (admin_events) ev["traceback"] = o.at("traceback");
+                  if (at_least(ctx, 62)) {
+                    if (admin_events)
+                      ev["host"] = o.at("host").is_string() ? o.at("host") : json::value("");
+                    ev["hostId"] = "";
+                  }
+                  if (at_least(ctx, 84) &&
+                      ctx.allowed("os_compute_api:os-instance-actions:events:details", target))
+                    ev["details"] = nullptr;
+                  events.push_back(std::move(ev));
+                }
+                v["events"] = std::move(events);
+              }
+              return json_response(200, json::object{{"instanceAction", std::move(v)}});
+            }});
+
+  routes.push_back(Route{"GET", "/v2.1/servers/{id}/os-server-password", [&s](Context& ctx) {
+                           s.show_server(caller(ctx), ctx.param("id"));
+                           return json_response(200, json::object{{"password", ""}});
+                         }});
+  routes.push_back(Route{"DELETE", "/v2.1/servers/{id}/os-server-password", [&s](Context& ctx) {
+                           s.show_server(caller(ctx), ctx.param("id"));
+                           return empty(204);
+                         }});
+}
+
+}  // namespace nubo::compute::api

@@ -1,0 +1,20 @@
+// The server views and the server routes' parts (internal to compute/api).
+#pragma once
+
+#include "compute/api/common.hpp"
+#include "compute/service/server_states.hpp"
+
+namespace nubo::compute::api {
+
+// Which answer a server view is for: create/update/rebuild answered with a shorter view
+// before 2.75.
+enum class ServerView { Show, Detail, Update, Rebuild };
+
+json::object server_view(const ComputeService& s, Context& ctx, const json::object& row,
+                         ServerView kind);
+
+void add_server_action_routes(std::vector<Route>& routes, ComputeService& s);
+// Metadata, tags, ips, instance actions, password, diagnostics.
+void add_server_detail_routes(std::vector<Route>& routes, ComputeService& s);
+
+}  // namespace nubo::compute::api

@@ -1,0 +1,658 @@
+#include "compute/conductor/conductor.hpp"
+
+#include <soci/soci.h>
+#include <spdlog/spdlog.h>
+
+#include "common/db/table.hpp"
+#include "common/error.hpp"
+#include "compute/service/server_states.hpp"
+#include "compute/store/schema.hpp"
+
+namespace nubo::compute {
+
+namespace st = store;
+
+namespace {
+
+std::string text(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::int64_t number(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_int64() ? v->as_int64() : 0;
+}
+
+json::object object(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_object() ? v->as_object() : json::object{};
+}
+
+// The instance action event a finished operation records, as Nova names them.
+std::string event_name(const std::string& record) {
+  static const std::map<std::string, std::string> names = {
+      {"create", "compute__do_build_and_run_instance"},
+      {"delete", "compute_terminate_instance"},
+      {"resize", "compute_finish_resize"},
+      {"migrate", "compute_finish_resize"},
+      {"revertResize", "compute_finish_revert_resize"},
+      {"confirmResize", "compute_confirm_resize"},
+      {"shelve", "compute_shelve_offload_instance"},
+      {"shelveOffload", "compute_shelve_offload_instance"}};
+  auto it = names.find(record);
+  return it != names.end() ? it->second : "compute_" + record + "_instance";
+}
+
+// Records an event on the server's latest action.
+void add_event(soci::session& s, const std::string& instance_id, const std::string& event, bool ok,
+               const std::string& host, const std::string& now, const std::string& traceback = {}) {
+  db::Query q;
+  q.eq("instance_id", instance_id);
+  q.order_by = "seq";
+  q.descending = true;
+  q.limit = 1;
+  auto actions = db::select(s, st::instance_action, q);
+  if (actions.empty()) return;
+  auto action_id = text(actions[0], "id");
+  db::insert(
+      s, st::instance_action_event,
+      json::object{
+          {"id", uuid4()},
+          {"action_id", action_id},
+          {"event", event},
+          {"start_time", actions[0].at("start_time")},
+          {"finish_time", now},
+          {"result", ok ? "Success" : "Error"},
+          {"traceback", traceback.empty() ? json::value(nullptr) : json::value(traceback)},
+          {"host", host.empty() ? json::value(nullptr) : json::value(host)},
+          {"seq",
+           db::count(s, st::instance_action_event, db::Query{}.eq("action_id", action_id)) + 1}});
+  db::update(s, st::instance_action, action_id, json::object{{"updated_at", now}});
+}
+
+// The flavor fields an instance row copies for quota counting.
+json::object flavor_columns(const json::object& flavor) {
+  return json::object{{"flavor", flavor},
+                      {"flavor_id", flavor.at("id")},
+                      {"vcpus", number(flavor, "vcpus")},
+                      {"memory_mb", number(flavor, "memory_mb")}};
+}
+
+}  // namespace
+
+Conductor::Conductor(std::shared_ptr<ComputeService> compute, std::shared_ptr<Bus> bus,
+                     std::shared_ptr<placement::PlacementClient> placement,
+                     ConductorSettings settings)
+    : compute_(std::move(compute)),
+      bus_(std::move(bus)),
+      placement_(std::move(placement)),
+      settings_(std::move(settings)),
+      scheduler_(placement_, settings_.scheduler) {}
+
+void Conductor::start() {
+  bus_->subscribe(
+      "conductor", [this](const BusMessage& m) { return handle(m); }, false);
+  // Builds that were waiting for a host when the process stopped; work already on a host
+  // resumes when that host's agent registers.
+  json::array waiting;
+  compute_->database().read([&](soci::session& s) {
+    for (auto& row : db::query_strings(
+             s, "SELECT id FROM instance WHERE deleted = 0 AND task_state = 'scheduling'", {}))
+      waiting.push_back(json::value(*row[0]));
+  });
+  if (!waiting.empty()) {
+    spdlog::info("conductor: resuming {} builds waiting for a host", waiting.size());
+    bus_->cast("conductor", "build_instances", json::object{{"instance_ids", std::move(waiting)}});
+  }
+}
+
+void Conductor::stop() { bus_->unsubscribe("conductor"); }
+
+json::value Conductor::handle(const BusMessage& m) {
+  auto& b = m.body;
+  auto id = text(b, "instance_id");
+  if (m.method == "register_host") {
+    register_host(b);
+  } else if (m.method == "build_instances") {
+    for (auto& v : b.at("instance_ids").as_array()) build(std::string(v.as_string()));
+  } else if (m.method == "spawned") {
+    spawned(b);
+  } else if (m.method == "spawn_failed") {
+    spawn_failed(b);
+  } else if (m.method == "action_done") {
+    action_done(b);
+  } else if (m.method == "destroyed") {
+    destroyed(id, text(b, "host"));
+  } else if (m.method == "delete_instance") {
+    delete_instance(id);
+  } else if (m.method == "release_instance") {
+    placement_->release(id);
+  } else if (m.method == "run_action") {
+    run_action(id, text(b, "op"));
+  } else if (m.method == "power_states") {
+    power_states(b);
+  } else {
+    spdlog::warn("conductor: unknown message {}", m.method);
+  }
+  return nullptr;
+}
+
+void Conductor::register_host(const json::object& b) {
+  auto& r = b.at("resources").as_object();
+  HostResources res;
+  res.host = text(r, "host");
+  res.hypervisor_hostname = text(r, "hypervisor_hostname");
+  res.hypervisor_type = text(r, "hypervisor_type");
+  res.hypervisor_version = number(r, "hypervisor_version");
+  res.vcpus = number(r, "vcpus");
+  res.memory_mb = number(r, "memory_mb");
+  res.local_gb = number(r, "local_gb");
+  res.host_ip = text(r, "host_ip");
+  res.cpu_info = text(r, "cpu_info");
+  compute_->register_compute_host(res);
+  std::string node_uuid;
+  compute_->database().read([&](soci::session& s) {
+    auto nodes = db::select(s, st::compute_node,
+                            db::Query{}.eq("hypervisor_hostname", res.hypervisor_hostname));
+    node_uuid = text(nodes.at(0), "id");
+  });
+  placement::ProviderInventory inv;
+  inv.uuid = node_uuid;
+  inv.name = res.hypervisor_hostname;
+  inv.vcpus = res.vcpus;
+  inv.memory_mb = res.memory_mb;
+  inv.disk_gb = res.local_gb;
+  inv.cpu_allocation_ratio = settings_.cpu_allocation_ratio;
+  inv.ram_allocation_ratio = settings_.ram_allocation_ratio;
+  inv.disk_allocation_ratio = settings_.disk_allocation_ratio;
+  inv.reserved_memory_mb = settings_.reserved_host_memory_mb;
+  inv.reserved_disk_gb = settings_.reserved_host_disk_mb / 1024;
+  inv.traits = {"COMPUTE_NODE"};
+  placement_->ensure_provider(inv);
+  power_states(b);
+  resume_host(res.host);
+}
+
+RequestSpec Conductor::request_spec(const json::object& row, const json::object& flavor) {
+  RequestSpec spec;
+  spec.instance_id = text(row, "id");
+  spec.project_id = text(row, "project_id");
+  spec.user_id = text(row, "user_id");
+  spec.vcpus = number(flavor, "vcpus");
+  spec.memory_mb = number(flavor, "memory_mb");
+  spec.disk_gb = number(flavor, "root_gb") + number(flavor, "ephemeral_gb") +
+                 (number(flavor, "swap") + 1023) / 1024;
+  spec.zone = text(row, "availability_zone");
+  spec.forced_host = text(row, "forced_host");
+  for (auto& kv : object(flavor, "extra_specs"))
+    if (kv.value().is_string())
+      spec.extra_specs[std::string(kv.key())] = std::string(kv.value().as_string());
+  for (auto& kv : object(row, "image_properties"))
+    if (kv.value().is_string())
+      spec.image_properties[std::string(kv.key())] = std::string(kv.value().as_string());
+  spec.image_properties["id"] = text(row, "image_ref");
+  if (auto* tried = row.if_contains("tried_hosts"); tried && tried->is_array())
+    for (auto& h : tried->as_array()) spec.ignore_hosts.insert(std::string(h.as_string()));
+  spec.group_id = text(row, "group_id");
+  if (!spec.group_id.empty())
+    compute_->database().read([&](soci::session& s) {
+      if (auto g = db::get(s, st::server_group, spec.group_id)) {
+        spec.group_policy = text(*g, "policy");
+        auto rules = object(*g, "rules");
+        if (auto n = number(rules, "max_server_per_host"); n > 0)
+          spec.max_server_per_host = static_cast<int>(n);
+      }
+    });
+  return spec;
+}
+
+std::vector<HostState> Conductor::host_states() {
+  std::vector<HostState> out;
+  compute_->database().read([&](soci::session& s) {
+    std::map<std::string, json::object> services;
+    for (auto& svc :
+         db::select(s, st::compute_service, db::Query{}.eq("binary_name", "nova-compute")))
+      services[text(svc, "host")] = svc;
+    auto zones = compute_->host_zones(s);
+    std::map<std::string, std::vector<std::string>> aggregates_of;  // host → aggregate ids
+    for (auto& h : db::select(s, st::aggregate_host))
+      aggregates_of[text(h, "host")].push_back(text(h, "aggregate_id"));
+    std::map<std::string, std::vector<std::pair<std::string, std::string>>>
+        metadata;  // aggregate → key/values
+    for (auto& m : db::select(s, st::aggregate_metadata))
+      metadata[text(m, "aggregate_id")].emplace_back(text(m, "key"), text(m, "value"));
+    std::map<std::string, std::map<std::string, int>> members;  // host → group → count
+    for (auto& row :
+         db::query_strings(s,
+                           "SELECT m.group_id, i.host, COUNT(*) FROM server_group_member m JOIN "
+                           "instance i ON i.id = m.instance_id "
+                           "WHERE i.deleted = 0 AND i.host IS NOT NULL GROUP BY m.group_id, i.host",
+                           {}))
+      members[row[1].value_or("")][row[0].value_or("")] = std::stoi(row[2].value_or("0"));
+    for (auto& node : db::select(s, st::compute_node)) {
+      HostState h;
+      h.host = text(node, "host");
+      h.node = text(node, "hypervisor_hostname");
+      h.node_uuid = text(node, "id");
+      auto z = zones.find(h.host);
+      h.zone = z == zones.end() ? compute_->settings().default_availability_zone : z->second;
+      auto svc = services.find(h.host);
+      h.usable = svc != services.end() && !svc->second.at("disabled").as_bool() &&
+                 compute_->service_up(svc->second);
+      for (auto& agg : aggregates_of[h.host]) {
+        h.aggregate_uuids.push_back(agg);
+        for (auto& [k, v] : metadata[agg]) h.aggregate_metadata[k].insert(v);
+      }
+      h.group_members = members[h.host];
+      out.push_back(std::move(h));
+    }
+  });
+  return out;
+}
+
+void Conductor::send_to_host(const json::object& row, const std::string& op) {
+  std::map<std::string, std::string> metadata;
+  auto id = text(row, "id");
+  compute_->database().read([&](soci::session& s) {
+    for (auto& m : db::select(s, st::instance_metadata, db::Query{}.eq("instance_id", id)))
+      metadata[text(m, "key")] = text(m, "value");
+  });
+  auto spec = instance_spec(row, metadata).to_json();
+  spec["admin_password"] = text(row, "admin_pass");
+  if (op == "spawn")
+    bus_->cast("compute." + text(row, "host"), "spawn",
+               json::object{{"instance_id", id}, {"instance", spec}});
+  else
+    bus_->cast("compute." + text(row, "host"), "run",
+               json::object{{"instance_id", id},
+                            {"op", op},
+                            {"task_state", row.at("task_state")},
+                            {"instance", spec}});
+}
+
+void Conductor::build(const std::string& id) {
+  std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  if (!row || row->at("deleted").as_bool() || text(*row, "task_state") != "scheduling") return;
+  auto spec = request_spec(*row, row->at("flavor").as_object());
+  std::optional<Selection> selection;
+  {
+    std::lock_guard lock(scheduling_);
+    selection = scheduler_.select_and_claim(spec, host_states());
+  }
+  if (!selection) {
+    fail(id, "No valid host was found. There are not enough hosts available.", 500);
+    return;
+  }
+  bool placed = false;
+  compute_->database().write([&](soci::session& s) {
+    auto r = db::get(s, st::instance, id);
+    if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != "scheduling") return;
+    json::array tried;
+    if (auto* t = r->if_contains("tried_hosts"); t && t->is_array()) tried = t->as_array();
+    tried.push_back(json::value(selection->host));
+    db::update(s, st::instance, id,
+               json::object{{"host", selection->host},
+                            {"node", selection->node},
+                            {"task_state", "spawning"},
+                            {"tried_hosts", tried},
+                            {"updated_at", compute_->now()}});
+    row = *db::get(s, st::instance, id);
+    placed = true;
+  });
+  if (!placed) {  // deleted while we chose: give the room back
+    placement_->release(id);
+    return;
+  }
+  send_to_host(*row, "spawn");
+}
+
+void Conductor::spawned(const json::object& b) {
+  auto id = text(b, "instance_id");
+  compute_->database().write([&](soci::session& s) {
+    auto r = db::get(s, st::instance, id);
+    if (!r || text(*r, "task_state") != "spawning" || text(*r, "host") != text(b, "host")) return;
+    auto t = compute_->now();
+    db::update(s, st::instance, id,
+               json::object{{"vm_state", "active"},
+                            {"task_state", nullptr},
+                            {"power_state", number(b, "power_state")},
+                            {"launched_at", t},
+                            {"updated_at", t}});
+    add_event(s, id, event_name("create"), true, text(b, "host"), t);
+  });
+}
+
+void Conductor::spawn_failed(const json::object& b) {
+  auto id = text(b, "instance_id"), host = text(b, "host"), reason = text(b, "reason");
+  bool retry = false, failed = false;
+  compute_->database().write([&](soci::session& s) {
+    auto r = db::get(s, st::instance, id);
+    if (!r || text(*r, "task_state") != "spawning" || text(*r, "host") != host) return;
+    auto* tried = r->if_contains("tried_hosts");
+    auto attempts = tried && tried->is_array() ? static_cast<int>(tried->as_array().size()) : 1;
+    add_event(s, id, event_name("create"), false, host, compute_->now(), reason);
+    if (attempts < settings_.max_attempts) {
+      db::update(s, st::instance, id,
+                 json::object{{"task_state", "scheduling"},
+                              {"host", nullptr},
+                              {"node", nullptr},
+                              {"updated_at", compute_->now()}});
+      retry = true;
+    } else {
+      failed = true;
+    }
+  });
+  spdlog::warn("conductor: build of {} failed on {}: {}{}", id, host, reason,
+               retry ? "; rescheduling" : "");
+  bus_->cast("compute." + host, "cleanup", json::object{{"instance_id", id}});
+  if (retry) build(id);
+  if (failed) {
+    placement_->release(id);
+    fail(id,
+         "Exceeded maximum number of retries. Exhausted all hosts available for retrying build "
+         "failures for "
+         "instance " +
+             id + ". Last error: " + reason,
+         500);
+  }
+}
+
+void Conductor::action_done(const json::object& b) {
+  auto id = text(b, "instance_id"), task = text(b, "task_state");
+  bool ok = b.at("ok").as_bool();
+  bool release = false;
+  std::string cleanup_host;
+  compute_->database().write([&](soci::session& s) {
+    auto r = db::get(s, st::instance, id);
+    if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != task) return;
+    auto* spec = action_for_task(task);
+    auto t = compute_->now();
+    auto host = text(*r, "host");
+    if (!ok) {
+      db::update(s, st::instance, id, json::object{{"task_state", nullptr}, {"updated_at", t}});
+      db::insert(s, st::instance_fault,
+                 json::object{{"id", uuid4()},
+                              {"instance_id", id},
+                              {"code", 500},
+                              {"message", text(b, "error")},
+                              {"details", ""},
+                              {"host", host},
+                              {"created_at", t}});
+      if (spec) add_event(s, id, event_name(spec->record), false, host, t, text(b, "error"));
+      return;
+    }
+    json::object changes{{"task_state", nullptr}, {"updated_at", t}};
+    if (spec) {
+      changes["vm_state"] = spec->done_vm_state;
+      changes["power_state"] = spec->done_power_state;
+    }
+    changes["move_host"] = nullptr;
+    if (task == "shelving" || task == "shelving_offloading") {
+      changes["host"] = nullptr;
+      changes["node"] = nullptr;
+      release = true;
+    } else if (task == "resize_prep") {
+      auto flavor = r->at("flavor").as_object();
+      auto next = object(*r, "new_flavor");
+      if (next.empty()) next = flavor;  // a migration keeps its flavor
+      for (auto& kv : flavor_columns(next)) changes[kv.key()] = kv.value();
+      changes["old_flavor"] = flavor;
+      changes["new_flavor"] = nullptr;
+      changes["power_state"] = number(b, "power_state");
+    } else if (task == "unshelving") {
+      changes["launched_at"] = t;
+    }
+    if (spec && spec->done_vm_state == "active" && number(b, "power_state") == 4)
+      changes["vm_state"] = "stopped";
+    db::update(s, st::instance, id, changes);
+    if (spec) add_event(s, id, event_name(spec->record), true, host, t);
+  });
+  if (release) placement_->release(id);
+  if (!cleanup_host.empty())
+    bus_->cast("compute." + cleanup_host, "cleanup", json::object{{"instance_id", id}});
+}
+
+void Conductor::delete_instance(const std::string& id) {
+  std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  if (!row || text(*row, "task_state") != "deleting") return;
+  // A resize in flight leaves a copy on its source host.
+  if (auto source = text(*row, "source_host"); !source.empty() && source != text(*row, "host"))
+    bus_->cast("compute." + source, "cleanup", json::object{{"instance_id", id}});
+  if (text(*row, "host").empty())
+    destroyed(id, "");
+  else
+    bus_->cast("compute." + text(*row, "host"), "destroy", json::object{{"instance_id", id}});
+}
+
+void Conductor::destroyed(const std::string& id, const std::string& host) {
+  std::string migration;
+  bool done = false;
+  compute_->database().write([&](soci::session& s) {
+    auto r = db::get(s, st::instance, id);
+    if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != "deleting") return;
+    auto t = compute_->now();
+    db::update(s, st::instance, id,
+               json::object{{"vm_state", "deleted"},
+                            {"task_state", nullptr},
+                            {"power_state", 0},
+                            {"deleted", true},
+                            {"deleted_at", t},
+                            {"terminated_at", t},
+                            {"updated_at", t}});
+    db::remove(s, st::server_group_member, db::Query{}.eq("instance_id", id));
+    add_event(s, id, event_name("delete"), true, host, t);
+    migration = text(*r, "migration_id");
+    done = true;
+  });
+  if (!done) return;
+  placement_->release(id);
+  if (!migration.empty()) placement_->release(migration);
+}
+
+void Conductor::run_action(const std::string& id, const std::string& op) {
+  std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  if (!row || row->at("deleted").as_bool()) return;
+  auto task = text(*row, "task_state");
+  if (op == "confirm_resize") return confirm_resize(id);
+  if (task == "resize_prep" || task == "unshelving") return schedule_move(id);
+  if (task == "resize_reverting") return revert_resize(id);
+  // An action on a server that is on no host (an ERROR before placement) has nothing to drive.
+  if (text(*row, "host").empty() && !task.empty()) {
+    auto* spec = action_for_task(task);
+    action_done(json::object{{"instance_id", id},
+                             {"task_state", task},
+                             {"ok", true},
+                             {"power_state", spec ? spec->done_power_state : 0}});
+    return;
+  }
+  if (!task.empty()) send_to_host(*row, op);
+}
+
+void Conductor::schedule_move(const std::string& id) {
+  std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  auto task = text(*row, "task_state");
+  bool resizing = task == "resize_prep";
+  auto flavor = object(*row, "new_flavor");
+  if (flavor.empty()) flavor = row->at("flavor").as_object();
+  // The agent builds the server on its new flavor (the spec carries it).
+  auto send = [&] {
+    auto spec_row = *row;
+    for (auto& kv : flavor_columns(flavor)) spec_row[kv.key()] = kv.value();
+    send_to_host(spec_row, resizing ? "resize" : "spawn_unshelve");
+  };
+  // Replayed after a restart once a host was chosen: send the work there again.
+  if (!text(*row, "move_host").empty()) return send();
+  auto spec = request_spec(*row, flavor);
+  spec.ignore_hosts.clear();
+  auto source = text(*row, "host");
+  std::string migration;
+  if (resizing) {
+    migration = uuid4();
+    bool migrate = object(*row, "new_flavor").empty();
+    if (migrate || !settings_.allow_resize_to_same_host) spec.ignore_hosts.insert(source);
+    placement_->move_allocations(id, migration,
+                                 {migration, text(*row, "project_id"), text(*row, "user_id")});
+  }
+  std::optional<Selection> selection;
+  {
+    std::lock_guard lock(scheduling_);
+    selection = scheduler_.select_and_claim(spec, host_states());
+  }
+  if (!selection) {
+    if (resizing)
+      placement_->move_allocations(migration, id,
+                                   {id, text(*row, "project_id"), text(*row, "user_id")});
+    fail(id, "No valid host was found. ", 500, text(*row, "vm_state"));
+    return;
+  }
+  compute_->database().write([&](soci::session& s) {
+    json::object changes{{"host", selection->host},
+                         {"node", selection->node},
+                         {"move_host", selection->host},
+                         {"updated_at", compute_->now()}};
+    if (resizing) {
+      changes["source_host"] = source;
+      changes["source_node"] = text(*row, "node");
+      changes["migration_id"] = migration;
+    }
+    db::update(s, st::instance, id, changes);
+    row = *db::get(s, st::instance, id);
+  });
+  send();
+}
+
+void Conductor::confirm_resize(const std::string& id) {
+  std::optional<json::object> row;
+  compute_->database().write([&](soci::session& s) {
+    auto r = db::get(s, st::instance, id);
+    if (!r || text(*r, "vm_state") != "resized") return;
+    auto t = compute_->now();
+    db::update(s, st::instance, id,
+               json::object{{"vm_state", number(*r, "power_state") == 4 ? "stopped" : "active"},
+                            {"task_state", nullptr},
+                            {"old_flavor", nullptr},
+                            {"migration_id", nullptr},
+                            {"source_host", nullptr},
+                            {"source_node", nullptr},
+                            {"updated_at", t}});
+    add_event(s, id, event_name("confirmResize"), true, text(*r, "host"), t);
+    row = r;
+  });
+  if (!row) return;
+  if (auto m = text(*row, "migration_id"); !m.empty()) placement_->release(m);
+  if (auto source = text(*row, "source_host"); !source.empty() && source != text(*row, "host"))
+    bus_->cast("compute." + source, "cleanup", json::object{{"instance_id", id}});
+}
+
+void Conductor::revert_resize(const std::string& id) {
+  std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  auto dest = text(*row, "host"), source = text(*row, "source_host");
+  auto old_flavor = object(*row, "old_flavor");
+  if (!text(*row, "migration_id").empty()) {
+    placement_->release(id);
+    placement_->move_allocations(text(*row, "migration_id"), id,
+                                 {id, text(*row, "project_id"), text(*row, "user_id")});
+  }
+  compute_->database().write([&](soci::session& s) {
+    json::object changes{{"old_flavor", nullptr},
+                         {"migration_id", nullptr},
+                         {"source_host", nullptr},
+                         {"source_node", nullptr},
+                         {"updated_at", compute_->now()}};
+    if (!source.empty()) {
+      changes["host"] = source;
+      changes["node"] = row->at("source_node");
+    }
+    if (!old_flavor.empty())
+      for (auto& kv : flavor_columns(old_flavor)) changes[kv.key()] = kv.value();
+    db::update(s, st::instance, id, changes);
+    row = *db::get(s, st::instance, id);
+  });
+  if (!source.empty() && source != dest)
+    bus_->cast("compute." + dest, "cleanup", json::object{{"instance_id", id}});
+  send_to_host(*row, "resize");
+}
+
+void Conductor::fail(const std::string& id, const std::string& message, int code,
+                     const std::string& vm_state) {
+  compute_->database().write([&](soci::session& s) {
+    auto r = db::get(s, st::instance, id);
+    if (!r || r->at("deleted").as_bool()) return;
+    auto t = compute_->now();
+    db::update(s, st::instance, id,
+               json::object{{"vm_state", vm_state}, {"task_state", nullptr}, {"updated_at", t}});
+    db::insert(s, st::instance_fault,
+               json::object{{"id", uuid4()},
+                            {"instance_id", id},
+                            {"code", code},
+                            {"message", message},
+                            {"details", ""},
+                            {"host", r->at("host")},
+                            {"created_at", t}});
+    add_event(s, id, "conductor_schedule_and_build_instances", false, "", t, message);
+  });
+  spdlog::warn("conductor: {}: {}", id, message);
+}
+
+void Conductor::power_states(const json::object& b) {
+  auto host = text(b, "host");
+  auto states = object(b, "instances");
+  compute_->database().write([&](soci::session& s) {
+    for (auto& r : db::select(s, st::instance, db::Query{}.eq("host", host).eq("deleted", "0"))) {
+      if (!text(r, "task_state").empty()) continue;  // an operation in flight owns the state
+      auto* seen = states.if_contains(text(r, "id"));
+      std::int64_t power = seen && seen->is_int64() ? seen->as_int64() : 4;  // gone: shut down
+      if (power == number(r, "power_state")) continue;
+      json::object changes{{"power_state", power}, {"updated_at", compute_->now()}};
+      // A guest that stopped by itself (or died while Nubo was down) shows SHUTOFF, as Nova's sync
+      // does.
+      if (text(r, "vm_state") == "active" && (power == 4 || power == 6))
+        changes["vm_state"] = "stopped";
+      db::update(s, st::instance, text(r, "id"), changes);
+    }
+  });
+}
+
+void Conductor::resume_host(const std::string& host) {
+  std::vector<json::object> rows;
+  compute_->database().read([&](soci::session& s) {
+    for (auto& r : db::select(s, st::instance, db::Query{}.eq("host", host).eq("deleted", "0")))
+      if (!text(r, "task_state").empty()) rows.push_back(std::move(r));
+  });
+  for (auto& r : rows) {
+    auto id = text(r, "id"), task = text(r, "task_state");
+    spdlog::info("conductor: resuming {} of {} on {}", task, id, host);
+    if (task == "spawning")
+      send_to_host(r, "spawn");
+    else if (task == "deleting")
+      delete_instance(id);
+    else if (task == "resize_prep" || task == "unshelving" || task == "resize_reverting")
+      run_action(id, "schedule");
+    else if (auto* spec = action_for_task(task); spec && !spec->agent_op.empty())
+      send_to_host(r, spec->agent_op);
+  }
+}
+
+void Conductor::confirm_old_resizes() {
+  if (settings_.resize_confirm_window <= 0) return;
+  std::vector<std::string> due;
+  auto cutoff = iso8601(
+      std::chrono::system_clock::now() - std::chrono::seconds(settings_.resize_confirm_window),
+      true, false);
+  compute_->database().read([&](soci::session& s) {
+    for (auto& row : db::query_strings(s,
+                                       "SELECT id FROM instance WHERE deleted = 0 AND vm_state = "
+                                       "'resized' AND updated_at < :p0",
+                                       {cutoff}))
+      due.push_back(*row[0]);
+  });
+  for (auto& id : due) confirm_resize(id);
+}
+
+}  // namespace nubo::compute

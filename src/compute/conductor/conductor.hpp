@@ -1,0 +1,67 @@
+// The conductor: the only writer of server state after the API. It drives each build and action
+// as a durable state machine (the instance's task state is the record), talks to agents over the
+// bus, claims through the scheduler and placement, and on start resumes whatever was half done.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "common/bus.hpp"
+#include "compute/placement/client.hpp"
+#include "compute/scheduler/scheduler.hpp"
+#include "compute/service/compute_service.hpp"
+
+namespace nubo::compute {
+
+struct ConductorSettings {
+  int max_attempts = 3;  // Nova's [scheduler] max_attempts: builds tried on this many hosts
+  bool allow_resize_to_same_host = true;  // one-machine clouds resize in place (devstack's choice)
+  double cpu_allocation_ratio = 16.0, ram_allocation_ratio = 1.5, disk_allocation_ratio = 1.0;
+  std::int64_t reserved_host_memory_mb = 512, reserved_host_disk_mb = 0;
+  int resize_confirm_window = 0;  // seconds before a resize confirms itself; 0: never
+  SchedulerSettings scheduler;
+};
+
+class Conductor {
+ public:
+  Conductor(std::shared_ptr<ComputeService> compute, std::shared_ptr<Bus> bus,
+            std::shared_ptr<placement::PlacementClient> placement, ConductorSettings settings);
+  // Subscribes to the bus and resumes the builds that were waiting for a host.
+  void start();
+  void stop();
+  // Confirms resizes older than resize_confirm_window (run periodically).
+  void confirm_old_resizes();
+
+ private:
+  json::value handle(const BusMessage& m);
+  void register_host(const json::object& body);
+  void build(const std::string& id);
+  void spawned(const json::object& body);
+  void spawn_failed(const json::object& body);
+  void action_done(const json::object& body);
+  void destroyed(const std::string& id, const std::string& host);
+  void delete_instance(const std::string& id);
+  void run_action(const std::string& id, const std::string& op);
+  void schedule_move(const std::string& id);
+  void confirm_resize(const std::string& id);
+  void revert_resize(const std::string& id);
+  void power_states(const json::object& body);
+  // Re-sends the work in flight on this host (after its agent (re)starts).
+  void resume_host(const std::string& host);
+  // Ends an operation in ERROR (or back in `vm_state` when given) with a fault.
+  void fail(const std::string& id, const std::string& message, int code,
+            const std::string& vm_state = "error");
+  std::vector<HostState> host_states();
+  RequestSpec request_spec(const json::object& row, const json::object& flavor);
+  void send_to_host(const json::object& row, const std::string& op);
+
+  std::shared_ptr<ComputeService> compute_;
+  std::shared_ptr<Bus> bus_;
+  std::shared_ptr<placement::PlacementClient> placement_;
+  ConductorSettings settings_;
+  Scheduler scheduler_;
+  std::mutex scheduling_;  // one placement decision at a time keeps weighers' view current
+};
+
+}  // namespace nubo::compute

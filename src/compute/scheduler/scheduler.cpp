@@ -1,0 +1,155 @@
+#include "compute/scheduler/scheduler.hpp"
+
+#include <algorithm>
+#include <sstream>
+#include <unordered_map>
+
+namespace nubo::compute {
+
+namespace {
+
+bool contains_value(const std::set<std::string>& values, const std::string& wanted) {
+  for (auto& v : values) {
+    // Aggregate metadata may hold comma-separated lists (filter_tenant_id = a,b).
+    std::stringstream ss(v);
+    std::string item;
+    while (std::getline(ss, item, ','))
+      if (item == wanted) return true;
+  }
+  return false;
+}
+
+// AggregateInstanceExtraSpecsFilter: unscoped or `aggregate_instance_extra_specs:` flavor extra
+// specs must equal a value of the host's aggregates' metadata.
+bool aggregate_extra_specs_pass(const RequestSpec& spec, const HostState& h) {
+  for (auto& [key, value] : spec.extra_specs) {
+    std::string k = key;
+    if (auto colon = key.find(':'); colon != std::string::npos) {
+      if (key.substr(0, colon) != "aggregate_instance_extra_specs") continue;
+      k = key.substr(colon + 1);
+    }
+    auto it = h.aggregate_metadata.find(k);
+    if (it == h.aggregate_metadata.end() || !contains_value(it->second, value)) return false;
+  }
+  return true;
+}
+
+// AggregateMultiTenancyIsolation: a host in an aggregate with `filter_tenant_id` takes only
+// those projects.
+bool tenant_isolation_pass(const RequestSpec& spec, const HostState& h) {
+  auto it = h.aggregate_metadata.find("filter_tenant_id");
+  return it == h.aggregate_metadata.end() || contains_value(it->second, spec.project_id);
+}
+
+bool image_properties_pass(const RequestSpec& spec) {
+  for (auto* key : {"hw_architecture", "architecture"})
+    if (auto it = spec.image_properties.find(key); it != spec.image_properties.end())
+      if (it->second != "x86_64" && it->second != "i686") return false;
+  return true;
+}
+
+void normalize_into(std::vector<double>& out, const std::vector<double>& raw, double multiplier) {
+  if (raw.empty() || multiplier == 0) return;
+  auto [lo, hi] = std::minmax_element(raw.begin(), raw.end());
+  for (size_t i = 0; i < raw.size(); ++i)
+    out[i] += multiplier * (*hi == *lo ? 0.0 : (raw[i] - *lo) / (*hi - *lo));
+}
+
+}  // namespace
+
+Scheduler::Scheduler(std::shared_ptr<placement::PlacementClient> placement,
+                     SchedulerSettings settings)
+    : placement_(std::move(placement)), settings_(std::move(settings)) {}
+
+std::vector<const HostState*> Scheduler::rank(
+    const RequestSpec& spec, const std::vector<HostState>& hosts,
+    const std::vector<placement::Candidate>& candidates) const {
+  std::unordered_map<std::string, const placement::Candidate*> by_node;
+  for (auto& c : candidates) by_node[c.provider_uuid] = &c;
+  std::vector<const HostState*> kept;
+  std::vector<const placement::Candidate*> kept_candidates;
+  std::string image = spec.image_properties.count("id") ? spec.image_properties.at("id") : "";
+  bool isolated_image = settings_.isolated_images.count(image) > 0;
+  for (auto& h : hosts) {
+    auto c = by_node.find(h.node_uuid);
+    if (c == by_node.end() || !h.usable || spec.ignore_hosts.count(h.host)) continue;
+    if (!spec.forced_host.empty()) {
+      if (h.host != spec.forced_host) continue;
+    } else {
+      if (!spec.zone.empty() && h.zone != spec.zone) continue;
+      auto on = [&](const char* name) { return settings_.enabled_filters.count(name) > 0; };
+      if (on("AggregateInstanceExtraSpecsFilter") && !aggregate_extra_specs_pass(spec, h)) continue;
+      if (on("AggregateMultiTenancyIsolation") && !tenant_isolation_pass(spec, h)) continue;
+      if (on("ImagePropertiesFilter") && !image_properties_pass(spec)) continue;
+      bool isolated_host = settings_.isolated_hosts.count(h.host) > 0;
+      if (on("IsolatedHostsFilter") && isolated_image != isolated_host &&
+          (isolated_image || settings_.restrict_isolated_hosts_to_isolated_images))
+        continue;
+      auto members = spec.group_id.empty() || !h.group_members.count(spec.group_id)
+                         ? 0
+                         : h.group_members.at(spec.group_id);
+      if (on("ServerGroupAntiAffinityFilter") && spec.group_policy == "anti-affinity" &&
+          members >= spec.max_server_per_host)
+        continue;
+      if (on("ServerGroupAffinityFilter") && spec.group_policy == "affinity" && members == 0) {
+        bool placed_elsewhere =
+            std::any_of(hosts.begin(), hosts.end(), [&](const HostState& other) {
+              auto it = other.group_members.find(spec.group_id);
+              return it != other.group_members.end() && it->second > 0;
+            });
+        if (placed_elsewhere) continue;
+      }
+    }
+    kept.push_back(&h);
+    kept_candidates.push_back(c->second);
+  }
+  // Weighers: free RAM, CPU and disk spread servers; soft (anti-)affinity pulls or pushes group
+  // members. Each is normalized to [0, 1] over the hosts kept, then multiplied (Nova's rule).
+  auto free_of = [](const placement::Candidate& c, const char* rc) {
+    auto cap = c.capacity.count(rc) ? c.capacity.at(rc) : 0;
+    auto used = c.used.count(rc) ? c.used.at(rc) : 0;
+    return static_cast<double>(cap - used);
+  };
+  std::vector<double> weights(kept.size(), 0.0), ram, cpu, disk, group;
+  for (size_t i = 0; i < kept.size(); ++i) {
+    ram.push_back(free_of(*kept_candidates[i], "MEMORY_MB"));
+    cpu.push_back(free_of(*kept_candidates[i], "VCPU"));
+    disk.push_back(free_of(*kept_candidates[i], "DISK_GB"));
+    auto it = kept[i]->group_members.find(spec.group_id);
+    group.push_back(it == kept[i]->group_members.end() ? 0.0 : it->second);
+  }
+  normalize_into(weights, ram, settings_.ram_weight_multiplier);
+  normalize_into(weights, cpu, settings_.cpu_weight_multiplier);
+  normalize_into(weights, disk, settings_.disk_weight_multiplier);
+  if (spec.group_policy == "soft-affinity")
+    normalize_into(weights, group, settings_.soft_affinity_weight_multiplier);
+  if (spec.group_policy == "soft-anti-affinity")
+    normalize_into(weights, group, -settings_.soft_anti_affinity_weight_multiplier);
+  std::vector<size_t> order(kept.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return weights[a] > weights[b]; });
+  std::vector<const HostState*> out;
+  for (auto i : order) out.push_back(kept[i]);
+  return out;
+}
+
+std::optional<Selection> Scheduler::select_and_claim(const RequestSpec& spec,
+                                                     const std::vector<HostState>& hosts) {
+  placement::CandidateRequest request;
+  request.resources = {{"VCPU", spec.vcpus}, {"MEMORY_MB", spec.memory_mb}};
+  if (spec.disk_gb > 0) request.resources["DISK_GB"] = spec.disk_gb;
+  request.limit = settings_.max_placement_results;
+  auto candidates = placement_->allocation_candidates(request);
+  std::unordered_map<std::string, const placement::Candidate*> by_node;
+  for (auto& c : candidates) by_node[c.provider_uuid] = &c;
+  placement::Consumer consumer{spec.instance_id, spec.project_id, spec.user_id};
+  // A concurrent claim may take the last room on the best host: then the next best is tried.
+  for (auto* h : rank(spec, hosts, candidates)) {
+    if (placement_->claim(consumer, {{h->node_uuid, by_node.at(h->node_uuid)->requested}}))
+      return Selection{h->host, h->node, h->node_uuid};
+  }
+  return std::nullopt;
+}
+
+}  // namespace nubo::compute

@@ -1,0 +1,73 @@
+// The scheduler: placement's allocation candidates, then Nova's filters and weighers over the
+// hosts that remain, then an atomic claim in placement on the best host (the next best when a
+// concurrent claim won the race).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "compute/placement/client.hpp"
+
+namespace nubo::compute {
+
+// One compute node as the filters see it.
+struct HostState {
+  std::string host, node, node_uuid, zone;
+  bool usable = true;  // service enabled and up
+  std::map<std::string, std::set<std::string>>
+      aggregate_metadata;  // key → values over its aggregates
+  std::vector<std::string> aggregate_uuids;
+  std::map<std::string, int> group_members;  // server group id → its servers on this host
+};
+
+// What one server needs.
+struct RequestSpec {
+  std::string instance_id, project_id, user_id;
+  std::int64_t vcpus = 0, memory_mb = 0, disk_gb = 0;
+  std::string zone, forced_host;
+  std::map<std::string, std::string> extra_specs;  // the flavor's
+  std::map<std::string, std::string> image_properties;
+  std::string group_id, group_policy;  // affinity, anti-affinity, soft-affinity, soft-anti-affinity
+  int max_server_per_host = 1;
+  std::set<std::string> ignore_hosts;  // hosts already tried (reschedules) or excluded (migrate)
+};
+
+struct SchedulerSettings {
+  // Nova's [filter_scheduler] enabled_filters, with its defaults; the availability zone and the
+  // service state are always checked (Nova does both before the filters too).
+  std::set<std::string> enabled_filters{"ComputeFilter", "ComputeCapabilitiesFilter",
+                                        "ImagePropertiesFilter", "ServerGroupAntiAffinityFilter",
+                                        "ServerGroupAffinityFilter"};
+  double ram_weight_multiplier = 1.0, cpu_weight_multiplier = 1.0, disk_weight_multiplier = 1.0;
+  double soft_affinity_weight_multiplier = 1.0, soft_anti_affinity_weight_multiplier = 1.0;
+  long max_placement_results = 1000;
+  // IsolatedHostsFilter: these images run only on these hosts, and these hosts run only them.
+  std::set<std::string> isolated_images, isolated_hosts;
+  bool restrict_isolated_hosts_to_isolated_images = true;
+};
+
+struct Selection {
+  std::string host, node, node_uuid;
+};
+
+class Scheduler {
+ public:
+  Scheduler(std::shared_ptr<placement::PlacementClient> placement, SchedulerSettings settings);
+  // Chooses a host and claims the request's resources there for the instance (replacing what the
+  // instance held before); nullopt when no host fits (Nova's NoValidHost).
+  std::optional<Selection> select_and_claim(const RequestSpec& spec,
+                                            const std::vector<HostState>& hosts);
+  // The hosts the filters keep for this request, best first (no claim). Exposed for tests.
+  std::vector<const HostState*> rank(const RequestSpec& spec, const std::vector<HostState>& hosts,
+                                     const std::vector<placement::Candidate>& candidates) const;
+
+ private:
+  std::shared_ptr<placement::PlacementClient> placement_;
+  SchedulerSettings settings_;
+};
+
+}  // namespace nubo::compute

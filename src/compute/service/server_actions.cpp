@@ -1,0 +1,270 @@
+// Server actions on the API side: policy, lock and state checks, the instance action record and
+// the task state, committed together; then the work is handed to the server's agent (or to the
+// conductor when a host must be chosen first). Also the instance action history and the console.
+#include <soci/soci.h>
+
+#include "common/db/table.hpp"
+#include "common/error.hpp"
+#include "compute/service/compute_service.hpp"
+#include "compute/service/server_states.hpp"
+#include "compute/store/schema.hpp"
+
+namespace nubo::compute {
+
+namespace st = store;
+
+namespace {
+
+std::string text(const json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::string arg(const json::value& args, const char* key) {
+  if (!args.is_object()) return {};
+  auto* v = args.as_object().if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// The policy rule of each action, as Nova names them.
+std::string action_rule(const std::string& action) {
+  static const std::map<std::string, std::string> rules = {
+      {"os-stop", "os_compute_api:servers:stop"},
+      {"os-start", "os_compute_api:servers:start"},
+      {"reboot", "os_compute_api:servers:reboot"},
+      {"pause", "os_compute_api:os-pause-server:pause"},
+      {"unpause", "os_compute_api:os-pause-server:unpause"},
+      {"suspend", "os_compute_api:os-suspend-server:suspend"},
+      {"resume", "os_compute_api:os-suspend-server:resume"},
+      {"rescue", "os_compute_api:os-rescue"},
+      {"unrescue", "os_compute_api:os-unrescue"},
+      {"rebuild", "os_compute_api:servers:rebuild"},
+      {"shelve", "os_compute_api:os-shelve:shelve"},
+      {"shelveOffload", "os_compute_api:os-shelve:shelve_offload"},
+      {"unshelve", "os_compute_api:os-shelve:unshelve"},
+      {"resize", "os_compute_api:servers:resize"},
+      {"migrate", "os_compute_api:os-migrate-server:migrate"},
+      {"confirmResize", "os_compute_api:servers:confirm_resize"},
+      {"revertResize", "os_compute_api:servers:revert_resize"},
+      {"lock", "os_compute_api:os-lock-server:lock"},
+      {"unlock", "os_compute_api:os-lock-server:unlock"},
+      {"os-resetState", "os_compute_api:os-admin-actions:reset_state"},
+      {"trigger_crash_dump", "os_compute_api:servers:trigger_crash_dump"},
+      {"restore", "os_compute_api:os-deferred-delete:restore"},
+  };
+  auto it = rules.find(action);
+  if (it == rules.end()) throw BadRequest("There is no such action: " + action);
+  return it->second;
+}
+
+std::string state_conflict(const std::string& record, const std::string& id,
+                           const json::object& row) {
+  auto task = text(row, "task_state");
+  return "Cannot '" + record + "' instance " + id + " while it is in " +
+         (task.empty() ? "vm_state " + text(row, "vm_state") : "task_state " + task);
+}
+
+}  // namespace
+
+json::object ComputeService::server_action(const Caller& c, const std::string& id,
+                                           const std::string& action, const json::value& args) {
+  auto rule = action_rule(action);
+  json::object result, row;
+  std::string op;  // the agent operation to cast after commit; "schedule" for the conductor
+  std::map<std::string, std::string> metadata;
+  db_->write([&](soci::session& s) {
+    row = server_row(s, c, id, rule);
+    auto t = now();
+    bool locked = row.at("locked").as_bool();
+    if (action == "lock") {
+      json::object changes{
+          {"locked", true},
+          {"locked_by", text(row, "project_id") == c.project() ? "owner" : "admin"},
+          {"updated_at", t}};
+      if (auto reason = arg(args, "locked_reason"); !reason.empty())
+        changes["locked_reason"] = reason;
+      db::update(s, st::instance, id, changes);
+      record_action(s, c, id, "lock");
+      return;
+    }
+    if (action == "unlock") {
+      if (locked && text(row, "locked_by") == "admin" && text(row, "project_id") == c.project())
+        c.authorize("os_compute_api:os-lock-server:unlock:unlock_override",
+                    {{"project_id", text(row, "project_id")}});
+      db::update(s, st::instance, id,
+                 json::object{{"locked", false},
+                              {"locked_by", nullptr},
+                              {"locked_reason", nullptr},
+                              {"updated_at", t}});
+      record_action(s, c, id, "unlock");
+      return;
+    }
+    if (action == "os-resetState") {
+      auto state = arg(args, "state");
+      db::update(s, st::instance, id,
+                 json::object{{"vm_state", state}, {"task_state", nullptr}, {"updated_at", t}});
+      return;
+    }
+    if (locked && !c.admin()) throw Conflict("Instance " + id + " is locked");
+    if (action == "restore") throw Conflict(state_conflict("restore", id, row));
+    if (action == "trigger_crash_dump") {
+      if (text(row, "vm_state") != "active" || !text(row, "task_state").empty())
+        throw Conflict(state_conflict("trigger_crash_dump", id, row));
+      record_action(s, c, id, "trigger_crash_dump");
+      return;
+    }
+    if (action == "confirmResize") {
+      if (text(row, "vm_state") != "resized") throw Conflict("Instance has not been resized.");
+      record_action(s, c, id, "confirmResize");
+      op = "confirm_resize";
+      return;
+    }
+    std::string key = action == "reboot" ? "reboot:" + arg(args, "type") : action;
+    auto* spec = find_action(key);
+    if (!spec) throw BadRequest("Invalid reboot type " + arg(args, "type"));
+    auto vm = text(row, "vm_state");
+    if (!text(row, "task_state").empty() ||
+        std::find(spec->from.begin(), spec->from.end(), vm) == spec->from.end()) {
+      if (action == "revertResize" && vm != "resized")
+        throw Conflict("Instance has not been resized.");
+      throw Conflict(state_conflict(spec->record, id, row));
+    }
+    json::object changes{{"task_state", spec->task_state}, {"updated_at", t}};
+    if (action == "resize") {
+      auto flavor_ref = arg(args, "flavorRef");
+      json::object flavor;
+      try {
+        flavor = flavor_row(s, c, flavor_ref);
+      } catch (const ApiError& e) {
+        if (e.status() != 404) throw;
+        throw BadRequest("Unable to find flavor " + flavor_ref);
+      }
+      if (text(flavor, "id") == text(row, "flavor_id"))
+        throw BadRequest("When resizing, instances must change flavor!");
+      changes["new_flavor"] = json::object{
+          {"id", flavor.at("id")},           {"name", flavor.at("name")},
+          {"vcpus", flavor.at("vcpus")},     {"memory_mb", flavor.at("memory_mb")},
+          {"root_gb", flavor.at("root_gb")}, {"ephemeral_gb", flavor.at("ephemeral_gb")},
+          {"swap", flavor.at("swap")},       {"extra_specs", flavor.at("extra_specs")}};
+    }
+    if (action == "rebuild") {
+      auto image_ref = arg(args, "imageRef");
+      std::optional<ImageInfo> image;
+      if (images_) image = images_->show(c.auth, image_ref);
+      if (!image) throw BadRequest("Image " + image_ref + " could not be found.");
+      if (image->status != "active") throw BadRequest("Image " + image_ref + " is not active.");
+      changes["image_ref"] = image_ref;
+      auto& obj = args.as_object();
+      if (auto* name = obj.if_contains("name")) changes["name"] = *name;
+      for (auto* key : {"description", "user_data", "key_name", "hostname"})
+        if (auto* v = obj.if_contains(key)) changes[key] = *v;
+      if (auto* ip = obj.if_contains("accessIPv4")) changes["access_ip_v4"] = *ip;
+      if (auto* ip = obj.if_contains("accessIPv6")) changes["access_ip_v6"] = *ip;
+      if (auto* meta = obj.if_contains("metadata"); meta && meta->is_object()) {
+        db::remove(s, st::instance_metadata, db::Query{}.eq("instance_id", id));
+        for (auto& kv : meta->as_object())
+          db::insert(
+              s, st::instance_metadata,
+              json::object{
+                  {"id", uuid4()}, {"instance_id", id}, {"key", kv.key()}, {"value", kv.value()}});
+      }
+    }
+    if (action == "rebuild" || action == "rescue") {
+      auto pass = arg(args, "adminPass");
+      if (pass.empty()) pass = uuid4_hex().substr(0, 12);
+      result["adminPass"] = pass;
+    }
+    db::update(s, st::instance, id, changes);
+    record_action(s, c, id, spec->record);
+    op = spec->agent_op.empty() ? "schedule" : spec->agent_op;
+    row = *db::get(s, st::instance, id);
+    for (auto& m : db::select(s, st::instance_metadata, db::Query{}.eq("instance_id", id)))
+      metadata[text(m, "key")] = text(m, "value");
+  });
+  if (op == "schedule" || op == "confirm_resize" || text(row, "host").empty())
+    cast_to_conductor("run_action", json::object{{"instance_id", id}, {"op", op}});
+  else
+    cast_to_host(row, "run",
+                 json::object{{"instance_id", id},
+                              {"op", op},
+                              {"task_state", row.at("task_state")},
+                              {"instance", instance_spec(row, metadata).to_json()}});
+  return result;
+}
+
+std::vector<json::object> ComputeService::instance_actions(const Caller& c, const std::string& id) {
+  std::vector<json::object> out;
+  db_->read([&](soci::session& s) {
+    // Actions stay readable after the server is deleted (Nova reads them with read_deleted=yes).
+    auto row = db::get(s, st::instance, id);
+    if (!row || (!c.admin() && text(*row, "project_id") != c.project()))
+      throw NotFound("Instance " + id + " could not be found.");
+    c.authorize("os_compute_api:os-instance-actions:list",
+                {{"project_id", text(*row, "project_id")}});
+    db::Query q;
+    q.eq("instance_id", id);
+    q.order_by = "seq";
+    q.descending = true;
+    out = db::select(s, st::instance_action, q);
+  });
+  return out;
+}
+
+json::object ComputeService::instance_action(const Caller& c, const std::string& id,
+                                             const std::string& request_id) {
+  json::object out;
+  db_->read([&](soci::session& s) {
+    auto row = db::get(s, st::instance, id);
+    if (!row || (!c.admin() && text(*row, "project_id") != c.project()))
+      throw NotFound("Instance " + id + " could not be found.");
+    c.authorize("os_compute_api:os-instance-actions:show",
+                {{"project_id", text(*row, "project_id")}});
+    auto actions = db::select(s, st::instance_action,
+                              db::Query{}.eq("instance_id", id).eq("request_id", request_id));
+    if (actions.empty())
+      throw NotFound("Action for request_id " + request_id + " on instance " + id + " not found");
+    out = std::move(actions.front());
+    db::Query q;
+    q.eq("action_id", text(out, "id"));
+    q.order_by = "seq";
+    json::array events;
+    for (auto& e : db::select(s, st::instance_action_event, q)) events.push_back(std::move(e));
+    out["events"] = std::move(events);
+  });
+  return out;
+}
+
+std::string ComputeService::console_output(const Caller& c, const std::string& id,
+                                           std::optional<long> length) {
+  json::object row;
+  db_->read(
+      [&](soci::session& s) { row = server_row(s, c, id, "os_compute_api:os-console-output"); });
+  if (text(row, "host").empty() || text(row, "vm_state") == "building")
+    throw Conflict("Instance " + id + " is not ready");
+  std::string output;
+  try {
+    auto answer = bus_->call("compute." + text(row, "host"), "console_output",
+                             json::object{{"instance_id", id}}, std::chrono::seconds(10));
+    output = answer.is_string() ? std::string(answer.as_string()) : std::string();
+  } catch (const BusTimeout& e) {
+    throw ApiError(503, std::string("Console output is not available: ") + e.what(),
+                   "ServiceUnavailable");
+  } catch (const ApiError& e) {
+    if (e.status() != 404) throw;
+    throw Conflict("Instance " + id + " is not ready");
+  }
+  if (length) {
+    // The last `length` lines.
+    long lines = 0;
+    auto pos = output.size();
+    if (pos && output.back() == '\n') --pos;
+    while (pos > 0) {
+      if (output[pos - 1] == '\n' && ++lines == *length) break;
+      --pos;
+    }
+    output = *length == 0 ? std::string() : output.substr(pos);
+  }
+  return output;
+}
+
+}  // namespace nubo::compute

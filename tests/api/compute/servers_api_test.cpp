@@ -1,0 +1,531 @@
+// Servers over real HTTP on the whole control plane: the compute API, the in-process bus, the
+// conductor and scheduler with placement, and agents on the fake driver. Images come from an
+// in-memory image client (the image service has its own tests).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "common/runtime.hpp"
+#include "common/serve.hpp"
+#include "compute/api/service.hpp"
+#include "compute/placement/local_client.hpp"
+#include "compute/placement/setup.hpp"
+#include "compute/setup.hpp"
+#include "tests/api/support/identity_cloud.hpp"
+
+using namespace nubo;
+using apitest::Reply;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kImage = "11111111-2222-3333-4444-555555555555";
+const std::string kQueuedImage = "11111111-2222-3333-4444-000000000000";
+
+class FakeImages : public compute::ImageClient {
+ public:
+  std::optional<compute::ImageInfo> show(const AuthContext&, const std::string& id) override {
+    if (id == kImage) return compute::ImageInfo{id, "cirros", "active", 0, 0, 1 << 20, {}};
+    if (id == kQueuedImage) return compute::ImageInfo{id, "empty", "queued", 0, 0, 0, {}};
+    return std::nullopt;
+  }
+};
+
+class Cloud : public apitest::IdentityCloud {
+ public:
+  explicit Cloud(int fake_hosts = 2, const std::string& extra_config = "") {
+    dir_ = fs::temp_directory_path() / ("nubo-servers-api-" + uuid4_hex());
+    config_ =
+        Config::parse("[compute]\nfake_hosts = " + std::to_string(fake_hosts) +
+                      "\n[fake]\nvcpus = 4\nmemory_mb = 8192\nlocal_gb = 100\n" + extra_config);
+    if (const char* url = std::getenv("NUBO_TEST_DATABASE"); url && *url) {
+      config_.set("database", "compute_connection", url);
+      config_.set("database", "placement_connection", url);
+    }
+    compute_ = compute::open_compute_service(config_, dir_.string());
+    compute_->set_image_client(std::make_shared<FakeImages>());
+    placement_ = std::make_shared<placement::LocalPlacementClient>(
+        placement::open_placement_service(config_, dir_.string()));
+    start_plane();
+    runtime_ = std::make_unique<Runtime>(1, 4);
+    pipeline_ =
+        std::make_shared<Pipeline>(compute::api::make_service_spec(compute_, service_ptr()));
+    ServerOptions opts;
+    opts.render_error = [](int status, const std::string& m) {
+      return render_nova_error(ApiError(status, m));
+    };
+    url_ = "http://127.0.0.1:" + std::to_string(listen_pipeline(*runtime_, opts, pipeline_));
+    runtime_->start();
+    admin_ = token();
+  }
+  ~Cloud() {
+    runtime_->stop(std::chrono::seconds(2));
+    plane_.reset();
+    fs::remove_all(dir_);
+  }
+  void start_plane() {
+    plane_ = compute::start_control_plane(config_, dir_.string(), compute_, placement_);
+    compute_->heartbeat();
+  }
+  // Stops the conductor and agents as a crash would leave them (records stay as they are).
+  void stop_plane() { plane_.reset(); }
+
+  Reply nova(const std::string& method, const std::string& path, const std::string& token,
+             const json::object& body = {}, const std::string& version = {}) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!version.empty()) headers.push_back({"OpenStack-API-Version", "compute " + version});
+    return client_.request(url_ + path, method, token, body.empty() ? "" : json::serialize(body),
+                           body.empty() ? "" : "application/json", headers);
+  }
+  std::string member(const std::string& name) {
+    auto p = call("POST", "/v3/projects", admin_,
+                  json::object{{"project", json::object{{"name", name}}}});
+    std::string project(p.body.at("project").as_object().at("id").as_string());
+    auto u = call("POST", "/v3/users", admin_,
+                  json::object{{"user", json::object{{"name", name}, {"password", "pw-" + name}}}});
+    std::string user(u.body.at("user").as_object().at("id").as_string());
+    auto roles = call("GET", "/v3/roles?name=member", admin_);
+    std::string role(roles.body.at("roles").as_array()[0].as_object().at("id").as_string());
+    call("PUT", "/v3/projects/" + project + "/users/" + user + "/roles/" + role, admin_);
+    projects_[name] = project;
+    return token(name, "pw-" + name, name);
+  }
+  const std::string& admin() const { return admin_; }
+  std::string project(const std::string& name) { return projects_[name]; }
+
+  // Creates a server and returns its id (expects 202).
+  std::string boot(const std::string& token, const std::string& name,
+                   const std::string& flavor = "1", json::object extra = {}) {
+    json::object server{{"name", name}, {"flavorRef", flavor}, {"imageRef", kImage}};
+    for (auto& kv : extra) server[kv.key()] = kv.value();
+    auto r = nova("POST", "/v2.1/servers", token, json::object{{"server", server}});
+    EXPECT_EQ(r.status, 202) << r.raw;
+    if (r.status != 202) return {};
+    return std::string(r.body.at("server").as_object().at("id").as_string());
+  }
+  // Polls until the server shows `status` (or 404 when status is "GONE"); returns the last view.
+  json::object wait_for(const std::string& token, const std::string& id, const std::string& status,
+                        const std::string& version = "2.1") {
+    json::object last;
+    for (int i = 0; i < 500; ++i) {
+      auto r = nova("GET", "/v2.1/servers/" + id, token, {}, version);
+      if (status == "GONE" && r.status == 404) return {};
+      if (r.status == 200) {
+        last = r.body.at("server").as_object();
+        if (last.at("status").as_string() == status) return last;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ADD_FAILURE() << "server " << id << " never reached " << status << ": "
+                  << json::serialize(last);
+    return last;
+  }
+  placement::PlacementClient& placement() { return *placement_; }
+
+ private:
+  fs::path dir_;
+  Config config_;
+  std::shared_ptr<compute::ComputeService> compute_;
+  std::shared_ptr<placement::PlacementClient> placement_;
+  std::unique_ptr<compute::ControlPlane> plane_;
+  std::unique_ptr<Runtime> runtime_;
+  std::shared_ptr<Pipeline> pipeline_;
+  std::string url_, admin_;
+  std::map<std::string, std::string> projects_;
+  apitest::ApiClient client_;
+};
+
+std::string str(const json::object& o, const char* key) {
+  return std::string(o.at(key).as_string());
+}
+
+std::set<std::string> keys(const json::object& o) {
+  std::set<std::string> out;
+  for (auto& kv : o) out.insert(std::string(kv.key()));
+  return out;
+}
+
+TEST(Servers, BootReachesActiveOnAFakeHostAndDeleteFreesIt) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  auto r = cloud.nova(
+      "POST", "/v2.1/servers", alice,
+      json::object{{"server", json::object{{"name", "web 1"},
+                                           {"flavorRef", "1"},
+                                           {"imageRef", kImage},
+                                           {"metadata", json::object{{"role", "web"}}}}}});
+  ASSERT_EQ(r.status, 202) << r.raw;
+  auto& created = r.body.at("server").as_object();
+  EXPECT_EQ(keys(created), (std::set<std::string>{"id", "links", "OS-DCF:diskConfig", "adminPass",
+                                                  "security_groups"}));
+  EXPECT_TRUE(r.headers.get("Location").has_value());
+  auto id = str(created, "id");
+
+  auto server = cloud.wait_for(alice, id, "ACTIVE");
+  // Nova's 2.1 detail view for a project member: no admin-only attributes, no later fields.
+  EXPECT_EQ(keys(server), (std::set<std::string>{"id",
+                                                 "name",
+                                                 "status",
+                                                 "tenant_id",
+                                                 "user_id",
+                                                 "metadata",
+                                                 "hostId",
+                                                 "image",
+                                                 "flavor",
+                                                 "created",
+                                                 "updated",
+                                                 "addresses",
+                                                 "accessIPv4",
+                                                 "accessIPv6",
+                                                 "links",
+                                                 "OS-DCF:diskConfig",
+                                                 "progress",
+                                                 "key_name",
+                                                 "security_groups",
+                                                 "OS-SRV-USG:launched_at",
+                                                 "OS-SRV-USG:terminated_at",
+                                                 "OS-EXT-AZ:availability_zone",
+                                                 "config_drive",
+                                                 "OS-EXT-STS:task_state",
+                                                 "OS-EXT-STS:vm_state",
+                                                 "OS-EXT-STS:power_state",
+                                                 "os-extended-volumes:volumes_attached"}));
+  EXPECT_EQ(server.at("OS-EXT-STS:power_state").as_int64(), 1);
+  EXPECT_EQ(server.at("OS-EXT-AZ:availability_zone").as_string(), "nova");
+  EXPECT_EQ(server.at("metadata").as_object().at("role").as_string(), "web");
+  EXPECT_EQ(server.at("hostId").as_string().size(), 56u);  // sha224 hex of project and host
+
+  // The admin sees where it runs; placement holds its flavor there.
+  auto admin_view = cloud.nova("GET", "/v2.1/servers/" + id, cloud.admin(), {}, "2.3")
+                        .body.at("server")
+                        .as_object();
+  auto host = str(admin_view, "OS-EXT-SRV-ATTR:host");
+  EXPECT_TRUE(host == "fake-host-1" || host == "fake-host-2") << host;
+  EXPECT_EQ(str(admin_view, "OS-EXT-SRV-ATTR:instance_name").rfind("instance-", 0), 0u);
+  auto held = cloud.placement().allocations(id);
+  ASSERT_EQ(held.size(), 1u);
+  EXPECT_EQ(held.begin()->second.at("MEMORY_MB"), 512);
+  EXPECT_EQ(held.begin()->second.at("VCPU"), 1);
+
+  // Instance actions record the create, with its events for the admin.
+  auto actions = cloud.nova("GET", "/v2.1/servers/" + id + "/os-instance-actions", alice);
+  ASSERT_EQ(actions.status, 200) << actions.raw;
+  auto& list = actions.body.at("instanceActions").as_array();
+  ASSERT_EQ(list.size(), 1u);
+  auto request_id = str(list[0].as_object(), "request_id");
+  auto action = cloud.nova("GET", "/v2.1/servers/" + id + "/os-instance-actions/" + request_id,
+                           cloud.admin());
+  ASSERT_EQ(action.status, 200) << action.raw;
+  auto& events = action.body.at("instanceAction").as_object().at("events").as_array();
+  ASSERT_FALSE(events.empty());
+  EXPECT_EQ(events.back().as_object().at("result").as_string(), "Success");
+
+  ASSERT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id, alice).status, 204);
+  cloud.wait_for(alice, id, "GONE");
+  EXPECT_TRUE(cloud.placement().allocations(id).empty());
+  // Deleted servers are listed to admins who ask for them, and in changes-since.
+  auto deleted =
+      cloud.nova("GET", "/v2.1/servers/detail?deleted=true&all_tenants=1", cloud.admin());
+  ASSERT_EQ(deleted.status, 200) << deleted.raw;
+  ASSERT_EQ(deleted.body.at("servers").as_array().size(), 1u);
+  EXPECT_EQ(deleted.body.at("servers").as_array()[0].as_object().at("status").as_string(),
+            "DELETED");
+}
+
+TEST(Servers, PowerActionsMoveThroughNovasStatesAndLockGuardsThem) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  auto id = cloud.boot(alice, "vm");
+  cloud.wait_for(alice, id, "ACTIVE");
+  auto act = [&](const json::object& body, const std::string& token) {
+    return cloud.nova("POST", "/v2.1/servers/" + id + "/action", token, body);
+  };
+  ASSERT_EQ(act({{"os-stop", nullptr}}, alice).status, 202);
+  auto s = cloud.wait_for(alice, id, "SHUTOFF");
+  EXPECT_EQ(s.at("OS-EXT-STS:power_state").as_int64(), 4);
+  // Stopping a stopped server is a conflict, in Nova's words.
+  auto again = act({{"os-stop", nullptr}}, alice);
+  EXPECT_EQ(again.status, 409);
+  EXPECT_NE(again.raw.find("Cannot 'stop' instance"), std::string::npos) << again.raw;
+  ASSERT_EQ(act({{"os-start", nullptr}}, alice).status, 202);
+  cloud.wait_for(alice, id, "ACTIVE");
+  ASSERT_EQ(act({{"reboot", json::object{{"type", "HARD"}}}}, alice).status, 202);
+  cloud.wait_for(alice, id, "ACTIVE");
+  ASSERT_EQ(act({{"pause", nullptr}}, alice).status, 202);
+  EXPECT_EQ(cloud.wait_for(alice, id, "PAUSED").at("OS-EXT-STS:power_state").as_int64(), 3);
+  ASSERT_EQ(act({{"unpause", nullptr}}, alice).status, 202);
+  cloud.wait_for(alice, id, "ACTIVE");
+  ASSERT_EQ(act({{"suspend", nullptr}}, alice).status, 202);
+  EXPECT_EQ(cloud.wait_for(alice, id, "SUSPENDED").at("OS-EXT-STS:power_state").as_int64(), 7);
+  ASSERT_EQ(act({{"resume", nullptr}}, alice).status, 202);
+  cloud.wait_for(alice, id, "ACTIVE");
+  auto rescue = act({{"rescue", nullptr}}, alice);
+  ASSERT_EQ(rescue.status, 200) << rescue.raw;
+  EXPECT_TRUE(rescue.body.contains("adminPass"));
+  cloud.wait_for(alice, id, "RESCUE");
+  ASSERT_EQ(act({{"unrescue", nullptr}}, alice).status, 202);
+  cloud.wait_for(alice, id, "ACTIVE");
+
+  // An admin lock stops the owner's actions and deletes.
+  ASSERT_EQ(act({{"lock", nullptr}}, cloud.admin()).status, 202);
+  EXPECT_EQ(act({{"os-stop", nullptr}}, alice).status, 409);
+  EXPECT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id, alice).status, 409);
+  EXPECT_TRUE(cloud.nova("GET", "/v2.1/servers/" + id, alice, {}, "2.9")
+                  .body.at("server")
+                  .as_object()
+                  .at("locked")
+                  .as_bool());
+  ASSERT_EQ(act({{"unlock", nullptr}}, cloud.admin()).status, 202);
+
+  std::multiset<std::string> names;
+  for (auto& a : cloud.nova("GET", "/v2.1/servers/" + id + "/os-instance-actions", alice)
+                     .body.at("instanceActions")
+                     .as_array())
+    names.insert(str(a.as_object(), "action"));
+  for (auto* n : {"create", "stop", "start", "reboot", "pause", "unpause", "suspend", "resume",
+                  "rescue", "unrescue", "lock", "unlock"})
+    EXPECT_EQ(names.count(n), 1u) << n;
+
+  auto console = act({{"os-getConsoleOutput", json::object{{"length", 1}}}}, alice);
+  ASSERT_EQ(console.status, 200) << console.raw;
+  EXPECT_EQ(console.body.at("output").as_string(), "LAST LINE\n");
+}
+
+TEST(Servers, ResizeConfirmAndRevertMoveTheClaims) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  auto id = cloud.boot(alice, "vm");
+  cloud.wait_for(alice, id, "ACTIVE");
+  auto act = [&](const json::object& body) {
+    return cloud.nova("POST", "/v2.1/servers/" + id + "/action", alice, body);
+  };
+  ASSERT_EQ(act({{"resize", json::object{{"flavorRef", "2"}}}}).status, 202);
+  auto s = cloud.wait_for(alice, id, "VERIFY_RESIZE", "2.47");
+  EXPECT_EQ(s.at("flavor").as_object().at("ram").as_int64(), 2048);
+  // During verification the old flavor's room is still held (by the migration).
+  std::int64_t memory = 0;
+  for (auto& [provider, rcs] : cloud.placement().allocations(id)) memory += rcs.at("MEMORY_MB");
+  EXPECT_EQ(memory, 2048);
+  ASSERT_EQ(act({{"revertResize", nullptr}}).status, 202);
+  s = cloud.wait_for(alice, id, "ACTIVE", "2.47");
+  EXPECT_EQ(s.at("flavor").as_object().at("ram").as_int64(), 512);
+  memory = 0;
+  for (auto& [provider, rcs] : cloud.placement().allocations(id)) memory += rcs.at("MEMORY_MB");
+  EXPECT_EQ(memory, 512);
+
+  ASSERT_EQ(act({{"resize", json::object{{"flavorRef", "2"}}}}).status, 202);
+  cloud.wait_for(alice, id, "VERIFY_RESIZE");
+  ASSERT_EQ(act({{"confirmResize", nullptr}}).status, 204);
+  s = cloud.wait_for(alice, id, "ACTIVE", "2.47");
+  EXPECT_EQ(s.at("flavor").as_object().at("ram").as_int64(), 2048);
+  // Resizing to the flavor it has is refused.
+  EXPECT_EQ(act({{"resize", json::object{{"flavorRef", "2"}}}}).status, 400);
+}
+
+TEST(Servers, NoValidHostEndsInErrorWithNovasFault) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  // m1.xlarge (16 GB) fits on no fake host (8 GB).
+  auto id = cloud.boot(alice, "too-big", "5");
+  auto s = cloud.wait_for(alice, id, "ERROR");
+  ASSERT_TRUE(s.contains("fault")) << json::serialize(s);
+  EXPECT_NE(std::string(s.at("fault").as_object().at("message").as_string())
+                .find("No valid host was found"),
+            std::string::npos);
+  EXPECT_EQ(s.at("fault").as_object().at("code").as_int64(), 500);
+  // A server in ERROR on no host deletes at once.
+  ASSERT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id, alice).status, 204);
+  cloud.wait_for(alice, id, "GONE");
+}
+
+TEST(Servers, QuotaRefusesTheServerThatDoesNotFitAndMinCountCreatesSeveral) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  ASSERT_EQ(cloud
+                .nova("PUT", "/v2.1/os-quota-sets/" + cloud.project("alice"), cloud.admin(),
+                      json::object{{"quota_set", json::object{{"instances", 3}}}})
+                .status,
+            200);
+  auto r = cloud.nova("POST", "/v2.1/servers", alice,
+                      json::object{{"server", json::object{{"name", "many"},
+                                                           {"flavorRef", "1"},
+                                                           {"imageRef", kImage},
+                                                           {"min_count", 2},
+                                                           {"max_count", 5},
+                                                           {"return_reservation_id", true}}}});
+  ASSERT_EQ(r.status, 202) << r.raw;
+  auto reservation = str(r.body, "reservation_id");
+  auto listed = cloud.nova("GET", "/v2.1/servers?reservation_id=" + reservation, alice);
+  // As many as the quota allows (3), named name-1..3.
+  ASSERT_EQ(listed.body.at("servers").as_array().size(), 3u) << listed.raw;
+  auto over = cloud.nova(
+      "POST", "/v2.1/servers", alice,
+      json::object{{"server",
+                    json::object{{"name", "one-more"}, {"flavorRef", "1"}, {"imageRef", kImage}}}});
+  EXPECT_EQ(over.status, 403) << over.raw;
+  EXPECT_NE(over.raw.find("Quota exceeded for instances"), std::string::npos) << over.raw;
+}
+
+TEST(Servers, ListFiltersSortAndPages) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  auto bob = cloud.member("bob");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(cloud.boot(alice, "alpha-" + std::to_string(i)));
+  auto other = cloud.boot(bob, "bob-server");
+  for (auto& id : ids) cloud.wait_for(alice, id, "ACTIVE");
+  cloud.wait_for(bob, other, "ACTIVE");
+
+  auto names = [&](const std::string& query, const std::string& token,
+                   const std::string& version = "2.1") {
+    auto r = cloud.nova("GET", "/v2.1/servers" + query, token, {}, version);
+    EXPECT_EQ(r.status, 200) << r.raw;
+    std::vector<std::string> out;
+    for (auto& s : r.body.at("servers").as_array()) out.push_back(str(s.as_object(), "name"));
+    return out;
+  };
+  EXPECT_EQ(names("", alice).size(), 5u);  // projects see only their own
+  EXPECT_EQ(names("?all_tenants=1", cloud.admin()).size(), 6u);
+  EXPECT_EQ(cloud.nova("GET", "/v2.1/servers?all_tenants=1", alice).status, 403);
+  EXPECT_EQ(names("?name=alpha-[13]", alice), (std::vector<std::string>{"alpha-3", "alpha-1"}));
+  EXPECT_EQ(names("?sort_key=display_name&sort_dir=asc&limit=2", alice),
+            (std::vector<std::string>{"alpha-0", "alpha-1"}));
+  auto page = cloud.nova("GET", "/v2.1/servers?sort_key=display_name&sort_dir=asc&limit=2", alice);
+  ASSERT_TRUE(page.body.contains("servers_links"));
+  auto marker = str(page.body.at("servers").as_array()[1].as_object(), "id");
+  EXPECT_EQ(names("?sort_key=display_name&sort_dir=asc&limit=2&marker=" + marker, alice),
+            (std::vector<std::string>{"alpha-2", "alpha-3"}));
+  EXPECT_EQ(cloud.nova("GET", "/v2.1/servers?marker=nope", alice).status, 400);
+  EXPECT_EQ(names("?status=SHUTOFF", alice).size(), 0u);
+  EXPECT_EQ(names("?status=ACTIVE&flavor=1", alice).size(), 5u);
+
+  // Tags (2.26).
+  ASSERT_EQ(cloud.nova("PUT", "/v2.1/servers/" + ids[0] + "/tags/red", alice, {}, "2.26").status,
+            201);
+  ASSERT_EQ(cloud
+                .nova("PUT", "/v2.1/servers/" + ids[1] + "/tags", alice,
+                      json::object{{"tags", json::array{"red", "blue"}}}, "2.26")
+                .status,
+            200);
+  EXPECT_EQ(names("?tags=red,blue", alice, "2.26"), (std::vector<std::string>{"alpha-1"}));
+  EXPECT_EQ(names("?tags-any=red", alice, "2.26").size(), 2u);
+  EXPECT_EQ(names("?not-tags-any=red", alice, "2.26").size(), 3u);
+  // Before 2.26 tag filters are not a project's to use: ignored.
+  EXPECT_EQ(names("?tags=red", alice).size(), 5u);
+
+  auto bad = cloud.nova("GET", "/v2.1/servers?changes-since=yesterday", alice);
+  EXPECT_EQ(bad.status, 400) << bad.raw;
+  EXPECT_EQ(names("?changes-since=2000-01-01T00:00:00Z", alice).size(), 5u);
+}
+
+TEST(Servers, MetadataUpdateAndBadInput) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  auto id = cloud.boot(alice, "vm");
+  auto base = "/v2.1/servers/" + id;
+  ASSERT_EQ(cloud
+                .nova("POST", base + "/metadata", alice,
+                      json::object{{"metadata", json::object{{"a", "1"}, {"b", "2"}}}})
+                .status,
+            200);
+  ASSERT_EQ(cloud
+                .nova("PUT", base + "/metadata/c", alice,
+                      json::object{{"meta", json::object{{"c", "3"}}}})
+                .status,
+            200);
+  EXPECT_EQ(cloud
+                .nova("PUT", base + "/metadata/c", alice,
+                      json::object{{"meta", json::object{{"d", "3"}}}})
+                .status,
+            400);
+  ASSERT_EQ(cloud.nova("DELETE", base + "/metadata/a", alice).status, 204);
+  EXPECT_EQ(cloud.nova("DELETE", base + "/metadata/a", alice).status, 404);
+  auto meta = cloud.nova("GET", base + "/metadata", alice).body.at("metadata").as_object();
+  EXPECT_EQ(keys(meta), (std::set<std::string>{"b", "c"}));
+  ASSERT_EQ(cloud
+                .nova("PUT", base + "/metadata", alice,
+                      json::object{{"metadata", json::object{{"z", "9"}}}})
+                .status,
+            200);
+  EXPECT_EQ(keys(cloud.nova("GET", base + "/metadata", alice).body.at("metadata").as_object()),
+            (std::set<std::string>{"z"}));
+
+  auto upd = cloud.nova(
+      "PUT", base, alice,
+      json::object{{"server", json::object{{"name", "renamed"}, {"description", "d"}}}}, "2.19");
+  ASSERT_EQ(upd.status, 200) << upd.raw;
+  EXPECT_EQ(upd.body.at("server").as_object().at("name").as_string(), "renamed");
+  EXPECT_EQ(upd.body.at("server").as_object().at("description").as_string(), "d");
+  // Before 2.75 an update answers with the short view.
+  EXPECT_FALSE(upd.body.at("server").as_object().contains("OS-EXT-STS:vm_state"));
+
+  auto post = [&](const json::object& server) {
+    return cloud.nova("POST", "/v2.1/servers", alice, json::object{{"server", server}});
+  };
+  EXPECT_EQ(post({{"flavorRef", "1"}, {"imageRef", kImage}}).status, 400);  // no name
+  EXPECT_EQ(post({{"name", "x"}, {"imageRef", kImage}}).status, 400);       // no flavor
+  EXPECT_EQ(post({{"name", "x"}, {"flavorRef", "99"}, {"imageRef", kImage}}).status,
+            400);  // unknown flavor
+  EXPECT_EQ(post({{"name", "x"}, {"flavorRef", "1"}, {"imageRef", "not-a-uuid"}}).status,
+            400);  // bad image ref
+  EXPECT_EQ(post({{"name", "x"}, {"flavorRef", "1"}, {"imageRef", kQueuedImage}}).status,
+            400);  // image not active
+  EXPECT_EQ(
+      post({{"name", "x"}, {"flavorRef", "1"}, {"imageRef", kImage}, {"key_name", "nokey"}}).status,
+      400);
+  EXPECT_EQ(post({{"name", "x"},
+                  {"flavorRef", "1"},
+                  {"imageRef", kImage},
+                  {"availability_zone", "nowhere"}})
+                .status,
+            400);
+  EXPECT_EQ(
+      post({{"name", "x"}, {"flavorRef", "1"}, {"imageRef", kImage}, {"user_data", "not base64!"}})
+          .status,
+      400);
+  EXPECT_EQ(post({{"name", "x"}, {"flavorRef", "1"}, {"imageRef", kImage}, {"accessIPv4", "1.2.3"}})
+                .status,
+            400);
+  EXPECT_EQ(
+      post({{"name", "x"}, {"flavorRef", "1"}, {"imageRef", kImage}, {"min_count", 0}}).status,
+      400);
+  EXPECT_EQ(post({{"name", "x"}, {"flavorRef", "1"}, {"imageRef", kImage}, {"bogus", 1}}).status,
+            400);
+  auto r = post({{"name", " x"}, {"flavorRef", "1"}, {"imageRef", kImage}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(r.body.contains("badRequest")) << r.raw;
+  EXPECT_EQ(cloud
+                .nova("POST", base + "/action", alice,
+                      json::object{{"reboot", json::object{{"type", "GENTLY"}}}})
+                .status,
+            400);
+  EXPECT_EQ(cloud.nova("POST", base + "/action", alice, json::object{{"explode", nullptr}}).status,
+            400);
+  EXPECT_EQ(cloud.nova("GET", "/v2.1/servers/" + uuid4(), alice).status, 404);
+  // Another project's server is not there for bob.
+  auto bob = cloud.member("bob");
+  EXPECT_EQ(cloud.nova("GET", base, bob).status, 404);
+  EXPECT_EQ(cloud.nova("DELETE", base, bob).status, 404);
+}
+
+TEST(Servers, ConductorResumesBuildsAfterARestart) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  // With the conductor and agents gone (a crash), the API still accepts and records builds.
+  cloud.stop_plane();
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(cloud.boot(alice, "pending-" + std::to_string(i)));
+  for (auto& id : ids)
+    EXPECT_EQ(cloud.nova("GET", "/v2.1/servers/" + id, alice)
+                  .body.at("server")
+                  .as_object()
+                  .at("status")
+                  .as_string(),
+              "BUILD");
+  cloud.start_plane();
+  for (auto& id : ids) cloud.wait_for(alice, id, "ACTIVE");
+}
+
+}  // namespace
