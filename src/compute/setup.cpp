@@ -42,9 +42,12 @@ std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c,
   auto prefix = c.get_string("fake", "host_prefix", "fake-host-");
   for (long i = 1; i <= n; ++i) {
     auto host = prefix + std::to_string(i);
-    out.push_back(std::make_unique<FakeDriver>(
+    auto driver = std::make_unique<FakeDriver>(
         host, c.get_int("fake", "vcpus", 16), c.get_int("fake", "memory_mb", 65536),
-        c.get_int("fake", "local_gb", 1000), std::filesystem::path(state_dir) / "fake" / host));
+        c.get_int("fake", "local_gb", 1000), std::filesystem::path(state_dir) / "fake" / host);
+    for (auto& failing : c.get_list("fake", "fail_spawn_hosts", {}))
+      if (failing == host) driver->fail_spawns(true);
+    out.push_back(std::move(driver));
   }
   return out;
 }

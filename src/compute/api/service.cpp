@@ -123,7 +123,9 @@ std::map<std::string, std::string> default_policy() {
           {"os_compute_api:os-instance-actions:events", admin},
           {"os_compute_api:os-instance-actions:events:details", admin},
           {"os_compute_api:ips:index", "rule:project_reader_or_admin"},
-          {"os_compute_api:ips:show", "rule:project_reader_or_admin"}};
+          {"os_compute_api:ips:show", "rule:project_reader_or_admin"},
+          {"os_compute_api:os-simple-tenant-usage:list", admin},
+          {"os_compute_api:os-simple-tenant-usage:show", "rule:project_reader_or_admin"}};
 }
 
 // The v2.1 document, or v2.0's (listed and described, as Nova does, though only v2.1 is served).
@@ -219,6 +221,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shar
   add_host_routes(spec.routes, s);
   add_aggregate_routes(spec.routes, s);
   add_server_routes(spec.routes, s);
+  add_usage_routes(spec.routes, s);
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions = MicroversionSpec{"compute", "X-OpenStack-Nova-API-Version", {2, 1}, kMaxVersion};

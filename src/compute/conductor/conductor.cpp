@@ -282,6 +282,7 @@ void Conductor::build(const std::string& id) {
     selection = scheduler_.select_and_claim(spec, host_states());
   }
   if (!selection) {
+    placement_->release(id);  // a reschedule may still hold the failed host's claim
     fail(id, "No valid host was found. There are not enough hosts available.", 500);
     return;
   }

@@ -191,6 +191,11 @@ class ComputeService {
   json::object instance_action(const Caller& c, const std::string& id, const std::string& request_id);
   std::string console_output(const Caller& c, const std::string& id, std::optional<long> length);
 
+  // Simple tenant usage: per project over [start, end), servers' hours and what they held
+  // (vcpus, memory_mb, local_gb per hour); `project` empty: every project (admins). Rows are
+  // {tenant_id, total_*, server_usages: [...]}.
+  std::vector<json::object> tenant_usage(const Caller& c, const std::string& project, TimePoint start, TimePoint end);
+
   // Quotas (Nova's database driver): effective limits for a project or one of its users (user
   // limit, else project limit, else the default class, else the configured default), with usage.
   std::map<std::string, QuotaEntry> quotas(const Caller& c, const std::string& project, const std::string& user);

@@ -510,6 +510,31 @@ TEST(Servers, MetadataUpdateAndBadInput) {
   EXPECT_EQ(cloud.nova("DELETE", base, bob).status, 404);
 }
 
+TEST(Servers, SpawnFailureReschedulesToAnotherHostThenGivesUp) {
+  {
+    Cloud cloud(2, "[fake]\nfail_spawn_hosts = fake-host-1\n");
+    auto alice = cloud.member("alice");
+    std::vector<std::string> ids;
+    for (int i = 0; i < 4; ++i) ids.push_back(cloud.boot(alice, "vm-" + std::to_string(i)));
+    for (auto& id : ids) {
+      cloud.wait_for(alice, id, "ACTIVE");
+      auto view =
+          cloud.nova("GET", "/v2.1/servers/" + id, cloud.admin()).body.at("server").as_object();
+      EXPECT_EQ(view.at("OS-EXT-SRV-ATTR:host").as_string(), "fake-host-2");
+      auto held = cloud.placement().allocations(id);
+      ASSERT_EQ(held.size(), 1u);  // nothing left claimed on the host that failed
+    }
+  }
+  Cloud cloud(2, "[fake]\nfail_spawn_hosts = fake-host-1\nfail_spawn_hosts = fake-host-2\n");
+  auto alice = cloud.member("alice");
+  auto id = cloud.boot(alice, "doomed");
+  auto s = cloud.wait_for(alice, id, "ERROR");
+  EXPECT_NE(std::string(s.at("fault").as_object().at("message").as_string()).find("No valid host"),
+            std::string::npos)
+      << json::serialize(s);
+  EXPECT_TRUE(cloud.placement().allocations(id).empty());
+}
+
 TEST(Servers, ConductorResumesBuildsAfterARestart) {
   Cloud cloud;
   auto alice = cloud.member("alice");

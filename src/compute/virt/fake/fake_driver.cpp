@@ -1,6 +1,7 @@
 #include "compute/virt/fake/fake_driver.hpp"
 
 #include <fstream>
+#include <stdexcept>
 
 #include "common/error.hpp"
 
@@ -38,6 +39,9 @@ void FakeDriver::save(const std::string& uuid, PowerState state) {
 }
 
 void FakeDriver::spawn(const InstanceSpec& instance) {
+  if (fail_spawns_)
+    throw std::runtime_error("fake driver: spawning fails on " + resources_.host +
+                             " ([fake] fail_spawn_hosts)");
   std::lock_guard lock(mutex_);
   if (!servers_.count(instance.uuid)) save(instance.uuid, PowerState::Running);
 }

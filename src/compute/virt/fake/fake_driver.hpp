@@ -16,6 +16,8 @@ class FakeDriver : public ComputeDriver {
   // `state_dir` holds the simulated servers (empty: memory only).
   FakeDriver(std::string host, std::int64_t vcpus, std::int64_t memory_mb, std::int64_t local_gb,
              std::filesystem::path state_dir = {});
+  // Makes every spawn on this host fail (`[fake] fail_spawn_hosts`), to exercise rescheduling.
+  void fail_spawns(bool fail) { fail_spawns_ = fail; }
   std::string name() const override { return "fake"; }
   HostResources resources() const override { return resources_; }
 
@@ -47,6 +49,7 @@ class FakeDriver : public ComputeDriver {
   void save(const std::string& uuid, PowerState state);
 
   HostResources resources_;
+  bool fail_spawns_ = false;
   std::filesystem::path dir_;
   mutable std::mutex mutex_;
   std::map<std::string, PowerState> servers_;
