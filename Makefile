@@ -35,6 +35,7 @@ conformance: build
 bench: build
 	bench/identity/run $(NUBO)
 	bench/image/run $(NUBO)
+	POSTGRESQL=1 bench/placement/run $(BUILD)
 
 fuzz:
 	scripts/install-deps --fuzz
