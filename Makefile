@@ -24,6 +24,7 @@ test: unit
 	tests/e2e/kill9-durability $(NUBO)
 	tests/e2e/openstack-cli $(NUBO)
 	tests/e2e/openstack-image $(NUBO)
+	tests/e2e/openstack-placement $(NUBO)
 	tests/e2e/image-failures $(NUBO)
 	tests/conformance/run $(NUBO) --must-pass
 
@@ -34,6 +35,7 @@ conformance: build
 bench: build
 	bench/identity/run $(NUBO)
 	bench/image/run $(NUBO)
+	POSTGRESQL=1 bench/placement/run $(BUILD)
 
 fuzz:
 	scripts/install-deps --fuzz

@@ -360,13 +360,17 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
   } catch (const WouldBlock&) {
     return std::nullopt;
   } catch (const ApiError& e) {
-    response = spec_.render_error ? spec_.render_error(e) : render_keystone_error(e);
+    response = spec_.render_error_in_context ? spec_.render_error_in_context(e, ctx)
+               : spec_.render_error          ? spec_.render_error(e)
+                                             : render_keystone_error(e);
     for (auto& [k, v] : e.headers) response.headers.set(k, v);
   } catch (const std::exception& e) {
     spdlog::error("{} {} {} {}: internal error: {}", spec_.name, ctx.request_id, request.method, request.path,
                   e.what());
     ApiError internal(500, "An unexpected error prevented the server from fulfilling your request.");
-    response = spec_.render_error ? spec_.render_error(internal) : render_keystone_error(internal);
+    response = spec_.render_error_in_context ? spec_.render_error_in_context(internal, ctx)
+               : spec_.render_error          ? spec_.render_error(internal)
+                                             : render_keystone_error(internal);
   }
   if (upload && upload->sink) return std::nullopt;
   response.headers.set("x-openstack-request-id", ctx.request_id);

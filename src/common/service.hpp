@@ -82,11 +82,14 @@ struct Route {
 };
 
 using ErrorRenderer = std::function<http::Response(const ApiError&)>;
+// Renders an error with the request at hand (its id, its negotiated microversion).
+using ContextErrorRenderer = std::function<http::Response(const ApiError&, const Context&)>;
 
 struct ServiceSpec {
   std::string name;
   std::vector<Route> routes;
   ErrorRenderer render_error;
+  ContextErrorRenderer render_error_in_context;  // preferred over render_error when set
   std::shared_ptr<TokenValidator> validator;
   std::shared_ptr<Policy> policy;
   // Bumped by the service on every write; cacheable GET responses live while it is unchanged.

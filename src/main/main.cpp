@@ -7,6 +7,8 @@
 #include "common/serve.hpp"
 #include "common/service.hpp"
 #include "compute/api/service.hpp"
+#include "compute/placement/api/service.hpp"
+#include "compute/placement/setup.hpp"
 #include "compute/setup.hpp"
 #include "identity/api/service.hpp"
 #include "identity/setup.hpp"
@@ -85,6 +87,8 @@ identity::BootstrapOptions bootstrap_options(const Config& c, const std::string&
   o.catalog.push_back({"image", "glance", image::settings_from_config(c, state_dir).public_url,
                        image::default_registered_limits()});
   o.catalog.push_back({"compute", "nova", compute::settings_from_config(c, state_dir).public_url + "/v2.1"});
+  // Placement's endpoint has no version suffix.
+  o.catalog.push_back({"placement", "placement", placement::settings_from_config(c).public_url});
   return o;
 }
 
@@ -112,7 +116,7 @@ std::set<std::string> parse_services(const std::string& list) {
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
     if (item.empty()) continue;
-    if (item != "identity" && item != "image" && item != "compute")
+    if (item != "identity" && item != "image" && item != "compute" && item != "placement")
       throw std::runtime_error("unknown service: " + item);
     out.insert(item);
   }
@@ -129,6 +133,8 @@ int run_services(const Config& config, const std::string& state_dir, const std::
   std::shared_ptr<image::ImageService> images;
   std::shared_ptr<compute::ComputeService> compute_service;
   std::shared_ptr<Pipeline> compute_pipeline;
+  std::shared_ptr<placement::PlacementService> placement_service;
+  std::shared_ptr<Pipeline> placement_pipeline;
   auto password = config.get("bootstrap", "admin_password")
                       .value_or(read_or_create_secret(fs::path(state_dir) / "admin-password"));
   if (services.count("identity")) {
@@ -147,7 +153,7 @@ int run_services(const Config& config, const std::string& state_dir, const std::
   // identity API.
   std::shared_ptr<TokenValidator> validator = svc;
   std::shared_ptr<LimitSource> limits = svc;
-  if (!validator && (services.count("image") || services.count("compute"))) {
+  if (!validator && (services.count("image") || services.count("compute") || services.count("placement"))) {
     auto identity_url = identity::settings_from_config(config, state_dir).public_url;
     ServiceCredentials creds;
     creds.auth_url = config.get_string("keystone_authtoken", "auth_url", identity_url + "/v3");
@@ -179,6 +185,16 @@ int run_services(const Config& config, const std::string& state_dir, const std::
     for (auto& driver : compute::make_drivers(config, state_dir)) compute_service->register_compute_host(driver->resources());
     runtime.every(std::chrono::seconds(10), [compute_service] { compute_service->heartbeat(); });
   }
+  if (services.count("placement")) {
+    placement_service = placement::open_placement_service(config, state_dir);
+    placement_pipeline = std::make_shared<Pipeline>(placement::api::make_service_spec(
+        placement_service, validator,
+        config.get_string("placement", "policy_file", state_dir + "/placement-policy.yaml")));
+    auto options = server_options(config, "placement", 8778);
+    options.render_error = placement::api::render_transport_error;
+    auto port = listen_pipeline(runtime, options, placement_pipeline);
+    spdlog::info("placement listening on port {}", port);
+  }
   runtime.start();
   if (print_banner) {
     std::ifstream clouds(fs::path(state_dir) / "clouds.yaml");
@@ -186,6 +202,7 @@ int run_services(const Config& config, const std::string& state_dir, const std::
     if (svc) std::cout << "  identity: " << svc->settings().public_url << "/v3\n";
     if (images) std::cout << "  image:    " << images->settings().public_url << "\n";
     if (compute_service) std::cout << "  compute:  " << compute_service->settings().public_url << "/v2.1\n";
+    if (placement_service) std::cout << "  placement: " << placement_service->settings().public_url << "\n";
     std::cout << "  clouds.yaml: " << state_dir << "/clouds.yaml (cloud name: nubo)\n"
               << "  openrc:      " << state_dir << "/openrc\n\n"
               << clouds.rdbuf() << "\n"
@@ -213,7 +230,7 @@ int main(int argc, char** argv) {
   aio->add_option("--fake-hosts", fake_hosts, "register N simulated hypervisors (the fake driver, for scale tests)");
   auto* api = app.add_subcommand("api", "chosen API services");
   std::string services = "identity";
-  api->add_option("--services", services, "comma-separated services (identity, image, compute)");
+  api->add_option("--services", services, "comma-separated services (identity, image, compute, placement)");
   auto* boot = app.add_subcommand("bootstrap", "create the admin user, project, roles and catalog");
   std::string boot_password;
   boot->add_option("--bootstrap-password", boot_password, "the admin's password");
@@ -230,7 +247,7 @@ int main(int argc, char** argv) {
     if (auto s = config.get("DEFAULT", "state_dir"); s && state_dir == default_state_dir()) state_dir = *s;
     setup_logging(config);
     if (fake_hosts >= 0) config.set("compute", "fake_hosts", std::to_string(fake_hosts));
-    if (aio->parsed()) return run_services(config, state_dir, {"identity", "image", "compute"}, true);
+    if (aio->parsed()) return run_services(config, state_dir, {"identity", "image", "compute", "placement"}, true);
     if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);
     if (boot->parsed()) {
       auto svc = identity::open_identity_service(config, state_dir);
@@ -241,7 +258,8 @@ int main(int argc, char** argv) {
     if (dbcmd->parsed()) {
       identity::open_identity_service(config, state_dir);  // applies the migrations
       image::open_image_service(config, state_dir, false);  // a running server's uploads stay as they are
-      std::cout << "identity and image databases are up to date\n";
+      placement::open_placement_service(config, state_dir);
+      std::cout << "identity, image and placement databases are up to date\n";
       return 0;
     }
     if (token->parsed()) {

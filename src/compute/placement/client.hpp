@@ -1,4 +1,5 @@
-// The placement client the compute scheduler uses: providers, candidates and claims, in-process or remote.
+// The placement client the compute scheduler uses: providers, candidates and claims, in-process or
+// remote.
 #pragma once
 
 #include <cstdint>
@@ -27,8 +28,9 @@ struct CandidateRequest {
 
 struct Candidate {
   std::string provider_uuid;
-  std::map<std::string, std::int64_t> requested;       // what a claim for it would allocate
-  std::map<std::string, std::int64_t> capacity, used;  // per class, (total-reserved)*ratio and current usage
+  std::map<std::string, std::int64_t> requested;  // what a claim for it would allocate
+  std::map<std::string, std::int64_t> capacity,
+      used;  // per class, (total-reserved)*ratio and current usage
 };
 
 struct Consumer {
@@ -38,17 +40,21 @@ struct Consumer {
 class PlacementClient {
  public:
   virtual ~PlacementClient() = default;
-  // Creates or updates the provider and its inventory/traits (idempotent; called at every compute start).
+  // Creates or updates the provider and its inventory/traits (idempotent; called at every compute
+  // start).
   virtual void ensure_provider(const ProviderInventory& p) = 0;
   virtual std::vector<Candidate> allocation_candidates(const CandidateRequest& r) = 0;
   // Atomically replaces the consumer's allocations with these (provider uuid → class → amount).
   // Returns false (and changes nothing) when any provider lacks capacity.
-  virtual bool claim(const Consumer& c,
-                     const std::map<std::string, std::map<std::string, std::int64_t>>& allocations) = 0;
+  virtual bool claim(
+      const Consumer& c,
+      const std::map<std::string, std::map<std::string, std::int64_t>>& allocations) = 0;
   // The consumer's current allocations (provider uuid → class → amount); empty when none.
-  virtual std::map<std::string, std::map<std::string, std::int64_t>> allocations(const std::string& consumer_uuid) = 0;
+  virtual std::map<std::string, std::map<std::string, std::int64_t>> allocations(
+      const std::string& consumer_uuid) = 0;
   // Moves all of `from`'s allocations to `to` (used for a migration record during resize); atomic.
-  virtual void move_allocations(const std::string& from, const std::string& to, const Consumer& to_consumer) = 0;
+  virtual void move_allocations(const std::string& from, const std::string& to,
+                                const Consumer& to_consumer) = 0;
   virtual void release(const std::string& consumer_uuid) = 0;
   virtual void set_provider_aggregates(const std::string& provider_uuid,
                                        const std::vector<std::string>& aggregate_uuids) = 0;
