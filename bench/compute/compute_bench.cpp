@@ -30,21 +30,25 @@ struct Api {
   std::string token;
   http::Client client{std::chrono::seconds(60)};
   explicit Api(const Options& opts, std::string t) : o(opts), token(std::move(t)) {}
-  http::ClientResponse call(const std::string& method, const std::string& path, const std::string& body = {}) {
+  http::ClientResponse call(const std::string& method, const std::string& path,
+                            const std::string& body = {}) {
     std::vector<std::pair<std::string, std::string>> h{{"X-Auth-Token", token}};
     if (!body.empty()) h.push_back({"Content-Type", "application/json"});
     return client.request(method, o.compute + path, h, body);
   }
   std::string boot(const std::string& name, int count = 1) {
-    auto body = json::serialize(json::object{
-        {"server", json::object{{"name", name}, {"flavorRef", o.flavor}, {"imageRef", o.image},
-                                {"min_count", count}, {"max_count", count}}}});
+    auto body = json::serialize(json::object{{"server", json::object{{"name", name},
+                                                                     {"flavorRef", o.flavor},
+                                                                     {"imageRef", o.image},
+                                                                     {"min_count", count},
+                                                                     {"max_count", count}}}});
     auto r = call("POST", "/servers", body);
     if (r.status != 202) {
       std::fprintf(stderr, "boot: %d %s\n", r.status, r.body.substr(0, 300).c_str());
       return {};
     }
-    return std::string(json::parse(r.body).as_object().at("server").as_object().at("id").as_string());
+    return std::string(
+        json::parse(r.body).as_object().at("server").as_object().at("id").as_string());
   }
   // Polls until the server shows the status (or is gone, for "GONE"); false on ERROR.
   bool wait(const std::string& id, const std::string& status) {
@@ -65,12 +69,22 @@ std::string admin_project;
 
 std::string admin_token(const Options& o) {
   http::Client c;
-  auto body = R"({"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"id":"default"},"password":")" +
-              o.password + R"("}}},"scope":{"project":{"name":"admin","domain":{"id":"default"}}}}})";
-  auto r = c.request("POST", o.identity + "/auth/tokens", {{"Content-Type", "application/json"}}, body);
+  auto body =
+      R"({"auth":{"identity":{"methods":["password"],"password":{"user":{"name":"admin","domain":{"id":"default"},"password":")" +
+      o.password + R"("}}},"scope":{"project":{"name":"admin","domain":{"id":"default"}}}}})";
+  auto r =
+      c.request("POST", o.identity + "/auth/tokens", {{"Content-Type", "application/json"}}, body);
   auto t = r.headers.get("X-Subject-Token");
-  if (!t) throw std::runtime_error("cannot get a token: " + std::to_string(r.status) + " " + r.body);
-  admin_project = std::string(json::parse(r.body).as_object().at("token").as_object().at("project").as_object().at("id").as_string());
+  if (!t)
+    throw std::runtime_error("cannot get a token: " + std::to_string(r.status) + " " + r.body);
+  admin_project = std::string(json::parse(r.body)
+                                  .as_object()
+                                  .at("token")
+                                  .as_object()
+                                  .at("project")
+                                  .as_object()
+                                  .at("id")
+                                  .as_string());
   return std::string(*t);
 }
 
@@ -81,7 +95,9 @@ double percentile(std::vector<double> v, double p) {
   return v[std::min(i, v.size() - 1)];
 }
 
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+double ms_since(Clock::time_point t) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+}
 
 void boot_latency(const Options& o, const std::string& token) {
   std::atomic<int> next{0};
@@ -99,16 +115,22 @@ void boot_latency(const Options& o, const std::string& token) {
         auto id = api.boot("bench-boot");
         bool ok = !id.empty() && api.wait(id, "ACTIVE");
         std::lock_guard lock(m);
-        if (ok) latencies.push_back(ms_since(t)); else ++errors;
+        if (ok)
+          latencies.push_back(ms_since(t));
+        else
+          ++errors;
         if (!id.empty()) ids.push_back(id);
       }
     });
   for (auto& w : workers) w.join();
   auto elapsed = ms_since(start) / 1000.0;
-  std::printf("boot->ACTIVE at %d concurrent: %zu servers, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f ms, "
-              "%.0f boots/s, %d errors\n",
-              o.concurrency, latencies.size(), percentile(latencies, 50), percentile(latencies, 95),
-              percentile(latencies, 99), percentile(latencies, 100), static_cast<double>(latencies.size()) / elapsed, errors);
+  std::printf(
+      "boot->ACTIVE at %d concurrent: %zu servers, p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, max %.1f "
+      "ms, "
+      "%.0f boots/s, %d errors\n",
+      o.concurrency, latencies.size(), percentile(latencies, 50), percentile(latencies, 95),
+      percentile(latencies, 99), percentile(latencies, 100),
+      static_cast<double>(latencies.size()) / elapsed, errors);
   // Clean up so the next scenario starts from an empty cloud.
   std::atomic<size_t> i{0};
   workers.clear();
@@ -154,10 +176,13 @@ void cycles(const Options& o, const std::string& token) {
   stop = true;
   for (auto& w : workers) w.join();
   auto elapsed = ms_since(start) / 1000.0;
-  std::printf("boot+delete cycles (%d workers, %d s): %.0f cycles/s sustained (min second %.0f, median %.0f), "
-              "%ld errors\n",
-              o.concurrency, o.cycle_seconds, static_cast<double>(done.load()) / elapsed,
-              *std::min_element(per_second.begin(), per_second.end()), percentile(per_second, 50), errors.load());
+  std::printf(
+      "boot+delete cycles (%d workers, %d s): %.0f cycles/s sustained (min second %.0f, median "
+      "%.0f), "
+      "%ld errors\n",
+      o.concurrency, o.cycle_seconds, static_cast<double>(done.load()) / elapsed,
+      *std::min_element(per_second.begin(), per_second.end()), percentile(per_second, 50),
+      errors.load());
 }
 
 void listing(const Options& o, const std::string& token) {
@@ -185,8 +210,9 @@ void listing(const Options& o, const std::string& token) {
     latencies.push_back(ms_since(t));
     listed = json::parse(r.body).as_object().at("servers").as_array().size();
   }
-  std::printf("GET /servers/detail?limit=1000 with %d servers: p50 %.1f ms, p95 %.1f ms (%zu per page)\n",
-              o.list_servers, percentile(latencies, 50), percentile(latencies, 95), listed);
+  std::printf(
+      "GET /servers/detail?limit=1000 with %d servers: p50 %.1f ms, p95 %.1f ms (%zu per page)\n",
+      o.list_servers, percentile(latencies, 50), percentile(latencies, 95), listed);
   latencies.clear();
   for (int i = 0; i < 50; ++i) {
     auto t = Clock::now();
@@ -205,16 +231,26 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
-    if (a == "--compute") o.compute = next();
-    else if (a == "--identity") o.identity = next();
-    else if (a == "--password") o.password = next();
-    else if (a == "--image") o.image = next();
-    else if (a == "--flavor") o.flavor = next();
-    else if (a == "--concurrency") o.concurrency = std::stoi(next());
-    else if (a == "--boots") o.boots = std::stoi(next());
-    else if (a == "--cycle-seconds") o.cycle_seconds = std::stoi(next());
-    else if (a == "--list-servers") o.list_servers = std::stoi(next());
-    else scenarios.push_back(a);
+    if (a == "--compute")
+      o.compute = next();
+    else if (a == "--identity")
+      o.identity = next();
+    else if (a == "--password")
+      o.password = next();
+    else if (a == "--image")
+      o.image = next();
+    else if (a == "--flavor")
+      o.flavor = next();
+    else if (a == "--concurrency")
+      o.concurrency = std::stoi(next());
+    else if (a == "--boots")
+      o.boots = std::stoi(next());
+    else if (a == "--cycle-seconds")
+      o.cycle_seconds = std::stoi(next());
+    else if (a == "--list-servers")
+      o.list_servers = std::stoi(next());
+    else
+      scenarios.push_back(a);
   }
   if (scenarios.empty()) scenarios = {"boot", "cycle", "list"};
   auto token = admin_token(o);
@@ -226,9 +262,12 @@ int main(int argc, char** argv) {
     if (r.status != 200) std::fprintf(stderr, "quota: %d %s\n", r.status, r.body.c_str());
   }
   for (auto& s : scenarios) {
-    if (s == "boot") boot_latency(o, token);
-    else if (s == "cycle") cycles(o, token);
-    else if (s == "list") listing(o, token);
+    if (s == "boot")
+      boot_latency(o, token);
+    else if (s == "cycle")
+      cycles(o, token);
+    else if (s == "list")
+      listing(o, token);
   }
   return 0;
 }

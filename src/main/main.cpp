@@ -1,4 +1,15 @@
 // The `nubo` multi-call binary: subcommands only; the services hold the logic.
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
 #include "common/auth_remote.hpp"
 #include "common/config.hpp"
 #include "common/ids.hpp"
@@ -8,6 +19,7 @@
 #include "common/service.hpp"
 #include "compute/api/service.hpp"
 #include "compute/placement/api/service.hpp"
+#include "compute/placement/local_client.hpp"
 #include "compute/placement/setup.hpp"
 #include "compute/setup.hpp"
 #include "identity/api/service.hpp"
@@ -15,17 +27,6 @@
 #include "image/api/common.hpp"
 #include "image/api/service.hpp"
 #include "image/setup.hpp"
-
-#include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
-
-#include <cstdlib>
-#include <malloc.h>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <set>
-#include <sstream>
 
 namespace fs = std::filesystem;
 using namespace nubo;
@@ -54,14 +55,15 @@ std::string read_or_create_secret(const fs::path& path) {
   return secret;
 }
 
-void write_client_files(const fs::path& dir, const std::string& auth_url, const std::string& password,
-                        const std::string& region) {
+void write_client_files(const fs::path& dir, const std::string& auth_url,
+                        const std::string& password, const std::string& region) {
   auto clouds = dir / "clouds.yaml";
   {
     std::ofstream f(clouds, std::ios::trunc);
     f << "clouds:\n  nubo:\n    auth:\n      auth_url: " << auth_url << "/v3\n"
       << "      username: admin\n      password: " << password << "\n"
-      << "      project_name: admin\n      user_domain_name: Default\n      project_domain_name: Default\n"
+      << "      project_name: admin\n      user_domain_name: Default\n      project_domain_name: "
+         "Default\n"
       << "    region_name: " << region << "\n    identity_api_version: 3\n    interface: public\n";
   }
   fs::permissions(clouds, fs::perms::owner_read | fs::perms::owner_write);
@@ -76,8 +78,8 @@ void write_client_files(const fs::path& dir, const std::string& auth_url, const 
   fs::permissions(openrc, fs::perms::owner_read | fs::perms::owner_write);
 }
 
-identity::BootstrapOptions bootstrap_options(const Config& c, const std::string& password, const std::string& url,
-                                             const std::string& state_dir) {
+identity::BootstrapOptions bootstrap_options(const Config& c, const std::string& password,
+                                             const std::string& url, const std::string& state_dir) {
   identity::BootstrapOptions o;
   o.admin_username = c.get_string("bootstrap", "admin_username", "admin");
   o.admin_password = password;
@@ -86,7 +88,8 @@ identity::BootstrapOptions bootstrap_options(const Config& c, const std::string&
   o.catalog.push_back({"identity", "keystone", url + "/v3"});
   o.catalog.push_back({"image", "glance", image::settings_from_config(c, state_dir).public_url,
                        image::default_registered_limits()});
-  o.catalog.push_back({"compute", "nova", compute::settings_from_config(c, state_dir).public_url + "/v2.1"});
+  o.catalog.push_back(
+      {"compute", "nova", compute::settings_from_config(c, state_dir).public_url + "/v2.1"});
   // Placement's endpoint has no version suffix.
   o.catalog.push_back({"placement", "placement", placement::settings_from_config(c).public_url});
   return o;
@@ -102,9 +105,13 @@ ServerOptions server_options(const Config& c, const std::string& section, uint16
   o.header_limit = static_cast<size_t>(c.get_int("DEFAULT", "max_header_size", 16384));
   o.read_timeout = std::chrono::seconds(c.get_int("DEFAULT", "client_socket_timeout", 30));
   o.idle_timeout = std::chrono::seconds(c.get_int("DEFAULT", "keepalive_timeout", 75));
-  o.tls_cert_file = c.get_string(section, "tls_cert_file", c.get_string("DEFAULT", "tls_cert_file", ""));
-  o.tls_key_file = c.get_string(section, "tls_key_file", c.get_string("DEFAULT", "tls_key_file", ""));
-  o.render_error = [render](int status, const std::string& message) { return render(ApiError(status, message)); };
+  o.tls_cert_file =
+      c.get_string(section, "tls_cert_file", c.get_string("DEFAULT", "tls_cert_file", ""));
+  o.tls_key_file =
+      c.get_string(section, "tls_key_file", c.get_string("DEFAULT", "tls_key_file", ""));
+  o.render_error = [render](int status, const std::string& message) {
+    return render(ApiError(status, message));
+  };
   return o;
 }
 
@@ -124,8 +131,8 @@ std::set<std::string> parse_services(const std::string& list) {
   return out;
 }
 
-int run_services(const Config& config, const std::string& state_dir, const std::set<std::string>& services,
-                 bool print_banner) {
+int run_services(const Config& config, const std::string& state_dir,
+                 const std::set<std::string>& services, bool print_banner) {
   Runtime runtime(static_cast<unsigned>(config.get_int("DEFAULT", "io_threads", 2)),
                   static_cast<unsigned>(config.get_int("DEFAULT", "worker_threads", 16)));
   std::shared_ptr<identity::IdentityService> svc;
@@ -135,33 +142,39 @@ int run_services(const Config& config, const std::string& state_dir, const std::
   std::shared_ptr<Pipeline> compute_pipeline;
   std::shared_ptr<placement::PlacementService> placement_service;
   std::shared_ptr<Pipeline> placement_pipeline;
+  std::unique_ptr<compute::ControlPlane> control_plane;
   auto password = config.get("bootstrap", "admin_password")
                       .value_or(read_or_create_secret(fs::path(state_dir) / "admin-password"));
   if (services.count("identity")) {
     svc = identity::open_identity_service(config, state_dir);
-    identity::bootstrap(*svc, bootstrap_options(config, password, svc->settings().public_url, state_dir));
+    identity::bootstrap(*svc,
+                        bootstrap_options(config, password, svc->settings().public_url, state_dir));
     write_client_files(state_dir, svc->settings().public_url, password, svc->settings().region);
     identity_pipeline = std::make_shared<Pipeline>(identity::api::make_service_spec(
         svc, config.get_string("identity", "policy_file", state_dir + "/policy.yaml")));
-    auto port = listen_pipeline(runtime, server_options(config, "identity", 5000), identity_pipeline);
+    auto port =
+        listen_pipeline(runtime, server_options(config, "identity", 5000), identity_pipeline);
     // Other processes may rotate keys or, on a shared database, write: re-read keys and revocation
     // events and drop caches every second with PostgreSQL, every 30 seconds with SQLite.
-    runtime.every(std::chrono::seconds(svc->database().is_postgresql() ? 1 : 30), [svc] { svc->refresh(); });
+    runtime.every(std::chrono::seconds(svc->database().is_postgresql() ? 1 : 30),
+                  [svc] { svc->refresh(); });
     spdlog::info("identity listening on port {}", port);
   }
   // Tokens are validated, and limits read, in-process when identity runs here, else through the
   // identity API.
   std::shared_ptr<TokenValidator> validator = svc;
   std::shared_ptr<LimitSource> limits = svc;
-  if (!validator && (services.count("image") || services.count("compute") || services.count("placement"))) {
+  if (!validator &&
+      (services.count("image") || services.count("compute") || services.count("placement"))) {
     auto identity_url = identity::settings_from_config(config, state_dir).public_url;
     ServiceCredentials creds;
     creds.auth_url = config.get_string("keystone_authtoken", "auth_url", identity_url + "/v3");
     creds.username = config.get_string("keystone_authtoken", "username",
                                        config.get_string("bootstrap", "admin_username", "admin"));
     creds.password = config.get_string("keystone_authtoken", "password", password);
-    creds.project_name = config.get_string("keystone_authtoken", "project_name",
-                                           config.get_string("bootstrap", "admin_project", "admin"));
+    creds.project_name =
+        config.get_string("keystone_authtoken", "project_name",
+                          config.get_string("bootstrap", "admin_project", "admin"));
     auto session = std::make_shared<ServiceSession>(creds);
     validator = std::make_shared<RemoteTokenValidator>(session);
     limits = std::make_shared<RemoteLimitSource>(session);
@@ -170,20 +183,12 @@ int run_services(const Config& config, const std::string& state_dir, const std::
     images = image::open_image_service(config, state_dir);
     images->set_limit_source(limits);
     image_pipeline = std::make_shared<Pipeline>(image::api::make_service_spec(
-        images, validator, config.get_string("image", "policy_file", state_dir + "/image-policy.yaml")));
-    auto port = listen_pipeline(runtime, server_options(config, "image", 9292, image::api::render_glance_error),
-                                image_pipeline);
+        images, validator,
+        config.get_string("image", "policy_file", state_dir + "/image-policy.yaml")));
+    auto port = listen_pipeline(
+        runtime, server_options(config, "image", 9292, image::api::render_glance_error),
+        image_pipeline);
     spdlog::info("image listening on port {}", port);
-  }
-  if (services.count("compute")) {
-    compute_service = compute::open_compute_service(config, state_dir);
-    compute_pipeline = std::make_shared<Pipeline>(compute::api::make_service_spec(
-        compute_service, validator, config.get_string("compute", "policy_file", state_dir + "/compute-policy.yaml")));
-    auto port = listen_pipeline(runtime, server_options(config, "compute", 8774, render_nova_error), compute_pipeline);
-    spdlog::info("compute listening on port {}", port);
-    // Hosts report once at start, then keep their services up with a heartbeat.
-    for (auto& driver : compute::make_drivers(config, state_dir)) compute_service->register_compute_host(driver->resources());
-    runtime.every(std::chrono::seconds(10), [compute_service] { compute_service->heartbeat(); });
   }
   if (services.count("placement")) {
     placement_service = placement::open_placement_service(config, state_dir);
@@ -195,18 +200,46 @@ int run_services(const Config& config, const std::string& state_dir, const std::
     auto port = listen_pipeline(runtime, options, placement_pipeline);
     spdlog::info("placement listening on port {}", port);
   }
+  if (services.count("compute")) {
+    compute_service = compute::open_compute_service(config, state_dir);
+    compute_service->set_image_client(std::make_shared<compute::RestImageClient>(config.get_string(
+        "compute", "image_url", image::settings_from_config(config, state_dir).public_url)));
+    compute_pipeline = std::make_shared<Pipeline>(compute::api::make_service_spec(
+        compute_service, validator,
+        config.get_string("compute", "policy_file", state_dir + "/compute-policy.yaml")));
+    auto port = listen_pipeline(runtime, server_options(config, "compute", 8774, render_nova_error),
+                                compute_pipeline);
+    spdlog::info("compute listening on port {}", port);
+    // The conductor, scheduler and agents run beside the API, claiming through placement
+    // in-process.
+    if (placement_service) {
+      control_plane = compute::start_control_plane(
+          config, state_dir, compute_service,
+          std::make_shared<placement::LocalPlacementClient>(placement_service));
+      auto* plane = control_plane.get();
+      runtime.every(std::chrono::seconds(10), [plane] { plane->tick(); });
+    } else {
+      spdlog::warn(
+          "compute: placement does not run in this process; servers are accepted but not built "
+          "here");
+    }
+    runtime.every(std::chrono::seconds(10), [compute_service] { compute_service->heartbeat(); });
+  }
   runtime.start();
   if (print_banner) {
     std::ifstream clouds(fs::path(state_dir) / "clouds.yaml");
     std::cout << "Nubo is running.\n";
     if (svc) std::cout << "  identity: " << svc->settings().public_url << "/v3\n";
     if (images) std::cout << "  image:    " << images->settings().public_url << "\n";
-    if (compute_service) std::cout << "  compute:  " << compute_service->settings().public_url << "/v2.1\n";
-    if (placement_service) std::cout << "  placement: " << placement_service->settings().public_url << "\n";
+    if (compute_service)
+      std::cout << "  compute:  " << compute_service->settings().public_url << "/v2.1\n";
+    if (placement_service)
+      std::cout << "  placement: " << placement_service->settings().public_url << "\n";
     std::cout << "  clouds.yaml: " << state_dir << "/clouds.yaml (cloud name: nubo)\n"
               << "  openrc:      " << state_dir << "/openrc\n\n"
               << clouds.rdbuf() << "\n"
-              << "Try: OS_CLIENT_CONFIG_FILE=" << state_dir << "/clouds.yaml openstack --os-cloud nubo token issue\n"
+              << "Try: OS_CLIENT_CONFIG_FILE=" << state_dir
+              << "/clouds.yaml openstack --os-cloud nubo token issue\n"
               << std::flush;
   }
   runtime.wait_for_signal();
@@ -227,10 +260,12 @@ int main(int argc, char** argv) {
 
   auto* aio = app.add_subcommand("all-in-one", "every service in one process");
   long fake_hosts = -1;
-  aio->add_option("--fake-hosts", fake_hosts, "register N simulated hypervisors (the fake driver, for scale tests)");
+  aio->add_option("--fake-hosts", fake_hosts,
+                  "register N simulated hypervisors (the fake driver, for scale tests)");
   auto* api = app.add_subcommand("api", "chosen API services");
   std::string services = "identity";
-  api->add_option("--services", services, "comma-separated services (identity, image, compute, placement)");
+  api->add_option("--services", services,
+                  "comma-separated services (identity, image, compute, placement)");
   auto* boot = app.add_subcommand("bootstrap", "create the admin user, project, roles and catalog");
   std::string boot_password;
   boot->add_option("--bootstrap-password", boot_password, "the admin's password");
@@ -244,20 +279,26 @@ int main(int argc, char** argv) {
 
   try {
     Config config = config_file.empty() ? Config() : Config::load(config_file);
-    if (auto s = config.get("DEFAULT", "state_dir"); s && state_dir == default_state_dir()) state_dir = *s;
+    if (auto s = config.get("DEFAULT", "state_dir"); s && state_dir == default_state_dir())
+      state_dir = *s;
     setup_logging(config);
     if (fake_hosts >= 0) config.set("compute", "fake_hosts", std::to_string(fake_hosts));
-    if (aio->parsed()) return run_services(config, state_dir, {"identity", "image", "compute", "placement"}, true);
+    if (aio->parsed())
+      return run_services(config, state_dir, {"identity", "image", "compute", "placement"}, true);
     if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);
     if (boot->parsed()) {
       auto svc = identity::open_identity_service(config, state_dir);
-      auto pw = boot_password.empty() ? read_or_create_secret(fs::path(state_dir) / "admin-password") : boot_password;
-      identity::bootstrap(*svc, bootstrap_options(config, pw, svc->settings().public_url, state_dir));
+      auto pw = boot_password.empty()
+                    ? read_or_create_secret(fs::path(state_dir) / "admin-password")
+                    : boot_password;
+      identity::bootstrap(*svc,
+                          bootstrap_options(config, pw, svc->settings().public_url, state_dir));
       return 0;
     }
     if (dbcmd->parsed()) {
       identity::open_identity_service(config, state_dir);  // applies the migrations
-      image::open_image_service(config, state_dir, false);  // a running server's uploads stay as they are
+      image::open_image_service(config, state_dir,
+                                false);  // a running server's uploads stay as they are
       placement::open_placement_service(config, state_dir);
       std::cout << "identity, image and placement databases are up to date\n";
       return 0;

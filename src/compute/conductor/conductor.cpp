@@ -293,12 +293,14 @@ void Conductor::build(const std::string& id) {
     json::array tried;
     if (auto* t = r->if_contains("tried_hosts"); t && t->is_array()) tried = t->as_array();
     tried.push_back(json::value(selection->host));
-    db::update(s, st::instance, id,
-               json::object{{"host", selection->host},
-                            {"node", selection->node},
-                            {"task_state", "spawning"},
-                            {"tried_hosts", tried},
-                            {"updated_at", compute_->now()}});
+    db::update(
+        s, st::instance, id,
+        json::object{{"host", selection->host},
+                     {"node", selection->node},
+                     {"availability_zone", selection->zone},  // as Nova records the zone it chose
+                     {"task_state", "spawning"},
+                     {"tried_hosts", tried},
+                     {"updated_at", compute_->now()}});
     row = *db::get(s, st::instance, id);
     placed = true;
   });
@@ -514,6 +516,7 @@ void Conductor::schedule_move(const std::string& id) {
   compute_->database().write([&](soci::session& s) {
     json::object changes{{"host", selection->host},
                          {"node", selection->node},
+                         {"availability_zone", selection->zone},
                          {"move_host", selection->host},
                          {"updated_at", compute_->now()}};
     if (resizing) {

@@ -147,7 +147,7 @@ std::optional<Selection> Scheduler::select_and_claim(const RequestSpec& spec,
   // A concurrent claim may take the last room on the best host: then the next best is tried.
   for (auto* h : rank(spec, hosts, candidates)) {
     if (placement_->claim(consumer, {{h->node_uuid, by_node.at(h->node_uuid)->requested}}))
-      return Selection{h->host, h->node, h->node_uuid};
+      return Selection{h->host, h->node, h->node_uuid, h->zone};
   }
   return std::nullopt;
 }

@@ -51,7 +51,7 @@ struct SchedulerSettings {
 };
 
 struct Selection {
-  std::string host, node, node_uuid;
+  std::string host, node, node_uuid, zone;
 };
 
 class Scheduler {

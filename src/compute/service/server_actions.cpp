@@ -181,6 +181,7 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
     for (auto& m : db::select(s, st::instance_metadata, db::Query{}.eq("instance_id", id)))
       metadata[text(m, "key")] = text(m, "value");
   });
+  if (op.empty()) return result;  // done in the database alone (lock, unlock, reset state)
   if (op == "schedule" || op == "confirm_resize" || text(row, "host").empty())
     cast_to_conductor("run_action", json::object{{"instance_id", id}, {"op", op}});
   else
