@@ -700,6 +700,12 @@ TEST(PlacementApi, BadInputIsA400WithPlacementsBody) {
        400},
       {"POST", "/allocations", "1.13", R"({})", 400},
       {"POST", "/allocations", "1.13", R"({"not-a-uuid": {}})", 400},
+      {"POST", "/allocations", "1.13",
+       "{\"aaaaaaaa-0000-0000-0000-000000000001\": " +
+           json::serialize(allocation_body({{rp, {{"VCPU", 1}}}})) +
+           ", \"AAAAAAAA-0000-0000-0000-000000000001\": " +
+           json::serialize(allocation_body({{rp, {{"VCPU", 1}}}})) + "}",
+       400},
       {"GET", "/resource_providers?bogus=1", "1.39", "", 400},
       {"GET", "/resource_providers?uuid=nope", "1.39", "", 400},
       {"GET", "/resource_providers?member_of=a,b", "1.39", "", 400},

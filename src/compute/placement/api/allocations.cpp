@@ -151,11 +151,13 @@ void add_allocation_routes(std::vector<Route>& routes, PlacementService& s) {
         auto& o = object_of(v);
         if (o.empty()) invalid("{} does not have enough properties");
         std::vector<AllocationWrite> writes;
+        std::set<std::string> seen;
         for (auto& kv : o) {
           auto consumer = canonical_uuid(kv.key());
           if (!consumer || kv.key().size() != 36)
             invalid("'" + std::string(kv.key()) +
                     "' does not match any of the regexes: '^[0-9a-fA-F-]{36}$'");
+          if (!seen.insert(*consumer).second) invalid("consumer " + *consumer + " is named twice");
           auto& one = object_of(kv.value());
           // Every consumer of a POST names its project and user, whatever the microversion.
           require_keys(one, {"allocations", "project_id", "user_id"});
