@@ -638,6 +638,13 @@ TEST(PlacementApi, TraitsClassesAndAggregates) {
   expect_error(c.call("DELETE", "/resource_classes/VCPU", "1.2"), 400);
   c.inventory(rp, {{"CUSTOM_FPGA_X", 2}});
   expect_error(c.call("DELETE", "/resource_classes/CUSTOM_FPGA_X", "1.2"), 409);
+  // A renamed class keeps its inventories.
+  ASSERT_EQ(c.call("PUT", "/resource_classes/CUSTOM_FPGA_X", "1.6",
+                   json::object{{"name", "CUSTOM_FPGA_Y"}})
+                .status,
+            200);
+  EXPECT_EQ(c.call("GET", "/resource_providers/" + rp + "/inventories/CUSTOM_FPGA_Y", "1.6").status,
+            200);
   EXPECT_EQ(c.call("DELETE", "/resource_classes/CUSTOM_NEWER", "1.2").status, 204);
   // Aggregates: a bare list before 1.19, with the generation from it.
   auto agg1 = uuid4(), agg2 = uuid4();
@@ -786,6 +793,9 @@ TEST(PlacementClient, LocalClientServesTheScheduler) {
   auto migration = uuid4();
   client.move_allocations(server.uuid, migration, {migration, "proj", kUser});
   EXPECT_TRUE(client.allocations(server.uuid).empty());
+  EXPECT_EQ(client.allocations(migration).at(node.uuid).at("MEMORY_MB"), 1024);
+  client.move_allocations(migration, migration,
+                          {migration, "proj", kUser});  // onto itself: nothing
   EXPECT_EQ(client.allocations(migration).at(node.uuid).at("MEMORY_MB"), 1024);
   client.release(migration);
   EXPECT_TRUE(client.allocations(migration).empty());

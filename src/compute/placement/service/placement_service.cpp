@@ -631,6 +631,7 @@ void PlacementService::delete_allocations(const std::string& consumer_uuid) {
 }
 
 void PlacementService::move_allocations(const std::string& from, const AllocationWrite& to) {
+  if (from == to.consumer_uuid) return;  // one consumer written twice would count its usage twice
   for (int attempt = 0; attempt < std::max(1, settings_.allocation_conflict_retry_count);
        ++attempt) {
     try {
