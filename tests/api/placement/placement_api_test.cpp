@@ -832,4 +832,36 @@ TEST(PlacementClient, ConcurrentClaimsNeverOvercommit) {
   EXPECT_EQ(allocations.body.at("allocations").as_object().size(), 8u);
 }
 
+// Two placement processes on one PostgreSQL database (each its own writer connection): the
+// provider generation compare-and-swap keeps claims within capacity.
+TEST(PlacementClient, TwoProcessesOnOnePostgresqlNeverOvercommit) {
+  const char* url = std::getenv("NUBO_TEST_DATABASE");
+  if (!url || std::string(url).rfind("postgres", 0) != 0)
+    GTEST_SKIP() << "needs NUBO_TEST_DATABASE (PostgreSQL)";
+  Cloud c;
+  auto other_dir = fs::temp_directory_path() / ("nubo-placement-second-" + uuid4_hex());
+  auto config = Config::parse("");
+  config.set("database", "placement_connection", url);
+  auto second = placement::open_placement_service(config, other_dir.string());
+  placement::LocalPlacementClient one(c.service_ptr_placement()), two(second);
+  placement::ProviderInventory node{uuid4(), "shared", 8, 0, 0, 1.0, 1.0, 1.0, 0, 0, {}};
+  one.ensure_provider(node);
+  std::atomic<int> granted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      auto& client = t % 2 ? one : two;
+      for (int i = 0; i < 4; ++i)
+        if (client.claim({uuid4(), "proj", kUser}, {{node.uuid, {{"VCPU", 1}}}})) ++granted;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(granted.load(), 8);
+  auto usage = c.call("GET", "/resource_providers/" + node.uuid + "/usages", "1.0");
+  EXPECT_EQ(usage.body.at("usages").at("VCPU"), 8);
+  auto allocations = c.call("GET", "/resource_providers/" + node.uuid + "/allocations", "1.0");
+  EXPECT_EQ(allocations.body.at("allocations").as_object().size(), 8u);
+  second.reset();
+  fs::remove_all(other_dir);
+}
+
 }  // namespace
