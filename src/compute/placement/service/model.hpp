@@ -74,7 +74,20 @@ struct ProviderFilter {
   Amounts resources;
 };
 
-// The unsuffixed request group of GET /allocation_candidates.
+// A suffixed (granular, 1.25) request group of GET /allocation_candidates: all of its resources
+// from one provider, which has its traits and is in its aggregates (or its root is).
+struct RequestGroup {
+  std::string suffix;
+  Amounts resources;
+  std::vector<std::set<std::string>> required_traits;
+  std::set<std::string> forbidden_traits;
+  std::vector<std::set<std::string>> member_of;
+  std::set<std::string> forbidden_aggregates;
+  std::optional<std::string> in_tree;
+};
+
+// GET /allocation_candidates: the unsuffixed request group (its resources may come from several
+// providers of one tree) and the suffixed ones.
 struct CandidateQuery {
   Amounts resources;
   std::vector<std::set<std::string>> required_traits;
@@ -88,6 +101,8 @@ struct CandidateQuery {
   bool nested = true;  // from 1.29: resources may come from several providers of one tree
   bool summaries =
       true;  // build provider summaries (the API); the scheduler needs only the requests
+  std::vector<RequestGroup> groups;  // suffixed groups
+  bool isolate = false;              // group_policy=isolate: suffixed groups on distinct providers
 };
 
 struct ProviderSummary {
@@ -101,6 +116,8 @@ struct CandidateResult {
   std::vector<ProviderAmounts> allocation_requests;
   std::map<std::string, ProviderSummary> summaries;  // every provider of the trees in the requests
   std::map<std::string, Inventories> capable;  // providers in the requests: the requested classes
+  // Per request (when suffixed groups were asked for): group suffix ("" unsuffixed) → providers.
+  std::vector<std::map<std::string, std::vector<std::string>>> mappings;
 };
 
 // Usage per resource class, with the consumers counted per consumer type (1.38).
