@@ -51,7 +51,7 @@ void LocalPlacementClient::ensure_provider(const ProviderInventory& p) {
       if (have != want) service_->set_provider_traits(p.uuid, trait_generation, p.traits);
       return;
     } catch (const ApiError& e) {
-      if (e.status() != 409 || attempt >= 5) throw;
+      if (e.type() != code::kConcurrentUpdate || attempt >= 5) throw;
     }
   }
 }

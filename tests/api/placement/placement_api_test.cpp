@@ -580,6 +580,59 @@ TEST(PlacementApi, NestedCandidatesSpanATree) {
                   .empty());
 }
 
+TEST(PlacementApi, GranularGroupsEachOnOneProvider) {
+  Cloud c;
+  auto cn = c.provider("cn");
+  auto nic1 = c.provider("nic1", cn), nic2 = c.provider("nic2", cn);
+  c.inventory(cn, {{"VCPU", 8}});
+  c.inventory(nic1, {{"SRIOV_NET_VF", 4}});
+  c.inventory(nic2, {{"SRIOV_NET_VF", 4}});
+  ASSERT_EQ(c.call("PUT", "/traits/CUSTOM_PHYSNET_A", "1.6").status, 201);
+  ASSERT_EQ(c.call("PUT", "/traits/CUSTOM_PHYSNET_B", "1.6").status, 201);
+  for (auto& [nic, trait] :
+       {std::pair{nic1, "CUSTOM_PHYSNET_A"}, std::pair{nic2, "CUSTOM_PHYSNET_B"}})
+    ASSERT_EQ(c.call("PUT", "/resource_providers/" + nic + "/traits", "1.6",
+                     json::object{{"traits", json::array{trait}},
+                                  {"resource_provider_generation", c.generation(nic)}})
+                  .status,
+              200);
+  auto count = [&](const std::string& q, const std::string& version = "1.39") {
+    auto r = c.call("GET", "/allocation_candidates?" + q, version);
+    EXPECT_EQ(r.status, 200) << r.raw;
+    return r.body.contains("allocation_requests")
+               ? r.body.at("allocation_requests").as_array().size()
+               : 0u;
+  };
+  auto r = c.call("GET",
+                  "/allocation_candidates?resources=VCPU:1&resources1=SRIOV_NET_VF:1&required1="
+                  "CUSTOM_PHYSNET_A",
+                  "1.34");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  ASSERT_EQ(r.body.at("allocation_requests").as_array().size(), 1u);
+  auto& one = r.body.at("allocation_requests").as_array()[0].as_object();
+  EXPECT_EQ(one.at("allocations").at(cn).at("resources").at("VCPU"), 1);
+  EXPECT_EQ(one.at("allocations").at(nic1).at("resources").at("SRIOV_NET_VF"), 1);
+  EXPECT_EQ(one.at("mappings").at("1").as_array()[0], json::value(nic1));
+  EXPECT_EQ(one.at("mappings").at("").as_array()[0], json::value(cn));
+  EXPECT_EQ(r.body.at("provider_summaries").as_object().size(), 3u);  // the whole tree
+  // Isolation: two groups on two providers, or also on one when the policy allows and it fits.
+  EXPECT_EQ(count("resources1=SRIOV_NET_VF:1&resources2=SRIOV_NET_VF:1&group_policy=isolate"), 2u);
+  EXPECT_EQ(count("resources1=SRIOV_NET_VF:1&resources2=SRIOV_NET_VF:1&group_policy=none"), 4u);
+  EXPECT_EQ(count("resources1=SRIOV_NET_VF:3&resources2=SRIOV_NET_VF:3&group_policy=none"), 2u);
+  // Named suffixes from 1.33.
+  auto named = c.call(
+      "GET", "/allocation_candidates?resources_NET=SRIOV_NET_VF:1&required_NET=CUSTOM_PHYSNET_B",
+      "1.34");
+  ASSERT_EQ(named.status, 200) << named.raw;
+  ASSERT_EQ(named.body.at("allocation_requests").as_array().size(), 1u);
+  EXPECT_EQ(
+      named.body.at("allocation_requests").as_array()[0].at("mappings").at("_NET").as_array()[0],
+      json::value(nic2));
+  // A group's amount must come from one provider: 6 VFs are on no single NIC.
+  EXPECT_EQ(count("resources1=SRIOV_NET_VF:6"), 0u);
+  EXPECT_EQ(count("resources=SRIOV_NET_VF:6"), 0u);
+}
+
 TEST(PlacementApi, TraitsClassesAndAggregates) {
   Cloud c;
   auto traits = c.call("GET", "/traits?name=startswith:COMPUTE_", "1.6");
@@ -638,6 +691,13 @@ TEST(PlacementApi, TraitsClassesAndAggregates) {
   expect_error(c.call("DELETE", "/resource_classes/VCPU", "1.2"), 400);
   c.inventory(rp, {{"CUSTOM_FPGA_X", 2}});
   expect_error(c.call("DELETE", "/resource_classes/CUSTOM_FPGA_X", "1.2"), 409);
+  // A renamed class keeps its inventories.
+  ASSERT_EQ(c.call("PUT", "/resource_classes/CUSTOM_FPGA_X", "1.6",
+                   json::object{{"name", "CUSTOM_FPGA_Y"}})
+                .status,
+            200);
+  EXPECT_EQ(c.call("GET", "/resource_providers/" + rp + "/inventories/CUSTOM_FPGA_Y", "1.6").status,
+            200);
   EXPECT_EQ(c.call("DELETE", "/resource_classes/CUSTOM_NEWER", "1.2").status, 204);
   // Aggregates: a bare list before 1.19, with the generation from it.
   auto agg1 = uuid4(), agg2 = uuid4();
@@ -700,6 +760,12 @@ TEST(PlacementApi, BadInputIsA400WithPlacementsBody) {
        400},
       {"POST", "/allocations", "1.13", R"({})", 400},
       {"POST", "/allocations", "1.13", R"({"not-a-uuid": {}})", 400},
+      {"POST", "/allocations", "1.13",
+       "{\"aaaaaaaa-0000-0000-0000-000000000001\": " +
+           json::serialize(allocation_body({{rp, {{"VCPU", 1}}}})) +
+           ", \"AAAAAAAA-0000-0000-0000-000000000001\": " +
+           json::serialize(allocation_body({{rp, {{"VCPU", 1}}}})) + "}",
+       400},
       {"GET", "/resource_providers?bogus=1", "1.39", "", 400},
       {"GET", "/resource_providers?uuid=nope", "1.39", "", 400},
       {"GET", "/resource_providers?member_of=a,b", "1.39", "", 400},
@@ -707,7 +773,12 @@ TEST(PlacementApi, BadInputIsA400WithPlacementsBody) {
       {"GET", "/resource_providers?required=", "1.39", "", 400},
       {"GET", "/resource_providers?resources=VCPU", "1.39", "", 400},
       {"GET", "/resource_providers?resources=VCPU:x", "1.39", "", 400},
-      {"GET", "/allocation_candidates?resources1=VCPU:1", "1.39", "", 400},
+      {"GET", "/allocation_candidates?resources1=VCPU:1", "1.24", "", 400},
+      {"GET", "/allocation_candidates?resources1=VCPU:1&required2=CUSTOM_X", "1.39", "", 400},
+      {"GET", "/allocation_candidates?resources1=VCPU:1&resources2=VCPU:1", "1.39", "", 400},
+      {"GET", "/allocation_candidates?resources1=VCPU:1&group_policy=maybe", "1.39", "", 400},
+      {"GET", "/allocation_candidates?resources_A=VCPU:1", "1.32", "", 400},
+      {"GET", "/allocation_candidates?resources01=VCPU:1", "1.32", "", 400},
       {"GET", "/allocation_candidates?resources=VCPU:1&in_tree=nope", "1.39", "", 400},
       {"GET", "/traits?associated=maybe", "1.39", "", 400},
       {"PUT", "/resource_providers/" + rp + "/traits", "1.6",
@@ -781,6 +852,9 @@ TEST(PlacementClient, LocalClientServesTheScheduler) {
   client.move_allocations(server.uuid, migration, {migration, "proj", kUser});
   EXPECT_TRUE(client.allocations(server.uuid).empty());
   EXPECT_EQ(client.allocations(migration).at(node.uuid).at("MEMORY_MB"), 1024);
+  client.move_allocations(migration, migration,
+                          {migration, "proj", kUser});  // onto itself: nothing
+  EXPECT_EQ(client.allocations(migration).at(node.uuid).at("MEMORY_MB"), 1024);
   client.release(migration);
   EXPECT_TRUE(client.allocations(migration).empty());
   EXPECT_EQ(c.call("GET", "/resource_providers/" + node.uuid + "/usages", "1.0")
@@ -814,6 +888,38 @@ TEST(PlacementClient, ConcurrentClaimsNeverOvercommit) {
   EXPECT_EQ(usage.body.at("usages").at("VCPU"), 8);
   auto allocations = c.call("GET", "/resource_providers/" + node.uuid + "/allocations", "1.0");
   EXPECT_EQ(allocations.body.at("allocations").as_object().size(), 8u);
+}
+
+// Two placement processes on one PostgreSQL database (each its own writer connection): the
+// provider generation compare-and-swap keeps claims within capacity.
+TEST(PlacementClient, TwoProcessesOnOnePostgresqlNeverOvercommit) {
+  const char* url = std::getenv("NUBO_TEST_DATABASE");
+  if (!url || std::string(url).rfind("postgres", 0) != 0)
+    GTEST_SKIP() << "needs NUBO_TEST_DATABASE (PostgreSQL)";
+  Cloud c;
+  auto other_dir = fs::temp_directory_path() / ("nubo-placement-second-" + uuid4_hex());
+  auto config = Config::parse("");
+  config.set("database", "placement_connection", url);
+  auto second = placement::open_placement_service(config, other_dir.string());
+  placement::LocalPlacementClient one(c.service_ptr_placement()), two(second);
+  placement::ProviderInventory node{uuid4(), "shared", 8, 0, 0, 1.0, 1.0, 1.0, 0, 0, {}};
+  one.ensure_provider(node);
+  std::atomic<int> granted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      auto& client = t % 2 ? one : two;
+      for (int i = 0; i < 4; ++i)
+        if (client.claim({uuid4(), "proj", kUser}, {{node.uuid, {{"VCPU", 1}}}})) ++granted;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(granted.load(), 8);
+  auto usage = c.call("GET", "/resource_providers/" + node.uuid + "/usages", "1.0");
+  EXPECT_EQ(usage.body.at("usages").at("VCPU"), 8);
+  auto allocations = c.call("GET", "/resource_providers/" + node.uuid + "/allocations", "1.0");
+  EXPECT_EQ(allocations.body.at("allocations").as_object().size(), 8u);
+  second.reset();
+  fs::remove_all(other_dir);
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // /allocations (per consumer, and several at once from 1.13), /usages (1.9) and
 // /allocation_candidates (1.10) in each microversion's shape.
+#include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <sstream>
 
@@ -151,11 +153,13 @@ void add_allocation_routes(std::vector<Route>& routes, PlacementService& s) {
         auto& o = object_of(v);
         if (o.empty()) invalid("{} does not have enough properties");
         std::vector<AllocationWrite> writes;
+        std::set<std::string> seen;
         for (auto& kv : o) {
           auto consumer = canonical_uuid(kv.key());
           if (!consumer || kv.key().size() != 36)
             invalid("'" + std::string(kv.key()) +
                     "' does not match any of the regexes: '^[0-9a-fA-F-]{36}$'");
+          if (!seen.insert(*consumer).second) invalid("consumer " + *consumer + " is named twice");
           auto& one = object_of(kv.value());
           // Every consumer of a POST names its project and user, whatever the microversion.
           require_keys(one, {"allocations", "project_id", "user_id"});
@@ -229,31 +233,98 @@ void add_allocation_routes(std::vector<Route>& routes, PlacementService& s) {
         if (at_least(ctx, 31)) allowed.insert("in_tree");
         if (at_least(ctx, 35)) allowed.insert("root_required");
         if (at_least(ctx, 36)) allowed.insert("same_subtree");
-        for (auto& [k, v] : ctx.request.query)
-          if (!allowed.count(k)) {
-            bool suffixed =
-                at_least(ctx, 25) && (k.rfind("resources", 0) == 0 || k.rfind("required", 0) == 0 ||
-                                      k.rfind("member_of", 0) == 0 || k.rfind("in_tree", 0) == 0);
-            if (suffixed)
-              throw placement_error(
-                  400, "Granular request groups (" + k + ") are not supported by this Placement.");
+        // Suffixed groups (1.25): resources<S>, required<S>, member_of<S>, in_tree<S> (1.31), with
+        // numeric suffixes until 1.33 and names of [A-Za-z0-9_-]{1,64} from it.
+        std::map<std::string, RequestGroup> groups;
+        std::map<std::string, std::set<std::string>> keys_of;  // suffix → parameters given
+        for (auto& [k, v] : ctx.request.query) {
+          if (allowed.count(k)) continue;
+          std::string suffix;
+          if (at_least(ctx, 25))
+            for (const char* prefix : {"resources", "required", "member_of", "in_tree"}) {
+              std::string_view key(k);
+              if (key.rfind(prefix, 0) != 0 || key.size() == std::strlen(prefix)) continue;
+              if (std::string_view(prefix) == "in_tree" && !at_least(ctx, 31)) continue;
+              auto rest = key.substr(std::strlen(prefix));
+              bool named =
+                  at_least(ctx, 33)
+                      ? rest.size() <= 64 &&
+                            std::all_of(rest.begin(), rest.end(),
+                                        [](char c) {
+                                          return std::isalnum(static_cast<unsigned char>(c)) ||
+                                                 c == '_' || c == '-';
+                                        })
+                      : rest[0] != '0' && std::all_of(rest.begin(), rest.end(), [](char c) {
+                          return std::isdigit(static_cast<unsigned char>(c));
+                        });
+              if (named) {
+                suffix = std::string(rest);
+                keys_of[suffix].insert(prefix);
+              }
+            }
+          if (suffix.empty())
             throw placement_error(
                 400, "Invalid query string parameters: Additional properties are not allowed ('" +
                          k + "' was unexpected)");
-          }
+        }
         if (ctx.request.query.count("same_subtree"))
           throw placement_error(
               400, "same_subtree names request groups, which this Placement does not support.");
+        CandidateQuery q;
+        for (auto& [suffix, given] : keys_of) {
+          auto& g = groups[suffix];
+          g.suffix = suffix;
+          if (auto r = query(ctx, "resources" + suffix)) g.resources = parse_resources(*r);
+          if (given.count("required"))
+            parse_required(ctx, "required" + suffix, g.required_traits, g.forbidden_traits);
+          if (given.count("member_of"))
+            parse_member_of(ctx, "member_of" + suffix, g.member_of, g.forbidden_aggregates);
+          if (auto t = query(ctx, "in_tree" + suffix)) g.in_tree = parse_in_tree(*t);
+        }
         auto resources = query(ctx, "resources");
-        if (!resources) {
+        if (!resources && groups.empty()) {
           if (at_least(ctx, 25))
             throw placement_error(
                 400, "At least one request group (`resources` or `resources{$S}`) is required.");
           throw placement_error(
               400, "Invalid query string parameters: 'resources' is a required property");
         }
-        CandidateQuery q;
-        q.resources = parse_resources(*resources);
+        if (resources) q.resources = parse_resources(*resources);
+        // Every group with traits or aggregates has resources, as Placement requires.
+        std::string orphans;
+        auto orphan = [&](bool has, const std::string& key) {
+          if (has) orphans += (orphans.empty() ? "" : ", ") + key;
+        };
+        orphan(!resources && query(ctx, "required").has_value(), "required");
+        for (auto& [suffix, g] : groups)
+          orphan(g.resources.empty() && keys_of[suffix].count("required"), "required" + suffix);
+        if (!orphans.empty())
+          throw placement_error(400,
+                                "All traits parameters must be associated with resources.  "
+                                "Found the following orphaned traits keys: " +
+                                    orphans);
+        orphan(!resources && query(ctx, "member_of").has_value(), "member_of");
+        for (auto& [suffix, g] : groups)
+          orphan(g.resources.empty() && keys_of[suffix].count("member_of"), "member_of" + suffix);
+        if (!orphans.empty())
+          throw placement_error(400,
+                                "All member_of parameters must be associated with resources. "
+                                "Found the following orphaned member_of keys: " +
+                                    orphans);
+        for (auto& [suffix, g] : groups)
+          if (g.resources.empty())
+            throw placement_error(400, "All request groups must specify resources.");
+        auto policy = query(ctx, "group_policy");
+        if (policy && *policy != "none" && *policy != "isolate")
+          throw placement_error(400, "Invalid query string parameters: '" + *policy +
+                                         "' is not one of ['none', 'isolate']");
+        if (groups.size() > 1 && !policy)
+          throw placement_error(
+              400,
+              "The \"group_policy\" parameter is required when specifying more than "
+              "one \"resources{N}\" parameter.");
+        q.isolate = policy && *policy == "isolate";
+        for (auto& [suffix, g] : groups) q.groups.push_back(std::move(g));
         if (auto l = query(ctx, "limit")) {
           long n = 0;
           auto [p, ec] = std::from_chars(l->data(), l->data() + l->size(), n);
@@ -290,7 +361,8 @@ void add_allocation_routes(std::vector<Route>& routes, PlacementService& s) {
         q.nested = at_least(ctx, 29);
         auto result = s.allocation_candidates(q);
         json::array requests;
-        for (auto& r : result.allocation_requests) {
+        for (std::size_t n = 0; n < result.allocation_requests.size(); ++n) {
+          auto& r = result.allocation_requests[n];
           if (at_least(ctx, 12)) {
             json::object allocations;
             json::array providers;
@@ -299,7 +371,16 @@ void add_allocation_routes(std::vector<Route>& routes, PlacementService& s) {
               providers.push_back(json::value(p));
             }
             json::object one{{"allocations", std::move(allocations)}};
-            if (at_least(ctx, 34)) one["mappings"] = json::object{{"", std::move(providers)}};
+            if (at_least(ctx, 34)) {
+              json::object mappings;
+              if (n < result.mappings.size()) {
+                for (auto& [suffix, uuids] : result.mappings[n])
+                  mappings[suffix] = json::array(uuids.begin(), uuids.end());
+              } else {
+                mappings[""] = std::move(providers);
+              }
+              one["mappings"] = std::move(mappings);
+            }
             requests.push_back(std::move(one));
           } else {
             json::array allocations;

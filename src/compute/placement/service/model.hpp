@@ -64,30 +64,39 @@ struct AllocationWrite {
   ProviderAmounts allocations;             // empty: remove the consumer's allocations
 };
 
-// Filters on providers; `any-of` sets are ANDed together.
-struct ProviderFilter {
-  std::optional<std::string> name, uuid, in_tree;
-  std::vector<std::set<std::string>> member_of;
-  std::set<std::string> forbidden_aggregates;
-  std::vector<std::set<std::string>> required_traits;
-  std::set<std::string> forbidden_traits;
-  Amounts resources;
-};
-
-// The unsuffixed request group of GET /allocation_candidates.
-struct CandidateQuery {
+// What a provider (or, for the unsuffixed group of candidates, a tree) must offer: capacity for
+// the resources, the traits, the aggregates (its own or its root's), a tree. `any-of` sets are
+// ANDed together.
+struct Requirements {
   Amounts resources;
   std::vector<std::set<std::string>> required_traits;
   std::set<std::string> forbidden_traits;
   std::vector<std::set<std::string>> member_of;
   std::set<std::string> forbidden_aggregates;
   std::optional<std::string> in_tree;
+};
+
+// Filters of GET /resource_providers.
+struct ProviderFilter : Requirements {
+  std::optional<std::string> name, uuid;
+};
+
+// A suffixed (granular, 1.25) request group of GET /allocation_candidates: all of its resources
+// from one provider.
+struct RequestGroup : Requirements {
+  std::string suffix;
+};
+
+// GET /allocation_candidates: the unsuffixed request group (its resources may come from several
+// providers of one tree) and the suffixed ones.
+struct CandidateQuery : Requirements {
   std::vector<std::set<std::string>> root_required;  // any-of sets of traits the root must have
   std::set<std::string> root_forbidden;
   std::optional<long> limit;
-  bool nested = true;  // from 1.29: resources may come from several providers of one tree
-  bool summaries =
-      true;  // build provider summaries (the API); the scheduler needs only the requests
+  bool nested = true;     // from 1.29: resources may come from several providers of one tree
+  bool summaries = true;  // provider summaries (the API); the scheduler needs only the requests
+  std::vector<RequestGroup> groups;  // suffixed groups
+  bool isolate = false;              // group_policy=isolate: suffixed groups on distinct providers
 };
 
 struct ProviderSummary {
@@ -101,6 +110,8 @@ struct CandidateResult {
   std::vector<ProviderAmounts> allocation_requests;
   std::map<std::string, ProviderSummary> summaries;  // every provider of the trees in the requests
   std::map<std::string, Inventories> capable;  // providers in the requests: the requested classes
+  // Per request (when suffixed groups were asked for): group suffix ("" unsuffixed) → providers.
+  std::vector<std::map<std::string, std::vector<std::string>>> mappings;
 };
 
 // Usage per resource class, with the consumers counted per consumer type (1.38).

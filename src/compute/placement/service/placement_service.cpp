@@ -631,6 +631,7 @@ void PlacementService::delete_allocations(const std::string& consumer_uuid) {
 }
 
 void PlacementService::move_allocations(const std::string& from, const AllocationWrite& to) {
+  if (from == to.consumer_uuid) return;  // one consumer written twice would count its usage twice
   for (int attempt = 0; attempt < std::max(1, settings_.allocation_conflict_retry_count);
        ++attempt) {
     try {
@@ -853,35 +854,52 @@ CandidateResult PlacementService::allocation_candidates(const CandidateQuery& q)
   auto root_traits = flatten(q.root_required);
   root_traits.insert(q.root_forbidden.begin(), q.root_forbidden.end());
   traits.insert(root_traits.begin(), root_traits.end());
+  auto aggregates = flatten(q.member_of);
+  aggregates.insert(q.forbidden_aggregates.begin(), q.forbidden_aggregates.end());
+  for (auto& g : q.groups) {
+    check_classes(g.resources, "Invalid resource class in resources parameter: ");
+    auto t = flatten(g.required_traits);
+    traits.insert(t.begin(), t.end());
+    traits.insert(g.forbidden_traits.begin(), g.forbidden_traits.end());
+    auto a = flatten(g.member_of);
+    aggregates.insert(a.begin(), a.end());
+    aggregates.insert(g.forbidden_aggregates.begin(), g.forbidden_aggregates.end());
+  }
   check_traits(traits, "");
   CandidateResult out;
-  if (q.resources.empty()) return out;
+  if (q.resources.empty() && q.groups.empty()) return out;
   db_->read([&](soci::session& s) {
-    std::optional<std::string> root;
-    if (q.in_tree) {
-      auto p = store::provider(s, *q.in_tree);
-      if (!p) return;
-      root = p->root_uuid;
-    }
-    auto capable = store::providers_with_capacity(s, q.resources, root);
-    if (capable.empty()) return;
-
-    auto aggregates = flatten(q.member_of);
-    aggregates.insert(q.forbidden_aggregates.begin(), q.forbidden_aggregates.end());
+    // A group's tree restriction: the root of its in_tree provider (none: no answer at all).
+    bool unknown_tree = false;
+    auto tree_root = [&](const std::optional<std::string>& in_tree) -> std::optional<std::string> {
+      if (!in_tree) return std::nullopt;
+      auto p = store::provider(s, *in_tree);
+      if (!p) unknown_tree = true;
+      return p ? std::optional<std::string>(p->root_uuid) : std::nullopt;
+    };
+    auto root = tree_root(q.in_tree);
     std::map<std::string, std::set<std::string>> members, provider_traits;
     if (!aggregates.empty()) members = store::members_of(s, aggregates);
     if (!traits.empty()) provider_traits = store::traits_of(s, {}, traits);
+    auto in_aggregates = [&](const std::string& uuid, const store::Capable& p,
+                             const std::vector<std::set<std::string>>& member_of,
+                             const std::set<std::string>& forbidden) {
+      return (member_of.empty() && forbidden.empty()) ||
+             aggregates_match(get_or_empty(members, uuid), get_or_empty(members, p.root_uuid),
+                              member_of, forbidden);
+    };
+    auto capable = q.resources.empty() ? std::map<std::string, store::Capable>()
+                                       : store::providers_with_capacity(s, q.resources, root);
+    if (unknown_tree || (!q.resources.empty() && capable.empty())) return;
     auto limit = q.limit.value_or(std::numeric_limits<long>::max());
     auto full = [&] { return static_cast<long>(out.allocation_requests.size()) >= limit; };
-    if (!q.nested) {
+    if (!q.nested && q.groups.empty()) {
       // Each root provider that serves every class alone is one request (the scheduler's case:
       // no tree to assemble).
       for (auto& [uuid, p] : capable) {
         if (full()) break;
         if (p.inventories.size() != q.resources.size() || p.parent_uuid) continue;
-        if (!aggregates.empty() &&
-            !aggregates_match(get_or_empty(members, uuid), {}, q.member_of, q.forbidden_aggregates))
-          continue;
+        if (!in_aggregates(uuid, p, q.member_of, q.forbidden_aggregates)) continue;
         if (!traits.empty()) {
           auto& have = get_or_empty(provider_traits, uuid);
           if (!traits_match(have, q.required_traits, q.forbidden_traits) ||
@@ -893,59 +911,15 @@ CandidateResult PlacementService::allocation_candidates(const CandidateQuery& q)
         out.allocation_requests.push_back(std::move(request));
         out.capable.emplace_hint(out.capable.end(), uuid, std::move(p.inventories));
       }
+    } else {
+      assemble_candidates(s, q, capable, provider_traits, in_aggregates, out);
     }
-    // Trees in a stable order, and per tree and class the providers that can serve it.
-    std::map<std::string, std::map<std::string, std::vector<std::string>>> trees;
-    for (auto& [uuid, p] : capable) {
-      if (!q.nested) break;
-      if (!aggregates.empty() &&
-          !aggregates_match(get_or_empty(members, uuid), get_or_empty(members, p.root_uuid),
-                            q.member_of, q.forbidden_aggregates))
-        continue;
-      for (auto& [rc, inv] : p.inventories) trees[p.root_uuid][rc].push_back(uuid);
-    }
-    for (auto& [root_uuid, by_class] : trees) {
-      if (static_cast<long>(out.allocation_requests.size()) >= limit) break;
-      if (by_class.size() != q.resources.size()) continue;
-      if (!root_traits.empty() && !traits_match(get_or_empty(provider_traits, root_uuid),
-                                                q.root_required, q.root_forbidden))
-        continue;
-
-      // Every combination of one provider per class.
-      std::vector<std::pair<std::string, const std::vector<std::string>*>> choices;
-      for (auto& [rc, list] : by_class) choices.emplace_back(rc, &list);
-      std::vector<std::size_t> pick(choices.size(), 0);
-      while (static_cast<long>(out.allocation_requests.size()) < limit) {
-        ProviderAmounts request;
-        std::set<std::string> have;
-        bool forbidden = false;
-        for (std::size_t i = 0; i < choices.size(); ++i) {
-          auto& uuid = (*choices[i].second)[pick[i]];
-          request[uuid][choices[i].first] = q.resources.at(choices[i].first);
-          auto& t = get_or_empty(provider_traits, uuid);
-          have.insert(t.begin(), t.end());
-          forbidden =
-              forbidden || std::any_of(q.forbidden_traits.begin(), q.forbidden_traits.end(),
-                                       [&](const std::string& f) { return t.count(f) > 0; });
-        }
-        if (!forbidden && traits_match(have, q.required_traits, {}))
-          out.allocation_requests.push_back(std::move(request));
-        std::size_t i = 0;
-        while (i < pick.size() && ++pick[i] == choices[i].second->size()) pick[i++] = 0;
-        if (i == pick.size()) break;
-      }
-    }
-    if (q.nested)
-      for (auto& r : out.allocation_requests)
-        for (auto& [uuid, amounts] : r) out.capable[uuid] = capable[uuid].inventories;
     if (!q.summaries || out.allocation_requests.empty()) return;
     // Summaries: every provider of the trees in the answer (nested), else those in the requests.
     std::set<std::string> summarized, used_roots;
     for (auto& r : out.allocation_requests)
-      for (auto& [uuid, amounts] : r) {
-        summarized.insert(uuid);
-        used_roots.insert(capable[uuid].root_uuid);
-      }
+      for (auto& [uuid, amounts] : r) summarized.insert(uuid);
+    for (auto& p : store::providers_in(s, summarized)) used_roots.insert(p.root_uuid);
     if (q.nested)
       for (auto& [uuid, tree] : store::tree_of(s, used_roots)) summarized.insert(uuid);
     auto all_inventories = store::inventories_of(s, summarized);
@@ -958,6 +932,115 @@ CandidateResult PlacementService::allocation_candidates(const CandidateQuery& q)
     }
   });
   return out;
+}
+
+void PlacementService::assemble_candidates(
+    soci::session& s, const CandidateQuery& q, const std::map<std::string, store::Capable>& capable,
+    const std::map<std::string, std::set<std::string>>& provider_traits,
+    const std::function<bool(const std::string&, const store::Capable&,
+                             const std::vector<std::set<std::string>>&,
+                             const std::set<std::string>&)>& in_aggregates,
+    CandidateResult& out) {
+  // What each choice can be: for the unsuffixed group one provider per class, for a suffixed group
+  // one provider for all of its resources; per tree, in a stable order.
+  struct Slot {
+    std::string suffix, resource_class;  // resource_class empty: a suffixed group's whole request
+    const Amounts* amounts;
+    std::map<std::string, std::vector<std::string>> by_tree;  // root → providers
+  };
+  std::vector<Slot> slots;
+  std::map<std::string, Inventories> inventories;  // every option's inventories of its classes
+  auto usable = [&](const store::Capable& p) { return q.nested || !p.parent_uuid; };
+  for (auto& [rc, amount] : q.resources) slots.push_back(Slot{"", rc, &q.resources, {}});
+  for (auto& [uuid, p] : capable) {
+    if (!usable(p) || !in_aggregates(uuid, p, q.member_of, q.forbidden_aggregates)) continue;
+    for (auto& [rc, inv] : p.inventories) {
+      inventories[uuid][rc] = inv;
+      for (auto& slot : slots)
+        if (slot.resource_class == rc) slot.by_tree[p.root_uuid].push_back(uuid);
+    }
+  }
+  for (auto& g : q.groups) {
+    Slot slot{g.suffix, "", &g.resources, {}};
+    std::optional<std::string> root;
+    if (g.in_tree) {
+      auto p = store::provider(s, *g.in_tree);
+      if (!p) return;
+      root = p->root_uuid;
+    }
+    for (auto& [uuid, p] : store::providers_with_capacity(s, g.resources, root)) {
+      if (p.inventories.size() != g.resources.size() || !usable(p)) continue;
+      if (!in_aggregates(uuid, p, g.member_of, g.forbidden_aggregates)) continue;
+      if (!traits_match(get_or_empty(provider_traits, uuid), g.required_traits, g.forbidden_traits))
+        continue;
+      for (auto& [rc, inv] : p.inventories) inventories[uuid][rc] = inv;
+      slot.by_tree[p.root_uuid].push_back(uuid);
+    }
+    slots.push_back(std::move(slot));
+  }
+  // Trees where every slot has an option.
+  std::set<std::string> roots;
+  for (auto& [root, list] : slots.front().by_tree) roots.insert(root);
+  for (auto& slot : slots)
+    std::erase_if(roots, [&](const std::string& r) { return !slot.by_tree.count(r); });
+  auto limit = q.limit.value_or(std::numeric_limits<long>::max());
+  // A bound on the combinations tried, so that a request matching nothing cannot spin.
+  long budget = 200000;
+  for (auto& root_uuid : roots) {
+    if (static_cast<long>(out.allocation_requests.size()) >= limit || budget <= 0) break;
+    if ((!q.root_required.empty() || !q.root_forbidden.empty()) &&
+        !traits_match(get_or_empty(provider_traits, root_uuid), q.root_required, q.root_forbidden))
+      continue;
+    std::vector<const std::vector<std::string>*> lists;
+    for (auto& slot : slots) lists.push_back(&slot.by_tree.at(root_uuid));
+    std::vector<std::size_t> pick(slots.size(), 0);
+    while (static_cast<long>(out.allocation_requests.size()) < limit && budget-- > 0) {
+      ProviderAmounts request;
+      std::map<std::string, std::vector<std::string>> mapping;
+      std::set<std::string> unsuffixed, suffixed_seen;
+      bool ok = true;
+      for (std::size_t i = 0; i < slots.size() && ok; ++i) {
+        auto& uuid = (*lists[i])[pick[i]];
+        auto& slot = slots[i];
+        if (slot.resource_class.empty()) {
+          for (auto& [rc, n] : *slot.amounts) request[uuid][rc] += n;
+          if (q.isolate && !suffixed_seen.insert(uuid).second) ok = false;
+        } else {
+          request[uuid][slot.resource_class] += slot.amounts->at(slot.resource_class);
+          unsuffixed.insert(uuid);
+        }
+        auto& m = mapping[slot.suffix];
+        if (std::find(m.begin(), m.end(), uuid) == m.end()) m.push_back(uuid);
+      }
+      // Where groups share a provider, their sum must fit too.
+      for (auto pit = request.begin(); ok && pit != request.end(); ++pit)
+        for (auto& [rc, n] : pit->second) {
+          auto& inv = inventories[pit->first][rc];
+          if (static_cast<double>(inv.used + n) >
+              static_cast<double>(inv.total - inv.reserved) * inv.allocation_ratio)
+            ok = false;
+        }
+      if (ok && !unsuffixed.empty()) {
+        // The unsuffixed group's traits: all of its providers together have the required ones and
+        // none has a forbidden one.
+        std::set<std::string> have;
+        for (auto& uuid : unsuffixed) {
+          auto& t = get_or_empty(provider_traits, uuid);
+          have.insert(t.begin(), t.end());
+          ok = ok && traits_match(t, {}, q.forbidden_traits);
+        }
+        ok = ok && traits_match(have, q.required_traits, {});
+      }
+      if (ok) {
+        for (auto& [uuid, amounts] : request) out.capable[uuid] = inventories[uuid];
+        out.allocation_requests.push_back(std::move(request));
+        if (!q.groups.empty()) out.mappings.push_back(std::move(mapping));
+      }
+      std::size_t i = 0;
+      while (i < pick.size() && ++pick[i] == lists[i]->size()) pick[i++] = 0;
+      if (i == pick.size()) break;
+    }
+  }
 }
 
 }  // namespace nubo::placement

@@ -16,6 +16,7 @@
 #include "common/db/database.hpp"
 #include "common/error.hpp"
 #include "compute/placement/service/model.hpp"
+#include "compute/placement/store/store.hpp"
 
 namespace nubo::placement {
 
@@ -147,6 +148,15 @@ class PlacementService {
                                          const std::function<T(soci::session&)>& read);
   void write_allocations_once(soci::session& s, const std::vector<AllocationWrite>& writes,
                               bool put);
+  // The requests of a nested query or one with suffixed groups: per tree, every combination of
+  // one option per slot (a class of the unsuffixed group, or a whole suffixed group).
+  void assemble_candidates(soci::session& s, const CandidateQuery& q,
+                           const std::map<std::string, store::Capable>& capable,
+                           const std::map<std::string, std::set<std::string>>& provider_traits,
+                           const std::function<bool(const std::string&, const store::Capable&,
+                                                    const std::vector<std::set<std::string>>&,
+                                                    const std::set<std::string>&)>& in_aggregates,
+                           CandidateResult& out);
   std::set<std::string> custom_class_set();
 
   std::unique_ptr<db::Database> db_;

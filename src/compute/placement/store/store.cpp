@@ -540,7 +540,12 @@ void insert_custom_class(soci::session& s, const std::string& name) {
 }
 
 void rename_custom_class(soci::session& s, const std::string& from, const std::string& to) {
+  // Inventories and allocations name their class: they follow it.
   db::execute(s, "UPDATE placement_resource_class SET name = :p0 WHERE name = :p1", {to, from});
+  for (const char* table : {"placement_inventory", "placement_allocation"})
+    db::execute(
+        s, std::string("UPDATE ") + table + " SET resource_class = :p0 WHERE resource_class = :p1",
+        {to, from});
 }
 
 void delete_custom_class(soci::session& s, const std::string& name) {
