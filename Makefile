@@ -25,6 +25,8 @@ test: unit
 	tests/e2e/openstack-cli $(NUBO)
 	tests/e2e/openstack-image $(NUBO)
 	tests/e2e/openstack-placement $(NUBO)
+	tests/e2e/openstack-compute $(NUBO)
+	tests/e2e/compute-kill9 $(NUBO)
 	tests/e2e/image-failures $(NUBO)
 	tests/conformance/run $(NUBO) --must-pass
 
@@ -33,6 +35,7 @@ conformance: build
 	tests/conformance/run $(NUBO)
 
 bench: build
+	bench/compute/run $(BUILD)
 	bench/identity/run $(NUBO)
 	bench/image/run $(NUBO)
 	POSTGRESQL=1 bench/placement/run $(BUILD)

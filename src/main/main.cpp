@@ -14,6 +14,7 @@
 #include "common/config.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "common/policy.hpp"
 #include "common/runtime.hpp"
 #include "common/serve.hpp"
 #include "common/service.hpp"
@@ -131,6 +132,41 @@ std::set<std::string> parse_services(const std::string& list) {
   return out;
 }
 
+// Compute's image lookups when the image service runs in this process: called directly, under the
+// image service's own policy. (An HTTP call to ourselves would queue for the very worker pool the
+// calling request holds, and starve under load.)
+class LocalImageClient : public compute::ImageClient {
+ public:
+  LocalImageClient(std::shared_ptr<image::ImageService> images, std::shared_ptr<Policy> policy)
+      : images_(std::move(images)), policy_(std::move(policy)) {}
+  std::optional<compute::ImageInfo> show(const AuthContext& auth, const std::string& id) override {
+    auto credentials = auth.policy_credentials();
+    Caller caller{auth, [&](const std::string& rule, const PolicyTarget& target) {
+                    return !policy_ || policy_->enforce(rule, credentials, target);
+                  }};
+    json::object image;
+    try {
+      image = images_->show(caller, id);
+    } catch (const ApiError& e) {
+      if (e.status() == 404 || e.status() == 403) return std::nullopt;
+      throw;
+    }
+    auto str = [&](const char* k) {
+      return image.contains(k) && image.at(k).is_string() ? std::string(image.at(k).as_string())
+                                                          : "";
+    };
+    auto num = [&](const char* k) {
+      return image.contains(k) && image.at(k).is_int64() ? image.at(k).as_int64() : 0;
+    };
+    return compute::ImageInfo{str("id"),       str("name"), str("status"), num("min_ram"),
+                              num("min_disk"), num("size"), image};
+  }
+
+ private:
+  std::shared_ptr<image::ImageService> images_;
+  std::shared_ptr<Policy> policy_;
+};
+
 int run_services(const Config& config, const std::string& state_dir,
                  const std::set<std::string>& services, bool print_banner) {
   Runtime runtime(static_cast<unsigned>(config.get_int("DEFAULT", "io_threads", 2)),
@@ -202,8 +238,13 @@ int run_services(const Config& config, const std::string& state_dir,
   }
   if (services.count("compute")) {
     compute_service = compute::open_compute_service(config, state_dir);
-    compute_service->set_image_client(std::make_shared<compute::RestImageClient>(config.get_string(
-        "compute", "image_url", image::settings_from_config(config, state_dir).public_url)));
+    if (images)
+      compute_service->set_image_client(
+          std::make_shared<LocalImageClient>(images, image_pipeline->spec().policy));
+    else
+      compute_service->set_image_client(
+          std::make_shared<compute::RestImageClient>(config.get_string(
+              "compute", "image_url", image::settings_from_config(config, state_dir).public_url)));
     compute_pipeline = std::make_shared<Pipeline>(compute::api::make_service_spec(
         compute_service, validator,
         config.get_string("compute", "policy_file", state_dir + "/compute-policy.yaml")));

@@ -117,21 +117,14 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           }
           return json_response(200, json::object{{"output", s.console_output(c, id, length)}});
         }
-        static const std::set<std::string> no_args{"os-stop",
-                                                   "os-start",
-                                                   "pause",
-                                                   "unpause",
-                                                   "suspend",
-                                                   "resume",
-                                                   "unrescue",
-                                                   "shelve",
-                                                   "shelveOffload",
-                                                   "confirmResize",
-                                                   "revertResize",
-                                                   "migrate",
-                                                   "trigger_crash_dump",
-                                                   "restore",
-                                                   "forceDelete",
+        static const std::set<std::string> no_args{"os-stop",       "unshelve",
+                                                   "os-start",      "pause",
+                                                   "unpause",       "suspend",
+                                                   "resume",        "unrescue",
+                                                   "shelve",        "shelveOffload",
+                                                   "confirmResize", "revertResize",
+                                                   "migrate",       "trigger_crash_dump",
+                                                   "restore",       "forceDelete",
                                                    "unlock"};
         if (action == "reboot") {
           require_field(args, action, "type");
