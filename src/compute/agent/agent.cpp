@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/ids.hpp"
+
 namespace nubo::compute {
 
 namespace {
@@ -30,6 +32,8 @@ ComputeAgent::ComputeAgent(std::shared_ptr<ComputeDriver> driver, std::shared_pt
 
 json::object ComputeAgent::power_report() const {
   json::object states;
+  // When the report was taken: the conductor ignores servers that changed since.
+  states["@"] = iso8601(std::chrono::system_clock::now(), true, false);
   for (auto& uuid : driver_->list_instances())
     if (auto p = driver_->power_state(uuid)) states[uuid] = static_cast<int>(*p);
   return states;

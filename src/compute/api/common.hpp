@@ -35,5 +35,6 @@ void add_host_routes(std::vector<Route>& routes, ComputeService& s);
 void add_aggregate_routes(std::vector<Route>& routes, ComputeService& s);
 void add_server_routes(std::vector<Route>& routes, ComputeService& s);
 void add_usage_routes(std::vector<Route>& routes, ComputeService& s);
+void add_migration_routes(std::vector<Route>& routes, ComputeService& s);
 
 }  // namespace nubo::compute::api

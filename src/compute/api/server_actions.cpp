@@ -200,7 +200,10 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           s.delete_server(c, id, true);
           return empty(202);
         }
-        if (!no_args.count(action)) throw BadRequest("There is no such action: " + action);
+        if (!no_args.count(action)) {
+          s.show_server(c, id);  // an unknown server is a 404 whatever the action
+          throw BadRequest("There is no such action: " + action);
+        }
         if (!args.is_null() && !args.is_object()) require_object(args, action);
         s.server_action(c, id, action, args);
         return empty(action == "confirmResize" ? 204 : 202);

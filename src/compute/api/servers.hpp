@@ -16,5 +16,7 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
 void add_server_action_routes(std::vector<Route>& routes, ComputeService& s);
 // Metadata, tags, ips, instance actions, password, diagnostics.
 void add_server_detail_routes(std::vector<Route>& routes, ComputeService& s);
+// Diagnostics, external events, os-hosts, instance usage audit log.
+void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s);
 
 }  // namespace nubo::compute::api

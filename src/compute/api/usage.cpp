@@ -44,8 +44,8 @@ void add_usage_routes(std::vector<Route>& routes, ComputeService& s) {
                           ? ctx.request.query_param("marker").value_or("")
                           : "";
         std::optional<long> limit;
-    if (ctx.version >= Microversion{2, 40}) limit = count_param(ctx, "limit");
-    json::array items;
+        if (ctx.version >= Microversion{2, 40}) limit = count_param(ctx, "limit");
+        json::array items;
         bool past = marker.empty();
         for (auto& u : rows) {
           if (!past) {

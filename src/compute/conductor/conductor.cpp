@@ -71,6 +71,21 @@ void add_event(soci::session& s, const std::string& instance_id, const std::stri
   db::update(s, st::instance_action, action_id, json::object{{"updated_at", now}});
 }
 
+// Moves a migration record on (os-migrations shows it).
+void set_migration_status(soci::session& s, const std::string& migration, const std::string& status,
+                          const std::string& now) {
+  if (!migration.empty())
+    db::update(s, st::migration, migration, json::object{{"status", status}, {"updated_at", now}});
+}
+
+// A flavor's integer id (its `seq`), as os-migrations shows flavors; null once it is deleted.
+json::value flavor_number(soci::session& s, const json::object& flavor) {
+  auto* id = flavor.if_contains("id");
+  if (!id || !id->is_string()) return nullptr;
+  auto row = db::get(s, st::flavor, id->as_string());
+  return row ? row->at("seq") : json::value(nullptr);
+}
+
 // The flavor fields an instance row copies for quota counting.
 json::object flavor_columns(const json::object& flavor) {
   return json::object{{"flavor", flavor},
@@ -365,8 +380,12 @@ void Conductor::spawn_failed(const json::object& b) {
 void Conductor::action_done(const json::object& b) {
   auto id = text(b, "instance_id"), task = text(b, "task_state");
   bool ok = b.at("ok").as_bool();
-  bool release = false;
-  std::string cleanup_host;
+  // A shelved server leaves its host: its claim goes before the record says so (see destroyed).
+  if (ok && (task == "shelving" || task == "shelving_offloading")) {
+    std::optional<json::object> row;
+    compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+    if (row && text(*row, "task_state") == task) placement_->release(id);
+  }
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
     if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != task) return;
@@ -395,7 +414,6 @@ void Conductor::action_done(const json::object& b) {
     if (task == "shelving" || task == "shelving_offloading") {
       changes["host"] = nullptr;
       changes["node"] = nullptr;
-      release = true;
     } else if (task == "resize_prep") {
       auto flavor = r->at("flavor").as_object();
       auto next = object(*r, "new_flavor");
@@ -403,6 +421,7 @@ void Conductor::action_done(const json::object& b) {
       for (auto& kv : flavor_columns(next)) changes[kv.key()] = kv.value();
       changes["old_flavor"] = flavor;
       changes["new_flavor"] = nullptr;
+      set_migration_status(s, text(*r, "migration_id"), "finished", t);
       changes["power_state"] = number(b, "power_state");
     } else if (task == "unshelving") {
       changes["launched_at"] = t;
@@ -412,9 +431,6 @@ void Conductor::action_done(const json::object& b) {
     db::update(s, st::instance, id, changes);
     if (spec) add_event(s, id, event_name(spec->record), true, host, t);
   });
-  if (release) placement_->release(id);
-  if (!cleanup_host.empty())
-    bus_->cast("compute." + cleanup_host, "cleanup", json::object{{"instance_id", id}});
 }
 
 void Conductor::delete_instance(const std::string& id) {
@@ -431,8 +447,14 @@ void Conductor::delete_instance(const std::string& id) {
 }
 
 void Conductor::destroyed(const std::string& id, const std::string& host) {
-  std::string migration;
-  bool done = false;
+  // Placement first, then the record: a crash in between leaves the server `deleting`, and the
+  // replay releases nothing more and deletes it, so no allocation outlives its server.
+  std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  if (!row || row->at("deleted").as_bool() || text(*row, "task_state") != "deleting") return;
+  placement_->release(id);
+  if (auto migration = text(*row, "migration_id"); !migration.empty())
+    placement_->release(migration);
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
     if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != "deleting") return;
@@ -447,12 +469,7 @@ void Conductor::destroyed(const std::string& id, const std::string& host) {
                             {"updated_at", t}});
     db::remove(s, st::server_group_member, db::Query{}.eq("instance_id", id));
     add_event(s, id, event_name("delete"), true, host, t);
-    migration = text(*r, "migration_id");
-    done = true;
   });
-  if (!done) return;
-  placement_->release(id);
-  if (!migration.empty()) placement_->release(migration);
 }
 
 void Conductor::run_action(const std::string& id, const std::string& op) {
@@ -523,6 +540,25 @@ void Conductor::schedule_move(const std::string& id) {
       changes["source_host"] = source;
       changes["source_node"] = text(*row, "node");
       changes["migration_id"] = migration;
+      auto t = compute_->now();
+      db::insert(
+          s, st::migration,
+          json::object{
+              {"id", migration},
+              {"number", st::next_number(s, st::migration)},
+              {"instance_id", id},
+              {"source_compute", source},
+              {"source_node", row->at("node")},
+              {"dest_compute", selection->host},
+              {"dest_node", selection->node},
+              {"old_instance_type_id", flavor_number(s, row->at("flavor").as_object())},
+              {"new_instance_type_id", flavor_number(s, flavor)},
+              {"status", "migrating"},
+              {"migration_type", object(*row, "new_flavor").empty() ? "migration" : "resize"},
+              {"project_id", row->at("project_id")},
+              {"user_id", row->at("user_id")},
+              {"created_at", t},
+              {"updated_at", t}});
     }
     db::update(s, st::instance, id, changes);
     row = *db::get(s, st::instance, id);
@@ -532,6 +568,11 @@ void Conductor::schedule_move(const std::string& id) {
 
 void Conductor::confirm_resize(const std::string& id) {
   std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  if (!row || text(*row, "vm_state") != "resized") return;
+  // The source's room goes first (see destroyed): a replay finds nothing more to release.
+  if (auto m = text(*row, "migration_id"); !m.empty()) placement_->release(m);
+  row.reset();
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
     if (!r || text(*r, "vm_state") != "resized") return;
@@ -545,10 +586,10 @@ void Conductor::confirm_resize(const std::string& id) {
                             {"source_node", nullptr},
                             {"updated_at", t}});
     add_event(s, id, event_name("confirmResize"), true, text(*r, "host"), t);
+    set_migration_status(s, text(*r, "migration_id"), "confirmed", t);
     row = r;
   });
   if (!row) return;
-  if (auto m = text(*row, "migration_id"); !m.empty()) placement_->release(m);
   if (auto source = text(*row, "source_host"); !source.empty() && source != text(*row, "host"))
     bus_->cast("compute." + source, "cleanup", json::object{{"instance_id", id}});
 }
@@ -558,7 +599,9 @@ void Conductor::revert_resize(const std::string& id) {
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
   auto dest = text(*row, "host"), source = text(*row, "source_host");
   auto old_flavor = object(*row, "old_flavor");
-  if (!text(*row, "migration_id").empty()) {
+  // Replayed after a crash, the migration may already have handed its room back: move only once.
+  if (!text(*row, "migration_id").empty() &&
+      !placement_->allocations(text(*row, "migration_id")).empty()) {
     placement_->release(id);
     placement_->move_allocations(text(*row, "migration_id"), id,
                                  {id, text(*row, "project_id"), text(*row, "user_id")});
@@ -575,6 +618,7 @@ void Conductor::revert_resize(const std::string& id) {
     }
     if (!old_flavor.empty())
       for (auto& kv : flavor_columns(old_flavor)) changes[kv.key()] = kv.value();
+    set_migration_status(s, text(*row, "migration_id"), "reverted", compute_->now());
     db::update(s, st::instance, id, changes);
     row = *db::get(s, st::instance, id);
   });
@@ -610,6 +654,8 @@ void Conductor::power_states(const json::object& b) {
   compute_->database().write([&](soci::session& s) {
     for (auto& r : db::select(s, st::instance, db::Query{}.eq("host", host).eq("deleted", "0"))) {
       if (!text(r, "task_state").empty()) continue;  // an operation in flight owns the state
+      if (text(r, "updated_at") >= text(states, "@"))
+        continue;  // changed after the report was taken
       auto* seen = states.if_contains(text(r, "id"));
       std::int64_t power = seen && seen->is_int64() ? seen->as_int64() : 4;  // gone: shut down
       if (power == number(r, "power_state")) continue;

@@ -24,11 +24,13 @@ json::object ComputeService::aggregate_row(soci::session& s, const std::string& 
   if (!row) throw NotFound("Aggregate " + id + " could not be found.");
   std::string uuid(row->at("id").as_string());
   json::array hosts;
-  for (auto& h : db::select(s, st::aggregate_host, db::Query{}.eq("aggregate_id", uuid))) hosts.push_back(h.at("host"));
+  for (auto& h : db::select(s, st::aggregate_host, db::Query{}.eq("aggregate_id", uuid)))
+    hosts.push_back(h.at("host"));
   json::object metadata;
   for (auto& m : db::select(s, st::aggregate_metadata, db::Query{}.eq("aggregate_id", uuid)))
     metadata[m.at("key").as_string()] = m.at("value");
-  (*row)["availability_zone"] = metadata.contains(kZoneKey) ? metadata.at(kZoneKey) : json::value(nullptr);
+  (*row)["availability_zone"] =
+      metadata.contains(kZoneKey) ? metadata.at(kZoneKey) : json::value(nullptr);
   (*row)["hosts"] = std::move(hosts);
   (*row)["metadata"] = std::move(metadata);
   return std::move(*row);
@@ -37,9 +39,11 @@ json::object ComputeService::aggregate_row(soci::session& s, const std::string& 
 std::map<std::string, std::string> ComputeService::host_zones(soci::session& s) {
   std::map<std::string, std::string> zone_of_aggregate, out;
   for (auto& m : db::select(s, st::aggregate_metadata, db::Query{}.eq("key", kZoneKey)))
-    zone_of_aggregate[std::string(m.at("aggregate_id").as_string())] = std::string(m.at("value").as_string());
+    zone_of_aggregate[std::string(m.at("aggregate_id").as_string())] =
+        std::string(m.at("value").as_string());
   for (auto& h : db::select(s, st::aggregate_host))
-    if (auto it = zone_of_aggregate.find(std::string(h.at("aggregate_id").as_string())); it != zone_of_aggregate.end())
+    if (auto it = zone_of_aggregate.find(std::string(h.at("aggregate_id").as_string()));
+        it != zone_of_aggregate.end())
       out[std::string(h.at("host").as_string())] = it->second;
   return out;
 }
@@ -64,7 +68,8 @@ std::vector<json::object> ComputeService::list_aggregates(const Caller& c) {
   db_->read([&](soci::session& s) {
     db::Query q;
     q.order_by = "number";
-    for (auto& a : db::select(s, st::aggregate, q)) out.push_back(aggregate_row(s, std::string(a.at("id").as_string())));
+    for (auto& a : db::select(s, st::aggregate, q))
+      out.push_back(aggregate_row(s, std::string(a.at("id").as_string())));
   });
   return out;
 }
@@ -80,26 +85,31 @@ json::object ComputeService::create_aggregate(const Caller& c, const std::string
                                               const std::optional<std::string>& zone) {
   c.authorize("os_compute_api:os-aggregates:create", {{"project_id", c.project()}});
   if (zone && *zone == settings_.internal_zone)
-    throw BadRequest("Aggregate " + name + " can not use the internal availability zone '" + *zone + "'.");
+    throw BadRequest("Aggregate " + name + " can not use the internal availability zone '" + *zone +
+                     "'.");
   json::object out;
   db_->write([&](soci::session& s) {
     if (db::count(s, st::aggregate, db::Query{}.eq("name", name)) > 0)
       throw Conflict("Aggregate " + name + " already exists.");
     std::string uuid = uuid4();
     db::insert(s, st::aggregate,
-               json::object{{"id", uuid}, {"number", st::next_number(s, st::aggregate)}, {"name", name},
-                            {"created_at", now()}, {"updated_at", nullptr}});
+               json::object{{"id", uuid},
+                            {"number", st::next_number(s, st::aggregate)},
+                            {"name", name},
+                            {"created_at", now()},
+                            {"updated_at", nullptr}});
     if (zone)
       db::insert(s, st::aggregate_metadata,
-                 json::object{{"id", uuid4()}, {"aggregate_id", uuid}, {"key", kZoneKey}, {"value", *zone}});
+                 json::object{
+                     {"id", uuid4()}, {"aggregate_id", uuid}, {"key", kZoneKey}, {"value", *zone}});
     out = aggregate_row(s, uuid);
   });
   return out;
 }
 
-json::object ComputeService::update_aggregate(const Caller& c, const std::string& id,
-                                              const std::optional<std::string>& name,
-                                              const std::optional<std::optional<std::string>>& zone) {
+json::object ComputeService::update_aggregate(
+    const Caller& c, const std::string& id, const std::optional<std::string>& name,
+    const std::optional<std::optional<std::string>>& zone) {
   c.authorize("os_compute_api:os-aggregates:update", {{"project_id", c.project()}});
   db_->write([&](soci::session& s) {
     auto row = aggregate_row(s, id);
@@ -123,60 +133,81 @@ void ComputeService::delete_aggregate(const Caller& c, const std::string& id) {
   db_->write([&](soci::session& s) {
     auto row = aggregate_row(s, id);
     if (!row.at("hosts").as_array().empty())
-      throw BadRequest("Cannot perform action 'delete' on aggregate " + id + ". Reason: Host aggregate is not empty.");
+      throw BadRequest("Cannot perform action 'delete' on aggregate " + id +
+                       ". Reason: Host aggregate is not empty.");
     std::string uuid(row.at("id").as_string());
     db::remove(s, st::aggregate_metadata, db::Query{}.eq("aggregate_id", uuid));
     db::remove_id(s, st::aggregate, uuid);
   });
 }
 
-json::object ComputeService::aggregate_add_host(const Caller& c, const std::string& id, const std::string& host) {
-  return change_aggregate(c, "add_host", id, [&](soci::session& s, const json::object& row, const std::string& uuid) {
-    if (db::count(s, st::compute_service, db::Query{}.eq("host", host).eq("binary_name", "nova-compute")) == 0)
-      throw NotFound("Compute host " + host + " could not be found.");
-    if (db::count(s, st::aggregate_host, db::Query{}.eq("aggregate_id", uuid).eq("host", host)) > 0)
-      throw Conflict("Aggregate " + id + " already has host " + host + ".");
-    // A host lives in one availability zone: another aggregate's zone must agree.
-    auto& zone = row.at("availability_zone");
-    auto zones = host_zones(s);
-    if (auto it = zones.find(host); it != zones.end() && zone.is_string() && it->second != zone.as_string())
-      throw BadRequest("Cannot add host to aggregate " + id +
-                       ". Reason: One or more hosts already in availability zone(s) [" + it->second + "].");
-    db::insert(s, st::aggregate_host, json::object{{"id", uuid4()}, {"aggregate_id", uuid}, {"host", host}});
-  });
-}
-
-json::object ComputeService::aggregate_remove_host(const Caller& c, const std::string& id, const std::string& host) {
-  return change_aggregate(c, "remove_host", id, [&](soci::session& s, const json::object&, const std::string& uuid) {
-    if (db::remove(s, st::aggregate_host, db::Query{}.eq("aggregate_id", uuid).eq("host", host)) == 0)
-      throw NotFound("Cannot remove host " + host + " in aggregate " + id);
-  });
-}
-
-json::object ComputeService::aggregate_set_metadata(const Caller& c, const std::string& id, const json::object& metadata) {
-  return change_aggregate(c, "set_metadata", id, [&](soci::session& s, const json::object& row, const std::string& uuid) {
-    for (auto& kv : metadata) {
-      std::string key(kv.key());
-      if (key.empty() || key.size() > 255) throw BadRequest("Invalid input for field/attribute metadata.");
-      auto& v = kv.value();
-      if (!v.is_null() && !v.is_string()) throw BadRequest("Invalid input for field/attribute metadata value.");
-      if (key == kZoneKey && v.is_string()) {
-        if (v.as_string() == settings_.internal_zone)
-          throw BadRequest("Aggregate " + id + " can not use the internal availability zone.");
-        // Its hosts must not sit in another aggregate's zone.
+json::object ComputeService::aggregate_add_host(const Caller& c, const std::string& id,
+                                                const std::string& host) {
+  return change_aggregate(
+      c, "add_host", id, [&](soci::session& s, const json::object& row, const std::string& uuid) {
+        if (db::count(s, st::compute_service,
+                      db::Query{}.eq("host", host).eq("binary_name", "nova-compute")) == 0)
+          throw NotFound("Compute host " + host + " could not be found.");
+        if (db::count(s, st::aggregate_host,
+                      db::Query{}.eq("aggregate_id", uuid).eq("host", host)) > 0)
+          throw Conflict("Aggregate " + id + " already has host " + host + ".");
+        // A host lives in one availability zone: another aggregate's zone must agree.
+        auto& zone = row.at("availability_zone");
         auto zones = host_zones(s);
-        for (auto& h : row.at("hosts").as_array())
-          if (auto it = zones.find(std::string(h.as_string()));
-              it != zones.end() && it->second != v.as_string() && row.at("availability_zone") != json::value(it->second))
-            throw BadRequest("Cannot update aggregate " + id + ". Reason: One or more hosts already in availability zone(s) [" +
-                             it->second + "].");
-      }
-      db::remove(s, st::aggregate_metadata, db::Query{}.eq("aggregate_id", uuid).eq("key", key));
-      if (!v.is_null())
-        db::insert(s, st::aggregate_metadata, json::object{{"id", uuid4()}, {"aggregate_id", uuid}, {"key", key}, {"value", v}});
-    }
-    db::update(s, st::aggregate, uuid, json::object{{"updated_at", now()}});
-  });
+        if (auto it = zones.find(host);
+            it != zones.end() && zone.is_string() && it->second != zone.as_string())
+          throw BadRequest("Cannot add host to aggregate " + id +
+                           ". Reason: One or more hosts already in availability zone(s) [" +
+                           it->second + "].");
+        db::insert(s, st::aggregate_host,
+                   json::object{{"id", uuid4()}, {"aggregate_id", uuid}, {"host", host}});
+      });
+}
+
+json::object ComputeService::aggregate_remove_host(const Caller& c, const std::string& id,
+                                                   const std::string& host) {
+  return change_aggregate(
+      c, "remove_host", id, [&](soci::session& s, const json::object&, const std::string& uuid) {
+        if (db::remove(s, st::aggregate_host,
+                       db::Query{}.eq("aggregate_id", uuid).eq("host", host)) == 0)
+          throw NotFound("Cannot remove host " + host + " in aggregate " + id);
+      });
+}
+
+json::object ComputeService::aggregate_set_metadata(const Caller& c, const std::string& id,
+                                                    const json::object& metadata) {
+  return change_aggregate(
+      c, "set_metadata", id,
+      [&](soci::session& s, const json::object& row, const std::string& uuid) {
+        for (auto& kv : metadata) {
+          std::string key(kv.key());
+          if (key.empty() || key.size() > 255)
+            throw BadRequest("Invalid input for field/attribute metadata.");
+          auto& v = kv.value();
+          if (!v.is_null() && !v.is_string())
+            throw BadRequest("Invalid input for field/attribute metadata value.");
+          if (key == kZoneKey && v.is_string()) {
+            if (v.as_string() == settings_.internal_zone)
+              throw BadRequest("Aggregate " + id + " can not use the internal availability zone.");
+            // Its hosts must not sit in another aggregate's zone.
+            auto zones = host_zones(s);
+            for (auto& h : row.at("hosts").as_array())
+              if (auto it = zones.find(std::string(h.as_string()));
+                  it != zones.end() && it->second != v.as_string() &&
+                  row.at("availability_zone") != json::value(it->second))
+                throw BadRequest("Cannot update aggregate " + id +
+                                 ". Reason: One or more hosts already in availability zone(s) [" +
+                                 it->second + "].");
+          }
+          db::remove(s, st::aggregate_metadata,
+                     db::Query{}.eq("aggregate_id", uuid).eq("key", key));
+          if (!v.is_null())
+            db::insert(
+                s, st::aggregate_metadata,
+                json::object{{"id", uuid4()}, {"aggregate_id", uuid}, {"key", key}, {"value", v}});
+        }
+        db::update(s, st::aggregate, uuid, json::object{{"updated_at", now()}});
+      });
 }
 
 }  // namespace nubo::compute

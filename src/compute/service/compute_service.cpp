@@ -35,7 +35,8 @@ namespace {
 constexpr std::int64_t kMaxInt = 2147483647;  // Nova's database integers
 
 std::string invalid(std::string_view field, const json::value& v, const std::string& why) {
-  return "Invalid input for field/attribute " + std::string(field) + ". Value: " + json::serialize(v) + ". " + why;
+  return "Invalid input for field/attribute " + std::string(field) +
+         ". Value: " + json::serialize(v) + ". " + why;
 }
 
 // Nova's flavor integers: a JSON integer or a string of digits, within [min, 2^31 - 1].
@@ -44,7 +45,8 @@ std::int64_t flavor_int(const json::object& body, std::string_view field, std::i
   auto* v = body.if_contains(field);
   if (!v || v->is_null()) {
     if (fallback) return *fallback;
-    throw BadRequest("Invalid input for field/attribute flavor. '" + std::string(field) + "' is a required property");
+    throw BadRequest("Invalid input for field/attribute flavor. '" + std::string(field) +
+                     "' is a required property");
   }
   std::int64_t n = 0;
   if (v->is_int64()) {
@@ -54,38 +56,50 @@ std::int64_t flavor_int(const json::object& body, std::string_view field, std::i
   } else if (v->is_string() && !v->as_string().empty()) {
     std::string_view s(v->as_string());
     auto b = s.find_first_not_of(' ');
-    s = b == std::string_view::npos ? std::string_view() : s.substr(b, s.find_last_not_of(' ') - b + 1);
+    s = b == std::string_view::npos ? std::string_view()
+                                    : s.substr(b, s.find_last_not_of(' ') - b + 1);
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
     if (s.empty() || ec != std::errc() || p != s.data() + s.size())
-      throw BadRequest(invalid(field, *v, json::serialize(*v) + " is not of type 'integer', 'string'"));
+      throw BadRequest(
+          invalid(field, *v, json::serialize(*v) + " is not of type 'integer', 'string'"));
   } else {
-    throw BadRequest(invalid(field, *v, json::serialize(*v) + " is not of type 'integer', 'string'"));
+    throw BadRequest(
+        invalid(field, *v, json::serialize(*v) + " is not of type 'integer', 'string'"));
   }
   if (n < min)
-    throw BadRequest(invalid(field, *v, std::to_string(n) + " is less than the minimum of " + std::to_string(min)));
+    throw BadRequest(invalid(
+        field, *v, std::to_string(n) + " is less than the minimum of " + std::to_string(min)));
   if (n > kMaxInt)
-    throw BadRequest(invalid(field, *v, std::to_string(n) + " is greater than the maximum of " + std::to_string(kMaxInt)));
+    throw BadRequest(
+        invalid(field, *v,
+                std::to_string(n) + " is greater than the maximum of " + std::to_string(kMaxInt)));
   return n;
 }
 
 // Names and ids: 1-255 characters, not starting or ending with whitespace.
 void check_name(std::string_view field, const json::value& v, bool id) {
-  if (!v.is_string()) throw BadRequest(invalid(field, v, json::serialize(v) + " is not of type 'string'"));
+  if (!v.is_string())
+    throw BadRequest(invalid(field, v, json::serialize(v) + " is not of type 'string'"));
   std::string_view s(v.as_string());
-  if (s.empty() || s.size() > 255) throw BadRequest(invalid(field, v, "Length must be 1 to 255 characters."));
-  if (std::isspace(static_cast<unsigned char>(s.front())) || std::isspace(static_cast<unsigned char>(s.back())))
+  if (s.empty() || s.size() > 255)
+    throw BadRequest(invalid(field, v, "Length must be 1 to 255 characters."));
+  if (std::isspace(static_cast<unsigned char>(s.front())) ||
+      std::isspace(static_cast<unsigned char>(s.back())))
     throw BadRequest(invalid(field, v, "Leading and trailing whitespace is not allowed."));
   for (char ch : s) {
     auto u = static_cast<unsigned char>(ch);
-    bool ok = id ? (std::isalnum(u) || ch == '.' || ch == ' ' || ch == '_' || ch == '-') : (u >= 0x20 && u != 0x7f);
-    if (!ok) throw BadRequest(invalid(field, v, "Invalid characters in " + std::string(field) + "."));
+    bool ok = id ? (std::isalnum(u) || ch == '.' || ch == ' ' || ch == '_' || ch == '-')
+                 : (u >= 0x20 && u != 0x7f);
+    if (!ok)
+      throw BadRequest(invalid(field, v, "Invalid characters in " + std::string(field) + "."));
   }
 }
 
 bool visible_flavor(const json::object& f, bool admin, const std::vector<std::string>& access) {
   if (admin) return true;
   if (f.at("is_public").as_bool()) return !f.at("disabled").as_bool();
-  return std::find(access.begin(), access.end(), std::string(f.at("id").as_string())) != access.end();
+  return std::find(access.begin(), access.end(), std::string(f.at("id").as_string())) !=
+         access.end();
 }
 
 }  // namespace
@@ -115,10 +129,19 @@ void ComputeService::ensure_default_flavors() {
     int seq = 0;
     for (auto& d : defaults)
       db::insert(s, st::flavor,
-                 json::object{{"id", d.id}, {"name", d.name}, {"memory_mb", d.ram}, {"vcpus", d.vcpus},
-                              {"root_gb", d.disk}, {"ephemeral_gb", 0}, {"swap", 0}, {"rxtx_factor", 1.0},
-                              {"is_public", true}, {"disabled", false}, {"description", nullptr},
-                              {"seq", ++seq}, {"created_at", now()}});
+                 json::object{{"id", d.id},
+                              {"name", d.name},
+                              {"memory_mb", d.ram},
+                              {"vcpus", d.vcpus},
+                              {"root_gb", d.disk},
+                              {"ephemeral_gb", 0},
+                              {"swap", 0},
+                              {"rxtx_factor", 1.0},
+                              {"is_public", true},
+                              {"disabled", false},
+                              {"description", nullptr},
+                              {"seq", ++seq},
+                              {"created_at", now()}});
   });
 }
 
@@ -127,9 +150,11 @@ json::object ComputeService::flavor_row(soci::session& s, const Caller& c, const
   bool admin = c.admin();
   std::vector<std::string> access;
   if (row && !admin && !row->at("is_public").as_bool())
-    for (auto& a : db::select(s, st::flavor_project, db::Query{}.eq("flavor_id", id).eq("project_id", c.project())))
+    for (auto& a : db::select(s, st::flavor_project,
+                              db::Query{}.eq("flavor_id", id).eq("project_id", c.project())))
       access.push_back(std::string(a.at("flavor_id").as_string()));
-  if (!row || !visible_flavor(*row, admin, access)) throw NotFound("Flavor " + id + " could not be found.");
+  if (!row || !visible_flavor(*row, admin, access))
+    throw NotFound("Flavor " + id + " could not be found.");
   json::object specs;
   for (auto& e : db::select(s, st::flavor_extra_spec, db::Query{}.eq("flavor_id", id)))
     specs[e.at("key").as_string()] = e.at("value");
@@ -139,13 +164,25 @@ json::object ComputeService::flavor_row(soci::session& s, const Caller& c, const
 
 std::vector<json::object> ComputeService::list_flavors(const Caller& c, const FlavorQuery& q) {
   static const std::map<std::string, std::string, std::less<>> kSortKeys = {
-      {"created_at", "created_at"}, {"description", "description"}, {"disabled", "disabled"},
-      {"ephemeral_gb", "ephemeral_gb"}, {"flavorid", "id"}, {"id", "seq"}, {"is_public", "is_public"},
-      {"memory_mb", "memory_mb"}, {"name", "name"}, {"root_gb", "root_gb"}, {"rxtx_factor", "rxtx_factor"},
-      {"swap", "swap"}, {"updated_at", "created_at"}, {"vcpu_weight", "seq"}, {"vcpus", "vcpus"}};
+      {"created_at", "created_at"},
+      {"description", "description"},
+      {"disabled", "disabled"},
+      {"ephemeral_gb", "ephemeral_gb"},
+      {"flavorid", "id"},
+      {"id", "seq"},
+      {"is_public", "is_public"},
+      {"memory_mb", "memory_mb"},
+      {"name", "name"},
+      {"root_gb", "root_gb"},
+      {"rxtx_factor", "rxtx_factor"},
+      {"swap", "swap"},
+      {"updated_at", "created_at"},
+      {"vcpu_weight", "seq"},
+      {"vcpus", "vcpus"}};
   auto key = kSortKeys.find(q.sort_key);
   if (key == kSortKeys.end()) throw BadRequest("Invalid sort_key: " + q.sort_key);
-  if (q.sort_dir != "asc" && q.sort_dir != "desc") throw BadRequest("Invalid sort_dir: " + q.sort_dir);
+  if (q.sort_dir != "asc" && q.sort_dir != "desc")
+    throw BadRequest("Invalid sort_dir: " + q.sort_dir);
   std::vector<json::object> rows, specs;
   std::vector<std::string> access;
   db_->read([&](soci::session& s) {
@@ -179,14 +216,18 @@ std::vector<json::object> ComputeService::list_flavors(const Caller& c, const Fl
     if (x.is_bool()) return !x.as_bool() && y.as_bool();
     return x.to_number<double>() < y.to_number<double>();
   };
-  std::stable_sort(out.begin(), out.end(),
-                   [&](const json::object& a, const json::object& b) { return desc ? less(b, a) : less(a, b); });
+  std::stable_sort(out.begin(), out.end(), [&](const json::object& a, const json::object& b) {
+    return desc ? less(b, a) : less(a, b);
+  });
   if (!q.marker.empty()) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const json::object& f) { return f.at("id").as_string() == q.marker; });
+    auto it = std::find_if(out.begin(), out.end(), [&](const json::object& f) {
+      return f.at("id").as_string() == q.marker;
+    });
     if (it == out.end()) throw BadRequest("marker [" + q.marker + "] not found");
     out.erase(out.begin(), it + 1);
   }
-  if (q.limit && static_cast<long>(out.size()) > *q.limit) out.resize(static_cast<size_t>(*q.limit));
+  if (q.limit && static_cast<long>(out.size()) > *q.limit)
+    out.resize(static_cast<size_t>(*q.limit));
   for (auto& f : out) {
     json::object es;
     for (auto& e : specs)
@@ -205,10 +246,12 @@ json::object ComputeService::show_flavor(const Caller& c, const std::string& id)
 json::object ComputeService::create_flavor(const Caller& c, const json::object& body) {
   c.authorize("os_compute_api:os-flavor-manage:create", {{"project_id", c.project()}});
   auto* name = body.if_contains("name");
-  if (!name) throw BadRequest("Invalid input for field/attribute flavor. 'name' is a required property");
+  if (!name)
+    throw BadRequest("Invalid input for field/attribute flavor. 'name' is a required property");
   check_name("name", *name, false);
   std::string id;
-  if (auto* v = body.if_contains("id"); v && !v->is_null() && !(v->is_string() && v->as_string() == "auto")) {
+  if (auto* v = body.if_contains("id");
+      v && !v->is_null() && !(v->is_string() && v->as_string() == "auto")) {
     // Nova takes a number too, and keeps its text.
     json::value text = v->is_number() ? json::value(json::serialize(*v)) : *v;
     check_name("id", text, true);
@@ -228,7 +271,8 @@ json::object ComputeService::create_flavor(const Caller& c, const json::object& 
                    {"disabled", false},
                    {"description", nullptr},
                    {"created_at", now()}};
-  if (auto* v = body.if_contains("swap"); v && v->is_string() && v->as_string().empty()) row["swap"] = 0;
+  if (auto* v = body.if_contains("swap"); v && v->is_string() && v->as_string().empty())
+    row["swap"] = 0;
   if (auto* v = body.if_contains("rxtx_factor"); v && !v->is_null()) {
     if (!v->is_number() || v->to_number<double>() <= 0 || !std::isfinite(v->to_number<double>()))
       throw BadRequest(invalid("rxtx_factor", *v, "must be a number greater than 0"));
@@ -236,7 +280,9 @@ json::object ComputeService::create_flavor(const Caller& c, const json::object& 
   }
   if (auto* v = body.if_contains("os-flavor-access:is_public"); v && !v->is_null()) {
     auto b = nova_boolean(*v);
-    if (!b) throw BadRequest(invalid("os-flavor-access:is_public", *v, json::serialize(*v) + " is not of type 'boolean'"));
+    if (!b)
+      throw BadRequest(invalid("os-flavor-access:is_public", *v,
+                               json::serialize(*v) + " is not of type 'boolean'"));
     row["is_public"] = *b;
   }
   if (auto* v = body.if_contains("description"); v && !v->is_null()) {
@@ -255,14 +301,18 @@ json::object ComputeService::create_flavor(const Caller& c, const json::object& 
   return row;
 }
 
-json::object ComputeService::update_flavor(const Caller& c, const std::string& id, const json::object& body) {
+json::object ComputeService::update_flavor(const Caller& c, const std::string& id,
+                                           const json::object& body) {
   c.authorize("os_compute_api:os-flavor-manage:update", {{"project_id", c.project()}});
   auto* d = body.if_contains("description");
-  if (!d) throw BadRequest("Invalid input for field/attribute flavor. 'description' is a required property");
+  if (!d)
+    throw BadRequest(
+        "Invalid input for field/attribute flavor. 'description' is a required property");
   for (auto& kv : body)
     if (kv.key() != "description")
-      throw BadRequest("Invalid input for field/attribute flavor. Additional properties are not allowed ('" +
-                       std::string(kv.key()) + "' was unexpected)");
+      throw BadRequest(
+          "Invalid input for field/attribute flavor. Additional properties are not allowed ('" +
+          std::string(kv.key()) + "' was unexpected)");
   if (!d->is_null() && (!d->is_string() || d->as_string().size() > 65535))
     throw BadRequest(invalid("description", *d, "must be a string of at most 65535 characters"));
   json::object out;
@@ -289,21 +339,23 @@ json::object ComputeService::extra_specs(const Caller& c, const std::string& fla
   return show_flavor(c, flavor_id).at("extra_specs").as_object();
 }
 
-json::object ComputeService::set_extra_specs(const Caller& c, const std::string& flavor_id, const json::object& specs) {
+json::object ComputeService::set_extra_specs(const Caller& c, const std::string& flavor_id,
+                                             const json::object& specs) {
   c.authorize("os_compute_api:os-flavor-extra-specs:create", {{"project_id", c.project()}});
   for (auto& kv : specs) {
     std::string_view k = kv.key();
-    if (k.empty() || k.size() > 255 ||
-        std::any_of(k.begin(), k.end(), [](char ch) {
+    if (k.empty() || k.size() > 255 || std::any_of(k.begin(), k.end(), [](char ch) {
           auto u = static_cast<unsigned char>(ch);
-          return !(std::isalnum(u) || ch == '-' || ch == '_' || ch == ':' || ch == '.' || ch == ' ');
+          return !(std::isalnum(u) || ch == '-' || ch == '_' || ch == ':' || ch == '.' ||
+                   ch == ' ');
         }))
-      throw BadRequest("Invalid input for field/attribute extra_specs. Key '" + std::string(k) + "' is not valid.");
+      throw BadRequest("Invalid input for field/attribute extra_specs. Key '" + std::string(k) +
+                       "' is not valid.");
     auto& v = kv.value();
     if (!(v.is_string() || v.is_number() || v.is_bool()))
-      throw BadRequest(invalid(k, v, json::serialize(v) + " is not of type 'string', 'integer', 'number', 'boolean'"));
-    if (v.is_string() && v.as_string().size() > 255)
-      throw BadRequest(invalid(k, v, "is too long"));
+      throw BadRequest(invalid(
+          k, v, json::serialize(v) + " is not of type 'string', 'integer', 'number', 'boolean'"));
+    if (v.is_string() && v.as_string().size() > 255) throw BadRequest(invalid(k, v, "is too long"));
   }
   json::object out;
   db_->write([&](soci::session& s) {
@@ -313,74 +365,97 @@ json::object ComputeService::set_extra_specs(const Caller& c, const std::string&
       std::string value = v.is_string() ? std::string(v.as_string()) : json::serialize(v);
       std::string key(kv.key());
       db::remove(s, st::flavor_extra_spec, db::Query{}.eq("flavor_id", flavor_id).eq("key", key));
-      db::insert(s, st::flavor_extra_spec,
-                 json::object{{"id", uuid4()}, {"flavor_id", flavor_id}, {"key", key}, {"value", value}});
+      db::insert(
+          s, st::flavor_extra_spec,
+          json::object{{"id", uuid4()}, {"flavor_id", flavor_id}, {"key", key}, {"value", value}});
       out[key] = value;
     }
   });
   return out;
 }
 
-void ComputeService::delete_extra_spec(const Caller& c, const std::string& flavor_id, const std::string& key) {
+void ComputeService::delete_extra_spec(const Caller& c, const std::string& flavor_id,
+                                       const std::string& key) {
   c.authorize("os_compute_api:os-flavor-extra-specs:delete", {{"project_id", c.project()}});
   db_->write([&](soci::session& s) {
     flavor_row(s, c, flavor_id);
-    if (db::remove(s, st::flavor_extra_spec, db::Query{}.eq("flavor_id", flavor_id).eq("key", key)) == 0)
+    if (db::remove(s, st::flavor_extra_spec,
+                   db::Query{}.eq("flavor_id", flavor_id).eq("key", key)) == 0)
       throw NotFound("Flavor " + flavor_id + " has no extra specs with key " + key + ".");
   });
 }
 
-std::vector<std::string> ComputeService::flavor_access(const Caller& c, const std::string& flavor_id) {
+std::vector<std::string> ComputeService::flavor_access(const Caller& c,
+                                                       const std::string& flavor_id) {
   c.authorize("os_compute_api:os-flavor-access", {{"project_id", c.project()}});
   std::vector<std::string> out;
   db_->read([&](soci::session& s) {
     auto f = flavor_row(s, c, flavor_id);
-    if (f.at("is_public").as_bool()) throw NotFound("Access list not available for public flavors.");
+    if (f.at("is_public").as_bool())
+      throw NotFound("Access list not available for public flavors.");
     for (auto& a : db::select(s, st::flavor_project, db::Query{}.eq("flavor_id", flavor_id)))
       out.push_back(std::string(a.at("project_id").as_string()));
   });
   return out;
 }
 
-std::vector<std::string> ComputeService::add_flavor_access(const Caller& c, const std::string& flavor_id,
+std::vector<std::string> ComputeService::add_flavor_access(const Caller& c,
+                                                           const std::string& flavor_id,
                                                            const std::string& project) {
   c.authorize("os_compute_api:os-flavor-access:add_tenant_access", {{"project_id", c.project()}});
   db_->write([&](soci::session& s) {
     auto f = flavor_row(s, c, flavor_id);
     if (f.at("is_public").as_bool()) throw Conflict("Can not add access to a public flavor.");
-    if (db::count(s, st::flavor_project, db::Query{}.eq("flavor_id", flavor_id).eq("project_id", project)) > 0)
-      throw Conflict("Flavor access already exists for flavor " + flavor_id + " and project " + project +
-                     " combination.");
-    db::insert(s, st::flavor_project, json::object{{"id", uuid4()}, {"flavor_id", flavor_id}, {"project_id", project}});
+    if (db::count(s, st::flavor_project,
+                  db::Query{}.eq("flavor_id", flavor_id).eq("project_id", project)) > 0)
+      throw Conflict("Flavor access already exists for flavor " + flavor_id + " and project " +
+                     project + " combination.");
+    db::insert(s, st::flavor_project,
+               json::object{{"id", uuid4()}, {"flavor_id", flavor_id}, {"project_id", project}});
   });
   return flavor_access(c, flavor_id);
 }
 
-std::vector<std::string> ComputeService::remove_flavor_access(const Caller& c, const std::string& flavor_id,
+std::vector<std::string> ComputeService::remove_flavor_access(const Caller& c,
+                                                              const std::string& flavor_id,
                                                               const std::string& project) {
-  c.authorize("os_compute_api:os-flavor-access:remove_tenant_access", {{"project_id", c.project()}});
+  c.authorize("os_compute_api:os-flavor-access:remove_tenant_access",
+              {{"project_id", c.project()}});
   db_->write([&](soci::session& s) {
     flavor_row(s, c, flavor_id);
-    if (db::remove(s, st::flavor_project, db::Query{}.eq("flavor_id", flavor_id).eq("project_id", project)) == 0)
-      throw NotFound("Flavor access not found for " + flavor_id + " / " + project + " combination.");
+    if (db::remove(s, st::flavor_project,
+                   db::Query{}.eq("flavor_id", flavor_id).eq("project_id", project)) == 0)
+      throw NotFound("Flavor access not found for " + flavor_id + " / " + project +
+                     " combination.");
   });
   return flavor_access(c, flavor_id);
 }
 
-json::object ComputeService::create_keypair(const Caller& c, const KeypairRequest& r, bool extended_names) {
+json::object ComputeService::create_keypair(const Caller& c, const KeypairRequest& r,
+                                            bool extended_names) {
   std::string user = r.user_id.empty() ? c.user() : r.user_id;
   c.authorize("os_compute_api:os-keypairs:create", {{"user_id", user}});
-  auto bad_name = [&] { return BadRequest("Keypair data is invalid: Keypair name contains unsafe characters"); };
+  auto bad_name = [&] {
+    return BadRequest("Keypair data is invalid: Keypair name contains unsafe characters");
+  };
   if (r.name.empty() || r.name.size() > 255)
-    throw BadRequest("Keypair data is invalid: Keypair name must be string and between 1 and 255 characters long");
+    throw BadRequest(
+        "Keypair data is invalid: Keypair name must be string and between 1 and 255 characters "
+        "long");
   for (char ch : r.name) {
     auto u = static_cast<unsigned char>(ch);
-    if (!(std::isalnum(u) || ch == '_' || ch == '-' || ch == ' ' || (extended_names && (ch == '@' || ch == '.'))))
+    if (!(std::isalnum(u) || ch == '_' || ch == '-' || ch == ' ' ||
+          (extended_names && (ch == '@' || ch == '.'))))
       throw bad_name();
   }
   if (r.name.find_first_not_of(' ') == std::string::npos) throw bad_name();
-  if (r.type != "ssh" && r.type != "x509") throw BadRequest("Invalid input for field/attribute type.");
-  json::object row{{"id", uuid4()}, {"name", r.name}, {"user_id", user}, {"type", r.type}, {"created_at", now()}};
+  if (r.type != "ssh" && r.type != "x509")
+    throw BadRequest("Invalid input for field/attribute type.");
+  json::object row{{"id", uuid4()},
+                   {"name", r.name},
+                   {"user_id", user},
+                   {"type", r.type},
+                   {"created_at", now()}};
   std::optional<std::string> private_key;
   if (r.public_key) {
     auto fp = r.type == "x509" ? x509_fingerprint(*r.public_key) : ssh_fingerprint(*r.public_key);
@@ -396,7 +471,8 @@ json::object ComputeService::create_keypair(const Caller& c, const KeypairReques
   db_->write([&](soci::session& s) {
     // The user's key_pairs quota, within the caller's project (keypairs belong to users).
     auto q = effective_quotas(s, c.project(), user).at("key_pairs");
-    if (q.limit >= 0 && q.in_use + 1 > q.limit) throw Forbidden("Quota exceeded, too many key pairs.");
+    if (q.limit >= 0 && q.in_use + 1 > q.limit)
+      throw Forbidden("Quota exceeded, too many key pairs.");
     if (db::count(s, st::keypair, db::Query{}.eq("user_id", user).eq("name", r.name)) > 0)
       throw Conflict("Key pair '" + r.name + "' already exists.");
     row["number"] = st::next_number(s, st::keypair);
@@ -407,7 +483,8 @@ json::object ComputeService::create_keypair(const Caller& c, const KeypairReques
 }
 
 std::vector<json::object> ComputeService::list_keypairs(const Caller& c, const std::string& user_id,
-                                                        const std::string& marker, std::optional<long> limit) {
+                                                        const std::string& marker,
+                                                        std::optional<long> limit) {
   std::string user = user_id.empty() ? c.user() : user_id;
   c.authorize("os_compute_api:os-keypairs:index", {{"user_id", user}});
   std::vector<json::object> out;
@@ -418,7 +495,9 @@ std::vector<json::object> ComputeService::list_keypairs(const Caller& c, const s
     out = db::select(s, st::keypair, q);
   });
   if (!marker.empty()) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const json::object& k) { return k.at("name").as_string() == marker; });
+    auto it = std::find_if(out.begin(), out.end(), [&](const json::object& k) {
+      return k.at("name").as_string() == marker;
+    });
     if (it == out.end()) throw BadRequest("marker [" + marker + "] not found");
     out.erase(out.begin(), it + 1);
   }
@@ -426,7 +505,8 @@ std::vector<json::object> ComputeService::list_keypairs(const Caller& c, const s
   return out;
 }
 
-json::object ComputeService::show_keypair(const Caller& c, const std::string& user_id, const std::string& name) {
+json::object ComputeService::show_keypair(const Caller& c, const std::string& user_id,
+                                          const std::string& name) {
   std::string user = user_id.empty() ? c.user() : user_id;
   c.authorize("os_compute_api:os-keypairs:show", {{"user_id", user}});
   std::vector<json::object> rows;
@@ -437,7 +517,8 @@ json::object ComputeService::show_keypair(const Caller& c, const std::string& us
   return rows.front();
 }
 
-void ComputeService::delete_keypair(const Caller& c, const std::string& user_id, const std::string& name) {
+void ComputeService::delete_keypair(const Caller& c, const std::string& user_id,
+                                    const std::string& name) {
   std::string user = user_id.empty() ? c.user() : user_id;
   c.authorize("os_compute_api:os-keypairs:delete", {{"user_id", user}});
   long n = 0;

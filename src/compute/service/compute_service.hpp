@@ -196,6 +196,11 @@ class ComputeService {
   // {tenant_id, total_*, server_usages: [...]}.
   std::vector<json::object> tenant_usage(const Caller& c, const std::string& project, TimePoint start, TimePoint end);
 
+  // os-migrations: newest first; filters instance_uuid, status, host (source or destination),
+  // migration_type, changes-since/changes-before, user_id, project_id; `marker` a migration uuid.
+  std::vector<json::object> list_migrations(const Caller& c, const std::map<std::string, std::string>& filters,
+                                            const std::string& marker, std::optional<long> limit);
+
   // Quotas (Nova's database driver): effective limits for a project or one of its users (user
   // limit, else project limit, else the default class, else the configured default), with usage.
   std::map<std::string, QuotaEntry> quotas(const Caller& c, const std::string& project, const std::string& user);

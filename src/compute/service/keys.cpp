@@ -46,7 +46,8 @@ void put_string(std::string& out, std::string_view s) {
 std::string mpint(const BIGNUM* bn) {
   std::string bytes(static_cast<size_t>(BN_num_bytes(bn)), '\0');
   BN_bn2bin(bn, reinterpret_cast<unsigned char*>(bytes.data()));
-  if (!bytes.empty() && (static_cast<unsigned char>(bytes[0]) & 0x80)) bytes.insert(bytes.begin(), '\0');
+  if (!bytes.empty() && (static_cast<unsigned char>(bytes[0]) & 0x80))
+    bytes.insert(bytes.begin(), '\0');
   return bytes;
 }
 
@@ -55,7 +56,8 @@ bool read_strings(std::string_view blob, std::vector<std::string_view>& out) {
   while (!blob.empty()) {
     if (blob.size() < 4) return false;
     std::uint32_t n = 0;
-    for (int i = 0; i < 4; ++i) n = (n << 8) | static_cast<unsigned char>(blob[static_cast<size_t>(i)]);
+    for (int i = 0; i < 4; ++i)
+      n = (n << 8) | static_cast<unsigned char>(blob[static_cast<size_t>(i)]);
     blob.remove_prefix(4);
     if (n > blob.size()) return false;
     out.push_back(blob.substr(0, n));
@@ -68,7 +70,8 @@ std::optional<std::string> base64_decode(std::string_view text) {
   if (text.empty() || text.size() % 4 != 0) return std::nullopt;
   std::string out(text.size() / 4 * 3, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
   if (n < 0) return std::nullopt;
   size_t pad = 0;
   if (text.back() == '=') ++pad;
@@ -104,7 +107,8 @@ GeneratedKey generate_ssh_key() {
   BN_free(e);
   GeneratedKey out;
   out.private_key = pem_text([&](BIO* b) {
-    return PEM_write_bio_PrivateKey_traditional(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+    return PEM_write_bio_PrivateKey_traditional(b, key.get(), nullptr, nullptr, 0, nullptr,
+                                                nullptr);
   });
   out.public_key = "ssh-rsa " + base64_encode(blob) + " Generated-by-Nova";
   out.fingerprint = digest_hex(EVP_md5(), blob);
@@ -121,12 +125,16 @@ GeneratedKey generate_x509_key(const std::string& common_name) {
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 10L * 365 * 24 * 3600);
   X509_set_pubkey(cert.get(), key.get());
   auto* name = X509_get_subject_name(cert.get());
-  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name.c_str()),
-                             -1, -1, 0);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                             reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+                             0);
   X509_set_issuer_name(cert.get(), name);
-  if (!X509_sign(cert.get(), key.get(), EVP_sha256())) throw std::runtime_error("cannot sign the certificate");
+  if (!X509_sign(cert.get(), key.get(), EVP_sha256()))
+    throw std::runtime_error("cannot sign the certificate");
   GeneratedKey out;
-  out.private_key = pem_text([&](BIO* b) { return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr); });
+  out.private_key = pem_text([&](BIO* b) {
+    return PEM_write_bio_PrivateKey(b, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  });
   out.public_key = pem_text([&](BIO* b) { return PEM_write_bio_X509(b, cert.get()); });
   out.fingerprint = *x509_fingerprint(out.public_key);
   return out;
@@ -136,14 +144,19 @@ std::optional<std::string> ssh_fingerprint(const std::string& public_key) {
   std::istringstream in(public_key);
   std::string type, encoded;
   if (!(in >> type >> encoded)) return std::nullopt;
-  static const std::vector<std::string> known = {"ssh-rsa", "ssh-dss", "ssh-ed25519", "ecdsa-sha2-nistp256",
-                                                 "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"};
+  static const std::vector<std::string> known = {"ssh-rsa",
+                                                 "ssh-dss",
+                                                 "ssh-ed25519",
+                                                 "ecdsa-sha2-nistp256",
+                                                 "ecdsa-sha2-nistp384",
+                                                 "ecdsa-sha2-nistp521"};
   bool ok = false;
   for (auto& k : known) ok = ok || k == type;
   if (!ok) return std::nullopt;
   auto blob = base64_decode(encoded);
   std::vector<std::string_view> parts;
-  if (!blob || !read_strings(*blob, parts) || parts.empty() || parts[0] != type) return std::nullopt;
+  if (!blob || !read_strings(*blob, parts) || parts.empty() || parts[0] != type)
+    return std::nullopt;
   size_t want = type == "ssh-rsa" ? 3 : type == "ssh-dss" ? 5 : type == "ssh-ed25519" ? 2 : 3;
   if (parts.size() != want) return std::nullopt;
   if (type == "ssh-ed25519" && parts[1].size() != 32) return std::nullopt;
@@ -153,8 +166,8 @@ std::optional<std::string> ssh_fingerprint(const std::string& public_key) {
 std::optional<std::string> x509_fingerprint(const std::string& certificate) {
   std::unique_ptr<BIO, decltype(&BIO_free)> bio(
       BIO_new_mem_buf(certificate.data(), static_cast<int>(certificate.size())), BIO_free);
-  std::unique_ptr<X509, decltype(&X509_free)> cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr),
-                                                   X509_free);
+  std::unique_ptr<X509, decltype(&X509_free)> cert(
+      PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr), X509_free);
   if (!cert) return std::nullopt;
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned n = 0;

@@ -11,30 +11,35 @@ namespace nubo::compute {
 
 namespace st = store;
 
-std::map<std::string, std::int64_t> ComputeService::class_limits(soci::session& s, const std::string& name) {
+std::map<std::string, std::int64_t> ComputeService::class_limits(soci::session& s,
+                                                                 const std::string& name) {
   auto out = settings_.quota_defaults;
   for (auto& row : db::select(s, st::quota_class, db::Query{}.eq("class_name", name)))
     out[std::string(row.at("resource").as_string())] = row.at("hard_limit").as_int64();
   return out;
 }
 
-std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session& s, const std::string& project,
+std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session& s,
+                                                                   const std::string& project,
                                                                    const std::string& user) {
   std::map<std::string, QuotaEntry> out;
   for (auto& [resource, limit] : class_limits(s, "default")) out[resource].limit = limit;
   auto apply = [&](const std::string& who) {
-    for (auto& row : db::select(s, st::quota, db::Query{}.eq("project_id", project).eq("user_id", who)))
+    for (auto& row :
+         db::select(s, st::quota, db::Query{}.eq("project_id", project).eq("user_id", who)))
       out[std::string(row.at("resource").as_string())].limit = row.at("hard_limit").as_int64();
   };
   apply("");
-  out["server_groups"].in_use = db::count(s, st::server_group, db::Query{}.eq("project_id", project));
+  out["server_groups"].in_use =
+      db::count(s, st::server_group, db::Query{}.eq("project_id", project));
   if (!user.empty()) {
     apply(user);
     out["key_pairs"].in_use = db::count(s, st::keypair, db::Query{}.eq("user_id", user));
   }
   // Servers count what they hold: instances, and their flavors' cores and RAM.
-  std::string sql = "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(memory_mb), 0) FROM instance "
-                    "WHERE project_id = :p0 AND deleted = 0";
+  std::string sql =
+      "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(memory_mb), 0) FROM instance "
+      "WHERE project_id = :p0 AND deleted = 0";
   std::vector<std::optional<std::string>> params{project};
   if (!user.empty()) {
     sql += " AND user_id = :p1";
@@ -48,7 +53,8 @@ std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session
   return out;
 }
 
-std::map<std::string, QuotaEntry> ComputeService::quotas(const Caller& c, const std::string& project,
+std::map<std::string, QuotaEntry> ComputeService::quotas(const Caller& c,
+                                                         const std::string& project,
                                                          const std::string& user) {
   c.authorize("os_compute_api:os-quota-sets:show", {{"project_id", project}});
   std::map<std::string, QuotaEntry> out;
@@ -56,14 +62,16 @@ std::map<std::string, QuotaEntry> ComputeService::quotas(const Caller& c, const 
   return out;
 }
 
-std::map<std::string, std::int64_t> ComputeService::default_quotas(const Caller& c, const std::string& project) {
+std::map<std::string, std::int64_t> ComputeService::default_quotas(const Caller& c,
+                                                                   const std::string& project) {
   c.authorize("os_compute_api:os-quota-sets:defaults", {{"project_id", project}});
   std::map<std::string, std::int64_t> out;
   db_->read([&](soci::session& s) { out = class_limits(s, "default"); });
   return out;
 }
 
-void ComputeService::update_quotas(const Caller& c, const std::string& project, const std::string& user,
+void ComputeService::update_quotas(const Caller& c, const std::string& project,
+                                   const std::string& user,
                                    const std::map<std::string, std::int64_t>& limits, bool force) {
   c.authorize("os_compute_api:os-quota-sets:update", {{"project_id", project}});
   db_->write([&](soci::session& s) {
@@ -73,15 +81,21 @@ void ComputeService::update_quotas(const Caller& c, const std::string& project, 
         throw BadRequest("Quota limit " + std::to_string(limit) + " for " + resource +
                          " must be greater than or equal to already used and reserved " +
                          std::to_string(current[resource].in_use) + ".");
-      db::remove(s, st::quota, db::Query{}.eq("project_id", project).eq("user_id", user).eq("resource", resource));
+      db::remove(
+          s, st::quota,
+          db::Query{}.eq("project_id", project).eq("user_id", user).eq("resource", resource));
       db::insert(s, st::quota,
-                 json::object{{"id", uuid4()}, {"project_id", project}, {"user_id", user}, {"resource", resource},
+                 json::object{{"id", uuid4()},
+                              {"project_id", project},
+                              {"user_id", user},
+                              {"resource", resource},
                               {"hard_limit", limit}});
     }
   });
 }
 
-void ComputeService::delete_quotas(const Caller& c, const std::string& project, const std::string& user) {
+void ComputeService::delete_quotas(const Caller& c, const std::string& project,
+                                   const std::string& user) {
   c.authorize("os_compute_api:os-quota-sets:delete", {{"project_id", project}});
   db_->write([&](soci::session& s) {
     db::Query q;
@@ -91,7 +105,8 @@ void ComputeService::delete_quotas(const Caller& c, const std::string& project, 
   });
 }
 
-std::map<std::string, std::int64_t> ComputeService::quota_class(const Caller& c, const std::string& name) {
+std::map<std::string, std::int64_t> ComputeService::quota_class(const Caller& c,
+                                                                const std::string& name) {
   c.authorize("os_compute_api:os-quota-class-sets:show", {{"project_id", c.project()}});
   std::map<std::string, std::int64_t> out;
   db_->read([&](soci::session& s) { out = class_limits(s, name); });
@@ -105,7 +120,10 @@ void ComputeService::update_quota_class(const Caller& c, const std::string& name
     for (auto& [resource, limit] : limits) {
       db::remove(s, st::quota_class, db::Query{}.eq("class_name", name).eq("resource", resource));
       db::insert(s, st::quota_class,
-                 json::object{{"id", uuid4()}, {"class_name", name}, {"resource", resource}, {"hard_limit", limit}});
+                 json::object{{"id", uuid4()},
+                              {"class_name", name},
+                              {"resource", resource},
+                              {"hard_limit", limit}});
     }
   });
 }

@@ -141,6 +141,17 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
       }
       if (text(flavor, "id") == text(row, "flavor_id"))
         throw BadRequest("When resizing, instances must change flavor!");
+      // A bigger flavor must fit the project's cores and ram quotas (Nova checks the increase).
+      auto quotas = effective_quotas(s, text(row, "project_id"), "");
+      for (auto [resource, column] :
+           {std::pair<const char*, const char*>{"cores", "vcpus"}, {"ram", "memory_mb"}}) {
+        auto delta = flavor.at(column).as_int64() - row.at(column).as_int64();
+        auto& q = quotas[resource];
+        if (delta > 0 && q.limit >= 0 && q.in_use + delta > q.limit)
+          throw Forbidden("Quota exceeded for " + std::string(resource) + ": Requested " +
+                          std::to_string(delta) + ", but already used " + std::to_string(q.in_use) +
+                          " of " + std::to_string(q.limit) + " " + resource);
+      }
       changes["new_flavor"] = json::object{
           {"id", flavor.at("id")},           {"name", flavor.at("name")},
           {"vcpus", flavor.at("vcpus")},     {"memory_mb", flavor.at("memory_mb")},
@@ -255,15 +266,21 @@ std::string ComputeService::console_output(const Caller& c, const std::string& i
     throw Conflict("Instance " + id + " is not ready");
   }
   if (length) {
-    // The last `length` lines.
-    long lines = 0;
-    auto pos = output.size();
-    if (pos && output.back() == '\n') --pos;
-    while (pos > 0) {
-      if (output[pos - 1] == '\n' && ++lines == *length) break;
-      --pos;
+    // Nova's tail: the last `length` pieces between newlines (a trailing newline ends an empty
+    // one).
+    std::vector<std::string> lines;
+    size_t from = 0;
+    for (;;) {
+      auto nl = output.find('\n', from);
+      lines.push_back(output.substr(from, nl == std::string::npos ? std::string::npos : nl - from));
+      if (nl == std::string::npos) break;
+      from = nl + 1;
     }
-    output = *length == 0 ? std::string() : output.substr(pos);
+    auto n = static_cast<size_t>(std::max<long>(*length, 0));
+    size_t first = lines.size() > n ? lines.size() - n : 0;
+    std::string tail;
+    for (size_t i = first; i < lines.size(); ++i) tail += (i > first ? "\n" : "") + lines[i];
+    output = tail;
   }
   return output;
 }

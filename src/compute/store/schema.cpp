@@ -5,65 +5,169 @@ namespace nubo::compute::store {
 using T = db::ColumnType;
 
 const db::Table flavor{"flavor",
-                       {{"id"}, {"name"}, {"memory_mb", T::Int}, {"vcpus", T::Int}, {"root_gb", T::Int},
-                        {"ephemeral_gb", T::Int}, {"swap", T::Int}, {"rxtx_factor", T::Real},
-                        {"is_public", T::Bool}, {"disabled", T::Bool}, {"description"}, {"seq", T::Int},
+                       {{"id"},
+                        {"name"},
+                        {"memory_mb", T::Int},
+                        {"vcpus", T::Int},
+                        {"root_gb", T::Int},
+                        {"ephemeral_gb", T::Int},
+                        {"swap", T::Int},
+                        {"rxtx_factor", T::Real},
+                        {"is_public", T::Bool},
+                        {"disabled", T::Bool},
+                        {"description"},
+                        {"seq", T::Int},
                         {"created_at"}}};
 const db::Table flavor_extra_spec{"flavor_extra_spec", {{"id"}, {"flavor_id"}, {"key"}, {"value"}}};
 const db::Table flavor_project{"flavor_project", {{"id"}, {"flavor_id"}, {"project_id"}}};
 const db::Table keypair{"keypair",
-                        {{"id"}, {"number", T::Int}, {"name"}, {"user_id"}, {"fingerprint"}, {"public_key"},
-                         {"type"}, {"created_at"}}};
+                        {{"id"},
+                         {"number", T::Int},
+                         {"name"},
+                         {"user_id"},
+                         {"fingerprint"},
+                         {"public_key"},
+                         {"type"},
+                         {"created_at"}}};
 
-const db::Table quota{"quota", {{"id"}, {"project_id"}, {"user_id"}, {"resource"}, {"hard_limit", T::Int}}};
-const db::Table quota_class{"quota_class", {{"id"}, {"class_name"}, {"resource"}, {"hard_limit", T::Int}}};
+const db::Table quota{"quota",
+                      {{"id"}, {"project_id"}, {"user_id"}, {"resource"}, {"hard_limit", T::Int}}};
+const db::Table quota_class{"quota_class",
+                            {{"id"}, {"class_name"}, {"resource"}, {"hard_limit", T::Int}}};
 
 const db::Table server_group{"server_group",
-                             {{"id"}, {"name"}, {"policy"}, {"rules", T::Json}, {"project_id"}, {"user_id"},
+                             {{"id"},
+                              {"name"},
+                              {"policy"},
+                              {"rules", T::Json},
+                              {"project_id"},
+                              {"user_id"},
                               {"created_at"}}};
 const db::Table server_group_member{"server_group_member", {{"id"}, {"group_id"}, {"instance_id"}}};
 
 const db::Table compute_service{"compute_service",
-                                {{"id"}, {"number", T::Int}, {"host"}, {"binary_name"}, {"zone"}, {"disabled", T::Bool},
-                                 {"disabled_reason"}, {"forced_down", T::Bool}, {"updated_at"}, {"created_at"}}};
+                                {{"id"},
+                                 {"number", T::Int},
+                                 {"host"},
+                                 {"binary_name"},
+                                 {"zone"},
+                                 {"disabled", T::Bool},
+                                 {"disabled_reason"},
+                                 {"forced_down", T::Bool},
+                                 {"updated_at"},
+                                 {"created_at"}}};
 const db::Table compute_node{"compute_node",
-                             {{"id"}, {"number", T::Int}, {"service_id"}, {"host"}, {"hypervisor_hostname"},
-                              {"hypervisor_type"}, {"hypervisor_version", T::Int}, {"vcpus", T::Int},
-                              {"memory_mb", T::Int}, {"local_gb", T::Int}, {"host_ip"}, {"cpu_info"},
+                             {{"id"},
+                              {"number", T::Int},
+                              {"service_id"},
+                              {"host"},
+                              {"hypervisor_hostname"},
+                              {"hypervisor_type"},
+                              {"hypervisor_version", T::Int},
+                              {"vcpus", T::Int},
+                              {"memory_mb", T::Int},
+                              {"local_gb", T::Int},
+                              {"host_ip"},
+                              {"cpu_info"},
                               {"created_at"}}};
 
-const db::Table aggregate{"aggregate", {{"id"}, {"number", T::Int}, {"name"}, {"created_at"}, {"updated_at"}}};
+const db::Table aggregate{"aggregate",
+                          {{"id"}, {"number", T::Int}, {"name"}, {"created_at"}, {"updated_at"}}};
 const db::Table aggregate_host{"aggregate_host", {{"id"}, {"aggregate_id"}, {"host"}}};
-const db::Table aggregate_metadata{"aggregate_metadata", {{"id"}, {"aggregate_id"}, {"key"}, {"value"}}};
+const db::Table aggregate_metadata{"aggregate_metadata",
+                                   {{"id"}, {"aggregate_id"}, {"key"}, {"value"}}};
 
-const db::Table instance{
-    "instance",
-    {{"id"}, {"number", T::Int}, {"project_id"}, {"user_id"}, {"name"}, {"hostname"}, {"description"},
-     {"image_ref"}, {"flavor_id"}, {"flavor", T::Json}, {"vcpus", T::Int}, {"memory_mb", T::Int}, {"key_name"}, {"availability_zone"}, {"host"}, {"node"},
-     {"vm_state"}, {"task_state"}, {"power_state", T::Int}, {"locked", T::Bool}, {"reservation_id"},
-     {"launch_index", T::Int}, {"launched_at"}, {"terminated_at"}, {"created_at"}, {"updated_at"}, {"deleted_at"},
-     {"deleted", T::Bool}},
-    true};
-const db::Table instance_metadata{"instance_metadata", {{"id"}, {"instance_id"}, {"key"}, {"value"}}};
+const db::Table instance{"instance",
+                         {{"id"},
+                          {"number", T::Int},
+                          {"project_id"},
+                          {"user_id"},
+                          {"name"},
+                          {"hostname"},
+                          {"description"},
+                          {"image_ref"},
+                          {"flavor_id"},
+                          {"flavor", T::Json},
+                          {"vcpus", T::Int},
+                          {"memory_mb", T::Int},
+                          {"key_name"},
+                          {"availability_zone"},
+                          {"host"},
+                          {"node"},
+                          {"vm_state"},
+                          {"task_state"},
+                          {"power_state", T::Int},
+                          {"locked", T::Bool},
+                          {"reservation_id"},
+                          {"launch_index", T::Int},
+                          {"launched_at"},
+                          {"terminated_at"},
+                          {"created_at"},
+                          {"updated_at"},
+                          {"deleted_at"},
+                          {"deleted", T::Bool}},
+                         true};
+const db::Table instance_metadata{"instance_metadata",
+                                  {{"id"}, {"instance_id"}, {"key"}, {"value"}}};
 const db::Table instance_tag{"instance_tag", {{"id"}, {"instance_id"}, {"tag"}}};
 const db::Table instance_action{"instance_action",
-                                {{"id"}, {"instance_id"}, {"action"}, {"request_id"}, {"user_id"}, {"project_id"},
-                                 {"start_time"}, {"finish_time"}, {"message"}, {"updated_at"}, {"seq", T::Int}}};
+                                {{"id"},
+                                 {"instance_id"},
+                                 {"action"},
+                                 {"request_id"},
+                                 {"user_id"},
+                                 {"project_id"},
+                                 {"start_time"},
+                                 {"finish_time"},
+                                 {"message"},
+                                 {"updated_at"},
+                                 {"seq", T::Int}}};
 const db::Table instance_action_event{"instance_action_event",
-                                      {{"id"}, {"action_id"}, {"event"}, {"start_time"}, {"finish_time"}, {"result"},
-                                       {"traceback"}, {"host"}, {"seq", T::Int}}};
+                                      {{"id"},
+                                       {"action_id"},
+                                       {"event"},
+                                       {"start_time"},
+                                       {"finish_time"},
+                                       {"result"},
+                                       {"traceback"},
+                                       {"host"},
+                                       {"seq", T::Int}}};
 const db::Table instance_fault{"instance_fault",
-                               {{"id"}, {"instance_id"}, {"code", T::Int}, {"message"}, {"details"}, {"host"},
+                               {{"id"},
+                                {"instance_id"},
+                                {"code", T::Int},
+                                {"message"},
+                                {"details"},
+                                {"host"},
                                 {"created_at"}}};
+
+const db::Table migration{"migration",
+                          {{"id"},
+                           {"number", T::Int},
+                           {"instance_id"},
+                           {"source_compute"},
+                           {"source_node"},
+                           {"dest_compute"},
+                           {"dest_node"},
+                           {"old_instance_type_id", T::Int},
+                           {"new_instance_type_id", T::Int},
+                           {"status"},
+                           {"migration_type"},
+                           {"project_id"},
+                           {"user_id"},
+                           {"created_at"},
+                           {"updated_at"}}};
 
 std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column) {
   auto rows = db::query_strings(s, "SELECT COALESCE(MAX(" + column + "), 0) FROM " + t.name, {});
   return std::stoll(rows.at(0).at(0).value_or("0")) + 1;
 }
 
-std::optional<json::object> by_id_or_number(soci::session& s, const db::Table& t, const std::string& id) {
+std::optional<json::object> by_id_or_number(soci::session& s, const db::Table& t,
+                                            const std::string& id) {
   if (auto row = db::get(s, t, id)) return row;
-  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  if (id.empty() || id.size() > 18 || id.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
   auto rows = db::select(s, t, db::Query{}.eq("number", id));
   if (rows.empty()) return std::nullopt;
   return rows.front();
@@ -144,6 +248,15 @@ CREATE INDEX instance_action_event_action ON instance_action_event (action_id);
 CREATE TABLE instance_fault (id VARCHAR(36) PRIMARY KEY, instance_id VARCHAR(36) NOT NULL, code INTEGER NOT NULL,
   message TEXT NOT NULL, details TEXT, host VARCHAR(255), created_at VARCHAR(32) NOT NULL);
 CREATE INDEX instance_fault_instance ON instance_fault (instance_id, created_at);
+)SQL"},
+          {7, R"SQL(
+CREATE TABLE migration (id VARCHAR(36) PRIMARY KEY, number INTEGER NOT NULL UNIQUE, instance_id VARCHAR(36) NOT NULL,
+  source_compute VARCHAR(255), source_node VARCHAR(255), dest_compute VARCHAR(255), dest_node VARCHAR(255),
+  old_instance_type_id INTEGER, new_instance_type_id INTEGER, status VARCHAR(32) NOT NULL,
+  migration_type VARCHAR(32) NOT NULL, project_id VARCHAR(255) NOT NULL, user_id VARCHAR(255) NOT NULL,
+  created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32));
+CREATE INDEX migration_instance ON migration (instance_id);
+CREATE INDEX migration_created ON migration (created_at);
 )SQL"}};
 }
 

@@ -38,6 +38,10 @@ extern const db::Table aggregate, aggregate_host, aggregate_metadata;
 extern const db::Table instance, instance_metadata, instance_tag, instance_action, instance_action_event,
     instance_fault;
 
+// migration: a resize or cold migration of a server, as os-migrations lists it (`number` is the
+// integer id shown; flavor ids are the flavors' integer `seq`).
+extern const db::Table migration;
+
 std::vector<db::Migration> migrations();
 
 // The next value of an increasing integer column (the integer ids Nova shows), read in the write

@@ -224,6 +224,7 @@ TEST(Servers, BootReachesActiveOnAFakeHostAndDeleteFreesIt) {
 
   ASSERT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id, alice).status, 204);
   cloud.wait_for(alice, id, "GONE");
+  // Placement lets go before the record says deleted.
   EXPECT_TRUE(cloud.placement().allocations(id).empty());
   // Deleted servers are listed to admins who ask for them, and in changes-since.
   auto deleted =
@@ -289,7 +290,7 @@ TEST(Servers, PowerActionsMoveThroughNovasStatesAndLockGuardsThem) {
 
   auto console = act({{"os-getConsoleOutput", json::object{{"length", 1}}}}, alice);
   ASSERT_EQ(console.status, 200) << console.raw;
-  EXPECT_EQ(console.body.at("output").as_string(), "LAST LINE\n");
+  EXPECT_EQ(console.body.at("output").as_string(), "LAST LINE");
 }
 
 TEST(Servers, ResizeConfirmAndRevertMoveTheClaims) {
@@ -319,6 +320,17 @@ TEST(Servers, ResizeConfirmAndRevertMoveTheClaims) {
   ASSERT_EQ(act({{"confirmResize", nullptr}}).status, 204);
   s = cloud.wait_for(alice, id, "ACTIVE", "2.47");
   EXPECT_EQ(s.at("flavor").as_object().at("ram").as_int64(), 2048);
+  // Both resizes are in os-migrations, newest first, with what became of them.
+  auto migrations =
+      cloud.nova("GET", "/v2.1/os-migrations?instance_uuid=" + id, cloud.admin(), {}, "2.59");
+  ASSERT_EQ(migrations.status, 200) << migrations.raw;
+  auto& list = migrations.body.at("migrations").as_array();
+  ASSERT_EQ(list.size(), 2u) << migrations.raw;
+  EXPECT_EQ(list[0].as_object().at("status").as_string(), "confirmed");
+  EXPECT_EQ(list[1].as_object().at("status").as_string(), "reverted");
+  EXPECT_EQ(list[0].as_object().at("migration_type").as_string(), "resize");
+  EXPECT_EQ(list[0].as_object().at("new_instance_type_id").as_int64(), 2);
+  EXPECT_EQ(cloud.nova("GET", "/v2.1/os-migrations", alice).status, 403);
   // Resizing to the flavor it has is refused.
   EXPECT_EQ(act({{"resize", json::object{{"flavorRef", "2"}}}}).status, 400);
 }

@@ -75,7 +75,7 @@ std::vector<std::string> FakeDriver::list_instances() const {
 
 std::string FakeDriver::console_output(const std::string& uuid) const {
   if (!power_state(uuid)) throw NotFound("Instance " + uuid + " could not be found on this host.");
-  return "FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE\n";
+  return "FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE";  // as Nova's fake driver
 }
 
 }  // namespace nubo::compute
