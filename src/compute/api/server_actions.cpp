@@ -150,7 +150,14 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           if (ref.empty())
             throw BadRequest(invalid("flavorRef", f,
                                      json::serialize(f) + " is not of type 'string', 'integer'"));
-          s.server_action(c, id, "resize", json::object{{"flavorRef", ref}});
+          json::object resize{{"flavorRef", ref}};
+          if (auto* dc = args.as_object().if_contains("OS-DCF:diskConfig")) {
+            if (!dc->is_string() || (dc->as_string() != "AUTO" && dc->as_string() != "MANUAL"))
+              throw BadRequest(invalid("OS-DCF:diskConfig", *dc,
+                                       json::serialize(*dc) + " is not one of ['AUTO', 'MANUAL']"));
+            resize["OS-DCF:diskConfig"] = *dc;
+          }
+          s.server_action(c, id, "resize", resize);
           return empty(202);
         }
         if (action == "rebuild") {

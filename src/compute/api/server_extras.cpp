@@ -140,7 +140,8 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
                 for (auto& [az, by_host] : s.availability_zones(c, true))
                   for (auto& [host, binaries] : by_host)
                     for (auto& [binary, svc] : binaries) {
-                      if (zone && *zone != az) continue;
+                      if (zone && !zone->empty() && *zone != az)
+                        continue;  // a blank zone filters nothing
                       out.push_back(json::object{
                           {"host_name", host},
                           {"service", binary.rfind("nova-", 0) == 0 ? binary.substr(5) : binary},

@@ -396,6 +396,10 @@ ServerRequest parse_create(Context& ctx) {
           !g.as_object().at("name").is_string())
         throw BadRequest(invalid("security_groups", g, "'name' is a required property"));
       r.security_groups.emplace_back(g.as_object().at("name").as_string());
+      // Security groups live in the network service (issue 6); until then only `default` exists.
+      if (r.security_groups.back() != "default")
+        throw BadRequest("Security group " + r.security_groups.back() + " not found for project " +
+                         ctx.auth->project_id + ".");
     }
   }
   if (r.security_groups.empty()) r.security_groups.push_back("default");

@@ -64,8 +64,25 @@ Scheduler::Scheduler(std::shared_ptr<placement::PlacementClient> placement,
 std::vector<const HostState*> Scheduler::rank(
     const RequestSpec& spec, const std::vector<HostState>& hosts,
     const std::vector<placement::Candidate>& candidates) const {
-  std::unordered_map<std::string, const placement::Candidate*> by_node;
-  for (auto& c : candidates) by_node[c.provider_uuid] = &c;
+  std::vector<const placement::Candidate*> pointers;
+  pointers.reserve(candidates.size());
+  for (auto& c : candidates) pointers.push_back(&c);
+  return rank(spec, hosts, pointers);
+}
+
+std::vector<const HostState*> Scheduler::rank(
+    const RequestSpec& spec, const std::vector<HostState>& hosts,
+    const std::vector<const placement::Candidate*>& candidates) const {
+  std::unordered_map<std::string_view, const placement::Candidate*> by_node;
+  by_node.reserve(candidates.size());
+  for (auto* c : candidates) by_node.emplace(c->provider_uuid, c);
+  auto on = [&](const char* name) { return settings_.enabled_filters.count(name) > 0; };
+  bool extra_specs_filter = on("AggregateInstanceExtraSpecsFilter"),
+       tenant_filter = on("AggregateMultiTenancyIsolation"),
+       image_filter = on("ImagePropertiesFilter") && !image_properties_pass(spec),
+       isolated_filter = on("IsolatedHostsFilter"),
+       anti_affinity_filter = on("ServerGroupAntiAffinityFilter"),
+       affinity_filter = on("ServerGroupAffinityFilter");
   std::vector<const HostState*> kept;
   std::vector<const placement::Candidate*> kept_candidates;
   std::string image = spec.image_properties.count("id") ? spec.image_properties.at("id") : "";
@@ -77,21 +94,20 @@ std::vector<const HostState*> Scheduler::rank(
       if (h.host != spec.forced_host) continue;
     } else {
       if (!spec.zone.empty() && h.zone != spec.zone) continue;
-      auto on = [&](const char* name) { return settings_.enabled_filters.count(name) > 0; };
-      if (on("AggregateInstanceExtraSpecsFilter") && !aggregate_extra_specs_pass(spec, h)) continue;
-      if (on("AggregateMultiTenancyIsolation") && !tenant_isolation_pass(spec, h)) continue;
-      if (on("ImagePropertiesFilter") && !image_properties_pass(spec)) continue;
+      if (extra_specs_filter && !aggregate_extra_specs_pass(spec, h)) continue;
+      if (tenant_filter && !tenant_isolation_pass(spec, h)) continue;
+      if (image_filter) continue;  // the image asks for what no host here is
       bool isolated_host = settings_.isolated_hosts.count(h.host) > 0;
-      if (on("IsolatedHostsFilter") && isolated_image != isolated_host &&
+      if (isolated_filter && isolated_image != isolated_host &&
           (isolated_image || settings_.restrict_isolated_hosts_to_isolated_images))
         continue;
       auto members = spec.group_id.empty() || !h.group_members.count(spec.group_id)
                          ? 0
                          : h.group_members.at(spec.group_id);
-      if (on("ServerGroupAntiAffinityFilter") && spec.group_policy == "anti-affinity" &&
+      if (anti_affinity_filter && spec.group_policy == "anti-affinity" &&
           members >= spec.max_server_per_host)
         continue;
-      if (on("ServerGroupAffinityFilter") && spec.group_policy == "affinity" && members == 0) {
+      if (affinity_filter && spec.group_policy == "affinity" && members == 0) {
         bool placed_elsewhere =
             std::any_of(hosts.begin(), hosts.end(), [&](const HostState& other) {
               auto it = other.group_members.find(spec.group_id);
@@ -134,20 +150,62 @@ std::vector<const HostState*> Scheduler::rank(
   return out;
 }
 
+void Scheduler::refresh_snapshot() {
+  placement::CandidateRequest everything;
+  everything.resources = {{"VCPU", 1}, {"MEMORY_MB", 1}, {"DISK_GB", 1}};
+  everything.limit = 1000000;
+  snapshot_.clear();
+  for (auto& c : placement_->allocation_candidates(everything))
+    snapshot_[c.provider_uuid] = std::move(c);
+  snapshot_time_ = std::chrono::steady_clock::now();
+  snapshot_stale_ = false;
+}
+
+std::vector<const placement::Candidate*> Scheduler::fitting(
+    const std::map<std::string, std::int64_t>& resources) const {
+  std::vector<const placement::Candidate*> out;
+  out.reserve(snapshot_.size());
+  for (auto& [uuid, c] : snapshot_) {
+    bool fits = true;
+    for (auto& [rc, n] : resources) {
+      auto cap = c.capacity.find(rc), used = c.used.find(rc);
+      fits = fits && cap != c.capacity.end() &&
+             cap->second - (used == c.used.end() ? 0 : used->second) >= n;
+    }
+    if (fits) out.push_back(&c);
+    if (static_cast<long>(out.size()) >= settings_.max_placement_results) break;
+  }
+  return out;
+}
+
 std::optional<Selection> Scheduler::select_and_claim(const RequestSpec& spec,
                                                      const std::vector<HostState>& hosts) {
-  placement::CandidateRequest request;
-  request.resources = {{"VCPU", spec.vcpus}, {"MEMORY_MB", spec.memory_mb}};
-  if (spec.disk_gb > 0) request.resources["DISK_GB"] = spec.disk_gb;
-  request.limit = settings_.max_placement_results;
-  auto candidates = placement_->allocation_candidates(request);
-  std::unordered_map<std::string, const placement::Candidate*> by_node;
-  for (auto& c : candidates) by_node[c.provider_uuid] = &c;
+  std::map<std::string, std::int64_t> resources{{"VCPU", spec.vcpus},
+                                                {"MEMORY_MB", spec.memory_mb}};
+  if (spec.disk_gb > 0) resources["DISK_GB"] = spec.disk_gb;
   placement::Consumer consumer{spec.instance_id, spec.project_id, spec.user_id};
-  // A concurrent claim may take the last room on the best host: then the next best is tried.
-  for (auto* h : rank(spec, hosts, candidates)) {
-    if (placement_->claim(consumer, {{h->node_uuid, by_node.at(h->node_uuid)->requested}}))
-      return Selection{h->host, h->node, h->node_uuid, h->zone};
+  std::lock_guard lock(mutex_);
+  // Two passes at most: on the snapshot, then (if it was old or a claim was refused) on a fresh
+  // one.
+  for (int pass = 0; pass < 2; ++pass) {
+    bool fresh = false;
+    if (snapshot_stale_ ||
+        std::chrono::steady_clock::now() - snapshot_time_ > settings_.snapshot_ttl) {
+      refresh_snapshot();
+      fresh = true;
+    }
+    auto candidates = fitting(resources);
+    for (auto* h : rank(spec, hosts, candidates)) {
+      if (placement_->claim(consumer, {{h->node_uuid, resources}})) {
+        auto& used = snapshot_[h->node_uuid].used;
+        for (auto& [rc, n] : resources) used[rc] += n;
+        return Selection{h->host, h->node, h->node_uuid, h->zone};
+      }
+      // A concurrent claim took the room (another scheduler, or usage the snapshot missed).
+      snapshot_stale_ = true;
+    }
+    if (fresh) break;
+    snapshot_stale_ = true;
   }
   return std::nullopt;
 }

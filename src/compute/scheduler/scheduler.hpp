@@ -1,10 +1,13 @@
-// The scheduler: placement's allocation candidates, then Nova's filters and weighers over the
-// hosts that remain, then an atomic claim in placement on the best host (the next best when a
-// concurrent claim won the race).
+// The scheduler: the hosts placement says have room, then Nova's filters and weighers over them,
+// then an atomic claim in placement on the best host (the next best when a concurrent claim won
+// the race). Room is read from a short-lived snapshot of placement's usage rather than asked per
+// request: a decision costs the in-memory ranking and the one claim.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -45,6 +48,10 @@ struct SchedulerSettings {
   double ram_weight_multiplier = 1.0, cpu_weight_multiplier = 1.0, disk_weight_multiplier = 1.0;
   double soft_affinity_weight_multiplier = 1.0, soft_anti_affinity_weight_multiplier = 1.0;
   long max_placement_results = 1000;
+  // How long the scheduler decides on its snapshot of placement's capacity and usage before asking
+  // again. Its own claims update the snapshot; a claim placement refuses (someone else's change)
+  // makes it ask again at once. Claims themselves are always checked by placement.
+  std::chrono::milliseconds snapshot_ttl{1000};
   // IsolatedHostsFilter: these images run only on these hosts, and these hosts run only them.
   std::set<std::string> isolated_images, isolated_hosts;
   bool restrict_isolated_hosts_to_isolated_images = true;
@@ -63,11 +70,21 @@ class Scheduler {
                                             const std::vector<HostState>& hosts);
   // The hosts the filters keep for this request, best first (no claim). Exposed for tests.
   std::vector<const HostState*> rank(const RequestSpec& spec, const std::vector<HostState>& hosts,
+                                     const std::vector<const placement::Candidate*>& candidates) const;
+  std::vector<const HostState*> rank(const RequestSpec& spec, const std::vector<HostState>& hosts,
                                      const std::vector<placement::Candidate>& candidates) const;
 
  private:
+  // Placement's view of every provider (capacity and usage of VCPU, MEMORY_MB, DISK_GB).
+  void refresh_snapshot();
+  std::vector<const placement::Candidate*> fitting(const std::map<std::string, std::int64_t>& resources) const;
+
   std::shared_ptr<placement::PlacementClient> placement_;
   SchedulerSettings settings_;
+  std::mutex mutex_;
+  std::map<std::string, placement::Candidate> snapshot_;  // provider uuid → capacity and usage
+  std::chrono::steady_clock::time_point snapshot_time_{};
+  bool snapshot_stale_ = true;
 };
 
 }  // namespace nubo::compute

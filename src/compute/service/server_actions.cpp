@@ -158,6 +158,7 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
           {"root_gb", flavor.at("root_gb")}, {"ephemeral_gb", flavor.at("ephemeral_gb")},
           {"swap", flavor.at("swap")},       {"extra_specs", flavor.at("extra_specs")}};
     }
+    if (auto disk = arg(args, "OS-DCF:diskConfig"); !disk.empty()) changes["disk_config"] = disk;
     if (action == "rebuild") {
       auto image_ref = arg(args, "imageRef");
       std::optional<ImageInfo> image;

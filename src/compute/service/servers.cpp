@@ -500,8 +500,8 @@ std::vector<json::object> ComputeService::list_servers(const Caller& c, const Se
         past_marker = row[0] == q.marker;
         continue;
       }
-      ids.push_back(*row[0]);
       if (q.limit && static_cast<long>(ids.size()) >= *q.limit) break;
+      ids.push_back(*row[0]);
     }
     if (!past_marker) throw BadRequest("marker [" + q.marker + "] not found");
     if (ids.empty()) return;
