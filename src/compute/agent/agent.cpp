@@ -60,6 +60,11 @@ json::value ComputeAgent::handle(const BusMessage& m) {
   auto& b = m.body;
   auto id = text(b, "instance_id");
   if (m.method == "console_output") return json::value(driver_->console_output(id));
+  if (m.method ==
+      "power_off") {  // settles a stopped server after a rebuild or resize; nobody waits
+    driver_->power_off(id);
+    return nullptr;
+  }
   if (m.method == "cleanup") {  // a copy left behind (failed build, resize source): nobody waits
     driver_->destroy(id);
     return nullptr;

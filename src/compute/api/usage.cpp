@@ -34,6 +34,9 @@ json::object usage_view(json::object u, TimePoint start, TimePoint end, bool det
 void add_usage_routes(std::vector<Route>& routes, ComputeService& s) {
   routes.push_back(Route{
       "GET", "/v2.1/os-simple-tenant-usage", [&s](Context& ctx) {
+        // ".../os-simple-tenant-usage/" names an empty tenant: none, as in Nova.
+        if (!ctx.request.path.empty() && ctx.request.path.back() == '/')
+          throw NotFound("Tenant usage could not be found.");
         auto start = period_bound(ctx, "start"), end = period_bound(ctx, "end");
         if (!(start < end))
           throw BadRequest("Invalid start time. The start time cannot occur after the end time.");

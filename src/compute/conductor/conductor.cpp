@@ -386,6 +386,7 @@ void Conductor::action_done(const json::object& b) {
     compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
     if (row && text(*row, "task_state") == task) placement_->release(id);
   }
+  std::string power_off_host;
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
     if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != task) return;
@@ -428,9 +429,18 @@ void Conductor::action_done(const json::object& b) {
     }
     if (spec && spec->done_vm_state == "active" && number(b, "power_state") == 4)
       changes["vm_state"] = "stopped";
+    // A stopped server stays stopped through a rebuild or a resize, as in Nova.
+    if (text(*r, "previous_vm_state") == "stopped" &&
+        (task == "rebuilding" || task == "resize_prep" || task == "resize_reverting")) {
+      changes["power_state"] = 4;
+      if (task != "resize_prep") changes["vm_state"] = "stopped";
+      power_off_host = host;
+    }
     db::update(s, st::instance, id, changes);
     if (spec) add_event(s, id, event_name(spec->record), true, host, t);
   });
+  if (!power_off_host.empty())
+    bus_->cast("compute." + power_off_host, "power_off", json::object{{"instance_id", id}});
 }
 
 void Conductor::delete_instance(const std::string& id) {

@@ -129,7 +129,8 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
         throw Conflict("Instance has not been resized.");
       throw Conflict(state_conflict(spec->record, id, row));
     }
-    json::object changes{{"task_state", spec->task_state}, {"updated_at", t}};
+    json::object changes{
+        {"task_state", spec->task_state}, {"updated_at", t}, {"previous_vm_state", vm}};
     if (action == "resize") {
       auto flavor_ref = arg(args, "flavorRef");
       json::object flavor;

@@ -75,7 +75,9 @@ std::vector<std::string> FakeDriver::list_instances() const {
 
 std::string FakeDriver::console_output(const std::string& uuid) const {
   if (!power_state(uuid)) throw NotFound("Instance " + uuid + " could not be found on this host.");
-  return "FAKE CONSOLE OUTPUT\nANOTHER\nLAST LINE";  // as Nova's fake driver
+  return "FAKE CONSOLE OUTPUT\nBooting fake kernel\nStarting fake init\nReached target "
+         "fake.target\n"
+         "fake login:\nANOTHER\nLAST LINE";
 }
 
 }  // namespace nubo::compute
