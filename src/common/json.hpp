@@ -2,7 +2,7 @@
 #pragma once
 
 #include <boost/json.hpp>
-
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,6 +34,10 @@ inline std::optional<bool> get_bool(const json::object& o, std::string_view key)
 inline bool bool_or(const json::object& o, std::string_view key, bool fallback) {
   auto b = get_bool(o, key);
   return b ? *b : fallback;
+}
+inline std::int64_t int_or(const json::object& o, std::string_view key, std::int64_t fallback = 0) {
+  auto* v = find(o, key);
+  return v && v->is_int64() ? v->as_int64() : fallback;
 }
 inline std::string to_string(const json::value& v) { return json::serialize(v); }
 

@@ -8,11 +8,6 @@ namespace nubo::compute {
 
 namespace {
 
-std::string text(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 json::object resources_json(const HostResources& r) {
   return json::object{{"host", r.host},
                       {"hypervisor_hostname", r.hypervisor_hostname},
@@ -58,7 +53,7 @@ void ComputeAgent::sync_power_states() {
 
 json::value ComputeAgent::handle(const BusMessage& m) {
   auto& b = m.body;
-  auto id = text(b, "instance_id");
+  auto id = string_or(b, "instance_id");
   if (m.method == "console_output") return json::value(driver_->console_output(id));
   if (m.method ==
       "power_off") {  // settles a stopped server after a rebuild or resize; nobody waits
@@ -93,7 +88,7 @@ json::value ComputeAgent::handle(const BusMessage& m) {
     spdlog::warn("agent {}: unknown message {}", host_, m.method);
     return nullptr;
   }
-  auto op = text(b, "op");
+  auto op = string_or(b, "op");
   json::object report{{"instance_id", id},
                       {"host", host_},
                       {"op", op},

@@ -22,10 +22,13 @@ std::optional<long> count_param(const Context& ctx, const char* name);
 // A name (or zone, host): a string of 1-255 characters without leading or trailing whitespace;
 // 400 naming `field` otherwise.
 std::string checked_name(const json::value& v, const char* field);
+// Nova's wording of a schema error on one field.
+std::string invalid(const std::string& field, const json::value& v, const std::string& why);
 // Links as Nova renders them: self under /v2.1, bookmark without the version.
 json::array links(const ComputeService& s, const std::string& collection, const std::string& id);
 // The `<collection>_links` next link for a full page.
-json::array next_links(const ComputeService& s, const Context& ctx, const std::string& path, const std::string& marker);
+json::array next_links(const ComputeService& s, const Context& ctx, const std::string& path,
+                       const std::string& marker);
 
 void add_flavor_routes(std::vector<Route>& routes, ComputeService& s);
 void add_keypair_routes(std::vector<Route>& routes, ComputeService& s);

@@ -8,23 +8,11 @@ namespace nubo::compute::api {
 
 namespace {
 
-std::string text(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::string invalid(const std::string& field, const json::value& v, const std::string& why) {
-  return "Invalid input for field/attribute " + field + ". Value: " + json::serialize(v) + ". " +
-         why;
-}
-
 http::Response empty(int status) {
   http::Response r;
   r.status = status;
   return r;
 }
-
-bool at_least(const Context& ctx, int minor) { return ctx.version >= Microversion{2, minor}; }
 
 // The action's argument object (null allowed where Nova's schema allows it).
 const json::value& action_args(const json::object& body, const std::string& action) {
@@ -58,20 +46,7 @@ std::map<std::string, std::string> metadata_body(Context& ctx, const char* key) 
   if (!v)
     throw BadRequest("Invalid input for field/attribute " + std::string(key) + ". '" + key +
                      "' is a required property");
-  if (!v->is_object())
-    throw BadRequest(invalid(key, *v, json::serialize(*v) + " is not of type 'object'"));
-  std::map<std::string, std::string> out;
-  for (auto& kv : v->as_object()) {
-    if (kv.key().empty() || kv.key().size() > 255)
-      throw BadRequest(invalid(key, *v,
-                               "Additional properties are not allowed ('" + std::string(kv.key()) +
-                                   "' was unexpected)"));
-    if (!kv.value().is_string() || kv.value().as_string().size() > 255)
-      throw BadRequest(invalid(std::string(key) + "/" + std::string(kv.key()), kv.value(),
-                               json::serialize(kv.value()) + " is not of type 'string'"));
-    out[std::string(kv.key())] = std::string(kv.value().as_string());
-  }
-  return out;
+  return metadata_field(*v, key);
 }
 
 json::object string_object(const std::map<std::string, std::string>& m) {
@@ -348,7 +323,7 @@ void add_server_detail_routes(std::vector<Route>& routes, ComputeService& s) {
       Route{"GET", "/v2.1/servers/{id}/os-instance-actions/{request_id}", [&s](Context& ctx) {
               auto a = s.instance_action(caller(ctx), ctx.param("id"), ctx.param("request_id"));
               auto v = action_view(ctx, a);
-              Target target{{"project_id", text(a, "project_id")}};
+              Target target{{"project_id", string_or(a, "project_id")}};
               bool admin_events = ctx.allowed("os_compute_api:os-instance-actions:events", target);
               if (admin_events || at_least(ctx, 51)) {
                 json::array events;

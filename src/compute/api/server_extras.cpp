@@ -9,11 +9,6 @@ namespace nubo::compute::api {
 
 namespace {
 
-std::string text(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 json::object diagnostics(Context& ctx, const json::object& row) {
   static const std::map<std::int64_t, std::string> states{{0, "pending"}, {1, "running"},
                                                           {3, "paused"},  {4, "shutdown"},
@@ -74,15 +69,16 @@ std::pair<std::string, std::string> audit_period(std::time_t before) {
 }  // namespace
 
 void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
-  routes.push_back(Route{"GET", "/v2.1/servers/{id}/diagnostics", [&s](Context& ctx) {
-                           auto row = s.show_server(caller(ctx), ctx.param("id"));
-                           ctx.authorize("os_compute_api:os-server-diagnostics",
-                                         {{"project_id", text(row, "project_id")}});
-                           if (text(row, "vm_state") == "building" || text(row, "host").empty())
-                             throw Conflict("Cannot 'get_diagnostics' instance " + ctx.param("id") +
-                                            " while it is in vm_state " + text(row, "vm_state"));
-                           return json_response(200, diagnostics(ctx, row));
-                         }});
+  routes.push_back(
+      Route{"GET", "/v2.1/servers/{id}/diagnostics", [&s](Context& ctx) {
+              auto row = s.show_server(caller(ctx), ctx.param("id"));
+              ctx.authorize("os_compute_api:os-server-diagnostics",
+                            {{"project_id", string_or(row, "project_id")}});
+              if (string_or(row, "vm_state") == "building" || string_or(row, "host").empty())
+                throw Conflict("Cannot 'get_diagnostics' instance " + ctx.param("id") +
+                               " while it is in vm_state " + string_or(row, "vm_state"));
+              return json_response(200, diagnostics(ctx, row));
+            }});
 
   routes.push_back(Route{
       "POST", "/v2.1/os-server-external-events", [&s](Context& ctx) {
@@ -104,7 +100,8 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
         for (auto& e : events->as_array()) {
           if (!e.is_object()) throw BadRequest("Invalid input for field/attribute events.");
           auto& o = e.as_object();
-          auto name = text(o, "name"), uuid = text(o, "server_uuid"), status = text(o, "status");
+          auto name = string_or(o, "name"), uuid = string_or(o, "server_uuid"),
+               status = string_or(o, "status");
           if (!names.count(name))
             throw BadRequest("Invalid input for field/attribute name. Value: " + name + ".");
           if (uuid.empty()) throw BadRequest("Invalid input for field/attribute server_uuid.");
@@ -116,8 +113,8 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
           try {
             auto row = s.show_server(c, uuid);
             // Delivered: nothing waits on these events until networking is wired in (issue 6).
-            r["code"] = text(row, "host").empty() ? 422 : 200;
-            if (text(row, "host").empty()) r["status"] = "failed";
+            r["code"] = string_or(row, "host").empty() ? 422 : 200;
+            if (string_or(row, "host").empty()) r["status"] = "failed";
             ++found;
           } catch (const ApiError& err) {
             if (err.status() != 404) throw;
@@ -157,7 +154,7 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
         c.authorize("os_compute_api:os-hosts:show", {{"project_id", c.project()}});
         auto name = ctx.param("host");
         for (auto& h : s.list_hypervisors(c, "")) {
-          if (text(h, "host") != name) continue;
+          if (string_or(h, "host") != name) continue;
           auto resource = [&](const char* project, const char* cpu, const char* memory,
                               const char* disk) {
             return json::object{{"resource", json::object{{"host", name},
@@ -189,11 +186,11 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
             throw BadRequest(
                 "Invalid input for field/attribute host. Additional properties are not allowed ('" +
                 std::string(kv.key()) + "' was unexpected)");
-        auto status = text(body, "status");
+        auto status = string_or(body, "status");
         if (body.empty() ||
             (body.contains("status") && status != "enable" && status != "disable") ||
-            (body.contains("maintenance_mode") && text(body, "maintenance_mode") != "enable" &&
-             text(body, "maintenance_mode") != "disable"))
+            (body.contains("maintenance_mode") && string_or(body, "maintenance_mode") != "enable" &&
+             string_or(body, "maintenance_mode") != "disable"))
           throw BadRequest("Invalid input for field/attribute host.");
         auto id = s.service_id(ctx.param("host"), "nova-compute");
         if (body.contains("maintenance_mode"))
@@ -245,11 +242,11 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
             }});
   routes.push_back(
       Route{"GET", "/v2.1/os-instance_usage_audit_log/{before}", [audit](Context& ctx) {
-              auto text = ctx.param("before");
-              auto iso = text;
+              auto before = ctx.param("before");
+              auto iso = before;
               if (auto space = iso.find(' '); space != std::string::npos) iso[space] = 'T';
               auto t = parse_iso8601(iso);
-              if (!t) throw BadRequest("Invalid timestamp for date " + text);
+              if (!t) throw BadRequest("Invalid timestamp for date " + before);
               return json_response(
                   200, json::object{{"instance_usage_audit_log",
                                      audit(ctx, std::chrono::system_clock::to_time_t(*t))}});

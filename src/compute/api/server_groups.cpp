@@ -24,11 +24,6 @@ json::object group_view(Context& ctx, const json::object& g) {
   return v;
 }
 
-std::string invalid(const std::string& field, const json::value& v, const std::string& why) {
-  return "Invalid input for field/attribute " + field + ". Value: " + json::serialize(v) + ". " +
-         why;
-}
-
 }  // namespace
 
 void add_server_group_routes(std::vector<Route>& routes, ComputeService& s) {

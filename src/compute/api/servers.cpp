@@ -13,16 +13,6 @@ namespace nubo::compute::api {
 
 namespace {
 
-std::string text(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::string invalid(const std::string& field, const json::value& v, const std::string& why) {
-  return "Invalid input for field/attribute " + field + ". Value: " + json::serialize(v) + ". " +
-         why;
-}
-
 // "2026-11-21T16:00:00.123456" → "2026-11-21T16:00:00Z" (Nova's created/updated).
 json::value zulu(const json::value& t) {
   if (!t.is_string()) return nullptr;
@@ -51,31 +41,30 @@ json::array bookmark(const ComputeService& s, const std::string& collection,
                                   {"href", s.settings().public_url + "/" + collection + "/" + id}}};
 }
 
-bool at_least(const Context& ctx, int minor) { return ctx.version >= Microversion{2, minor}; }
-
 }  // namespace
 
 json::object server_view(const ComputeService& s, Context& ctx, const json::object& row,
                          ServerView kind) {
-  auto id = text(row, "id");
-  auto vm = text(row, "vm_state"), task = text(row, "task_state");
+  auto id = string_or(row, "id");
+  auto vm = string_or(row, "vm_state"), task = string_or(row, "task_state");
   auto status = server_status(vm, task);
-  json::object v{{"id", id},
-                 {"name", row.at("name")},
-                 {"status", status},
-                 {"tenant_id", row.at("project_id")},
-                 {"user_id", row.at("user_id")},
-                 {"metadata", row.at("metadata")},
-                 {"hostId", host_id(text(row, "project_id"), text(row, "host"))},
-                 {"created", zulu(row.at("created_at"))},
-                 {"updated", zulu(row.at("updated_at"))},
-                 {"addresses", json::object{}},
-                 {"accessIPv4", text(row, "access_ip_v4")},
-                 {"accessIPv6", text(row, "access_ip_v6")},
-                 {"links", links(s, "servers", id)},
-                 {"OS-DCF:diskConfig",
-                  text(row, "disk_config").empty() ? "MANUAL" : text(row, "disk_config")}};
-  auto image = text(row, "image_ref");
+  json::object v{
+      {"id", id},
+      {"name", row.at("name")},
+      {"status", status},
+      {"tenant_id", row.at("project_id")},
+      {"user_id", row.at("user_id")},
+      {"metadata", row.at("metadata")},
+      {"hostId", host_id(string_or(row, "project_id"), string_or(row, "host"))},
+      {"created", zulu(row.at("created_at"))},
+      {"updated", zulu(row.at("updated_at"))},
+      {"addresses", json::object{}},
+      {"accessIPv4", string_or(row, "access_ip_v4")},
+      {"accessIPv6", string_or(row, "access_ip_v6")},
+      {"links", links(s, "servers", id)},
+      {"OS-DCF:diskConfig",
+       string_or(row, "disk_config").empty() ? "MANUAL" : string_or(row, "disk_config")}};
+  auto image = string_or(row, "image_ref");
   if (image.empty())
     v["image"] = "";
   else
@@ -86,11 +75,11 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
                    {"disk", flavor.at("root_gb")}, {"ephemeral", flavor.at("ephemeral_gb")},
                    {"swap", flavor.at("swap")},    {"original_name", flavor.at("name")}};
     if (ctx.allowed("os_compute_api:os-flavor-extra-specs:index",
-                    {{"project_id", text(row, "project_id")}}))
+                    {{"project_id", string_or(row, "project_id")}}))
       f["extra_specs"] = flavor.at("extra_specs");
     v["flavor"] = std::move(f);
   } else {
-    auto fid = text(flavor, "id");
+    auto fid = string_or(flavor, "id");
     v["flavor"] = json::object{{"id", fid}, {"links", bookmark(s, "flavors", fid)}};
   }
   static const std::set<std::string> progress_statuses{"ACTIVE", "BUILD",         "REBUILD",
@@ -102,7 +91,7 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
                        {"created", zulu(f.at("created_at"))},
                        {"message", f.at("message")}};
     if (f.at("code").as_int64() != 500 || ctx.allowed("context_is_admin", {}))
-      fault["details"] = text(f, "details");
+      fault["details"] = string_or(f, "details");
     v["fault"] = std::move(fault);
   }
   if (at_least(ctx, 9)) v["locked"] = row.at("locked");
@@ -116,7 +105,7 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
   // Update and rebuild answered with the short view before 2.75.
   bool full = kind == ServerView::Show || kind == ServerView::Detail || at_least(ctx, 75);
   if (full) {
-    Target target{{"project_id", text(row, "project_id")}};
+    Target target{{"project_id", string_or(row, "project_id")}};
     auto* key = row.if_contains("key_name");
     v["key_name"] = key ? *key : json::value(nullptr);
     auto* groups = row.if_contains("security_groups");
@@ -127,7 +116,7 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
     auto* terminated = row.if_contains("terminated_at");
     v["OS-SRV-USG:terminated_at"] =
         terminated && terminated->is_string() ? *terminated : json::value(nullptr);
-    v["OS-EXT-AZ:availability_zone"] = text(row, "availability_zone");
+    v["OS-EXT-AZ:availability_zone"] = string_or(row, "availability_zone");
     auto* cd = row.if_contains("config_drive");
     v["config_drive"] = cd && cd->is_bool() && cd->as_bool() ? "True" : "";
     v["OS-EXT-STS:task_state"] = task.empty() ? json::value(nullptr) : json::value(task);
@@ -135,21 +124,21 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
     v["OS-EXT-STS:power_state"] = row.at("power_state");
     v["os-extended-volumes:volumes_attached"] = json::array{};
     if (ctx.allowed("os_compute_api:os-extended-server-attributes", target)) {
-      auto host = text(row, "host");
+      auto host = string_or(row, "host");
       v["OS-EXT-SRV-ATTR:host"] = host.empty() ? json::value(nullptr) : json::value(host);
-      auto node = text(row, "node");
+      auto node = string_or(row, "node");
       v["OS-EXT-SRV-ATTR:hypervisor_hostname"] =
           node.empty() ? json::value(nullptr) : json::value(node);
       v["OS-EXT-SRV-ATTR:instance_name"] = instance_spec(row, {}).name;
       if (at_least(ctx, 3)) {
         v["OS-EXT-SRV-ATTR:reservation_id"] = row.at("reservation_id");
         v["OS-EXT-SRV-ATTR:launch_index"] = row.at("launch_index");
-        auto kernel = text(row, "kernel_id"), ramdisk = text(row, "ramdisk_id");
+        auto kernel = string_or(row, "kernel_id"), ramdisk = string_or(row, "ramdisk_id");
         v["OS-EXT-SRV-ATTR:kernel_id"] = kernel;
         v["OS-EXT-SRV-ATTR:ramdisk_id"] = ramdisk;
         v["OS-EXT-SRV-ATTR:hostname"] = row.at("hostname");
-        v["OS-EXT-SRV-ATTR:root_device_name"] = text(row, "root_device_name");
-        auto ud = text(row, "user_data");
+        v["OS-EXT-SRV-ATTR:root_device_name"] = string_or(row, "root_device_name");
+        auto ud = string_or(row, "user_data");
         if (kind != ServerView::Rebuild || !at_least(ctx, 57))
           v["OS-EXT-SRV-ATTR:user_data"] = ud.empty() ? json::value(nullptr) : json::value(ud);
       }
@@ -157,7 +146,7 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
       v["OS-EXT-SRV-ATTR:hostname"] = row.at("hostname");
     }
     if (at_least(ctx, 16) && ctx.allowed("os_compute_api:servers:show:host_status", target)) {
-      auto host = text(row, "host");
+      auto host = string_or(row, "host");
       v["host_status"] = host.empty() ? "" : "UP";
     }
     if (at_least(ctx, 96))
@@ -165,14 +154,14 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
           row.contains("availability_zone") ? row.at("availability_zone") : nullptr;
   }
   if (kind == ServerView::Rebuild && at_least(ctx, 57)) {
-    auto ud = text(row, "user_data");
+    auto ud = string_or(row, "user_data");
     v["user_data"] = ud.empty() ? json::value(nullptr) : json::value(ud);
   }
   if (kind == ServerView::Rebuild && at_least(ctx, 54) && !v.contains("key_name"))
     v["key_name"] = row.at("key_name");
   if ((kind == ServerView::Show || kind == ServerView::Update || kind == ServerView::Rebuild) &&
       at_least(ctx, 71)) {
-    auto group = text(row, "group_id");
+    auto group = string_or(row, "group_id");
     v["server_groups"] = group.empty() ? json::array{} : json::array{json::value(group)};
   }
   return v;
@@ -212,23 +201,6 @@ long count_field(const json::object& o, const char* key) {
   if (n < 1)
     throw BadRequest(invalid(key, *v, json::serialize(*v) + " is less than the minimum of 1"));
   return n;
-}
-
-std::map<std::string, std::string> metadata_field(const json::value& v, const char* key) {
-  if (!v.is_object())
-    throw BadRequest(invalid(key, v, json::serialize(v) + " is not of type 'object'"));
-  std::map<std::string, std::string> out;
-  for (auto& kv : v.as_object()) {
-    if (kv.key().empty() || kv.key().size() > 255)
-      throw BadRequest(invalid(key, v,
-                               "Additional properties are not allowed ('" + std::string(kv.key()) +
-                                   "' was unexpected)"));
-    if (!kv.value().is_string() || kv.value().as_string().size() > 255)
-      throw BadRequest(invalid(key + std::string("/") + std::string(kv.key()), kv.value(),
-                               json::serialize(kv.value()) + " is not of type 'string'"));
-    out[std::string(kv.key())] = std::string(kv.value().as_string());
-  }
-  return out;
 }
 
 bool valid_base64(std::string_view s) {
@@ -413,9 +385,9 @@ ServerRequest parse_create(Context& ctx) {
         if (!n.is_object())
           throw BadRequest(invalid("networks", n, json::serialize(n) + " is not of type 'object'"));
         // No network service is wired to compute yet (issue 6): a named network cannot exist.
-        if (auto uuid = text(n.as_object(), "uuid"); !uuid.empty())
+        if (auto uuid = string_or(n.as_object(), "uuid"); !uuid.empty())
           throw BadRequest("Network " + uuid + " could not be found.");
-        if (auto port = text(n.as_object(), "port"); !port.empty())
+        if (auto port = string_or(n.as_object(), "port"); !port.empty())
           throw NotFound("Port id " + port + " could not be found.");
       }
     } else {
@@ -432,12 +404,12 @@ ServerRequest parse_create(Context& ctx) {
         if (!b.is_object())
           throw BadRequest(invalid(key, b, json::serialize(b) + " is not of type 'object'"));
         auto& o = b.as_object();
-        auto source = text(o, "source_type"), dest = text(o, "destination_type");
+        auto source = string_or(o, "source_type"), dest = string_or(o, "destination_type");
         // Volumes come with the block storage issue; image-backed local disks are what exists.
         if (source == "volume" || source == "snapshot" || dest == "volume")
           throw BadRequest(
               "Block Device Mapping is Invalid: volumes are not available in this cloud yet.");
-        if (source == "image" && r.image_ref.empty()) r.image_ref = text(o, "uuid");
+        if (source == "image" && r.image_ref.empty()) r.image_ref = string_or(o, "uuid");
       }
       r.block_devices = bdm->as_array();
     }
@@ -586,7 +558,7 @@ http::Response server_list(ComputeService& s, Context& ctx, bool detail) {
     if (detail) {
       items.push_back(server_view(s, ctx, row, ServerView::Detail));
     } else {
-      auto id = text(row, "id");
+      auto id = string_or(row, "id");
       items.push_back(
           json::object{{"id", id}, {"name", row.at("name")}, {"links", links(s, "servers", id)}});
     }
@@ -594,11 +566,28 @@ http::Response server_list(ComputeService& s, Context& ctx, bool detail) {
   json::object out{{"servers", std::move(items)}};
   if (q.limit && !rows.empty() && static_cast<long>(rows.size()) >= *q.limit)
     out["servers_links"] =
-        next_links(s, ctx, detail ? "servers/detail" : "servers", text(rows.back(), "id"));
+        next_links(s, ctx, detail ? "servers/detail" : "servers", string_or(rows.back(), "id"));
   return json_response(200, out);
 }
 
 }  // namespace
+
+std::map<std::string, std::string> metadata_field(const json::value& v, const char* key) {
+  if (!v.is_object())
+    throw BadRequest(invalid(key, v, json::serialize(v) + " is not of type 'object'"));
+  std::map<std::string, std::string> out;
+  for (auto& kv : v.as_object()) {
+    if (kv.key().empty() || kv.key().size() > 255)
+      throw BadRequest(invalid(key, v,
+                               "Additional properties are not allowed ('" + std::string(kv.key()) +
+                                   "' was unexpected)"));
+    if (!kv.value().is_string() || kv.value().as_string().size() > 255)
+      throw BadRequest(invalid(key + std::string("/") + std::string(kv.key()), kv.value(),
+                               json::serialize(kv.value()) + " is not of type 'string'"));
+    out[std::string(kv.key())] = std::string(kv.value().as_string());
+  }
+  return out;
+}
 
 void add_server_routes(std::vector<Route>& routes, ComputeService& s) {
   routes.push_back(
@@ -618,7 +607,7 @@ void add_server_routes(std::vector<Route>& routes, ComputeService& s) {
               if (reservation)
                 return json_response(
                     202, json::object{{"reservation_id", rows.front().at("reservation_id")}});
-              auto id = text(rows.front(), "id");
+              auto id = string_or(rows.front(), "id");
               json::object server{{"id", id},
                                   {"links", links(s, "servers", id)},
                                   {"OS-DCF:diskConfig", r.disk_config},

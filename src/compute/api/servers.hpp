@@ -10,6 +10,13 @@ namespace nubo::compute::api {
 // before 2.75.
 enum class ServerView { Show, Detail, Update, Rebuild };
 
+inline bool at_least(const Context& ctx, int minor) {
+  return ctx.version >= Microversion{2, minor};
+}
+// Server metadata as Nova's schema takes it: keys of 1-255 characters, string values of at most
+// 255.
+std::map<std::string, std::string> metadata_field(const json::value& v, const char* key);
+
 json::object server_view(const ComputeService& s, Context& ctx, const json::object& row,
                          ServerView kind);
 

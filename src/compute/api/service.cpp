@@ -184,6 +184,11 @@ json::object member(const Context& ctx, const char* key) {
   return v->as_object();
 }
 
+std::string invalid(const std::string& field, const json::value& v, const std::string& why) {
+  return "Invalid input for field/attribute " + field + ". Value: " + json::serialize(v) + ". " +
+         why;
+}
+
 std::string checked_name(const json::value& v, const char* field) {
   if (!v.is_string() || v.as_string().empty() || v.as_string().size() > 255 ||
       std::isspace(static_cast<unsigned char>(v.as_string().front())) ||

@@ -12,7 +12,8 @@ namespace nubo::compute {
 class ComputeService;
 namespace api {
 // The routes refer to the service: the caller keeps it alive as long as the pipeline.
-ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service, std::shared_ptr<TokenValidator> validator,
+ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service,
+                              std::shared_ptr<TokenValidator> validator,
                               const std::string& policy_file = {});
 }  // namespace api
 }  // namespace nubo::compute

@@ -14,16 +14,6 @@ namespace st = store;
 
 namespace {
 
-std::string text(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::int64_t number(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_int64() ? v->as_int64() : 0;
-}
-
 json::object object(const json::object& o, const char* key) {
   auto* v = o.if_contains(key);
   return v && v->is_object() ? v->as_object() : json::object{};
@@ -54,7 +44,7 @@ void add_event(soci::session& s, const std::string& instance_id, const std::stri
   q.limit = 1;
   auto actions = db::select(s, st::instance_action, q);
   if (actions.empty()) return;
-  auto action_id = text(actions[0], "id");
+  auto action_id = string_or(actions[0], "id");
   db::insert(
       s, st::instance_action_event,
       json::object{
@@ -90,8 +80,8 @@ json::value flavor_number(soci::session& s, const json::object& flavor) {
 json::object flavor_columns(const json::object& flavor) {
   return json::object{{"flavor", flavor},
                       {"flavor_id", flavor.at("id")},
-                      {"vcpus", number(flavor, "vcpus")},
-                      {"memory_mb", number(flavor, "memory_mb")}};
+                      {"vcpus", int_or(flavor, "vcpus")},
+                      {"memory_mb", int_or(flavor, "memory_mb")}};
 }
 
 }  // namespace
@@ -126,7 +116,7 @@ void Conductor::stop() { bus_->unsubscribe("conductor"); }
 
 json::value Conductor::handle(const BusMessage& m) {
   auto& b = m.body;
-  auto id = text(b, "instance_id");
+  auto id = string_or(b, "instance_id");
   if (m.method == "register_host") {
     register_host(b);
   } else if (m.method == "build_instances") {
@@ -138,13 +128,13 @@ json::value Conductor::handle(const BusMessage& m) {
   } else if (m.method == "action_done") {
     action_done(b);
   } else if (m.method == "destroyed") {
-    destroyed(id, text(b, "host"));
+    destroyed(id, string_or(b, "host"));
   } else if (m.method == "delete_instance") {
     delete_instance(id);
   } else if (m.method == "release_instance") {
     placement_->release(id);
   } else if (m.method == "run_action") {
-    run_action(id, text(b, "op"));
+    run_action(id, string_or(b, "op"));
   } else if (m.method == "power_states") {
     power_states(b);
   } else {
@@ -156,21 +146,21 @@ json::value Conductor::handle(const BusMessage& m) {
 void Conductor::register_host(const json::object& b) {
   auto& r = b.at("resources").as_object();
   HostResources res;
-  res.host = text(r, "host");
-  res.hypervisor_hostname = text(r, "hypervisor_hostname");
-  res.hypervisor_type = text(r, "hypervisor_type");
-  res.hypervisor_version = number(r, "hypervisor_version");
-  res.vcpus = number(r, "vcpus");
-  res.memory_mb = number(r, "memory_mb");
-  res.local_gb = number(r, "local_gb");
-  res.host_ip = text(r, "host_ip");
-  res.cpu_info = text(r, "cpu_info");
+  res.host = string_or(r, "host");
+  res.hypervisor_hostname = string_or(r, "hypervisor_hostname");
+  res.hypervisor_type = string_or(r, "hypervisor_type");
+  res.hypervisor_version = int_or(r, "hypervisor_version");
+  res.vcpus = int_or(r, "vcpus");
+  res.memory_mb = int_or(r, "memory_mb");
+  res.local_gb = int_or(r, "local_gb");
+  res.host_ip = string_or(r, "host_ip");
+  res.cpu_info = string_or(r, "cpu_info");
   compute_->register_compute_host(res);
   std::string node_uuid;
   compute_->database().read([&](soci::session& s) {
     auto nodes = db::select(s, st::compute_node,
                             db::Query{}.eq("hypervisor_hostname", res.hypervisor_hostname));
-    node_uuid = text(nodes.at(0), "id");
+    node_uuid = string_or(nodes.at(0), "id");
   });
   placement::ProviderInventory inv;
   inv.uuid = node_uuid;
@@ -191,31 +181,31 @@ void Conductor::register_host(const json::object& b) {
 
 RequestSpec Conductor::request_spec(const json::object& row, const json::object& flavor) {
   RequestSpec spec;
-  spec.instance_id = text(row, "id");
-  spec.project_id = text(row, "project_id");
-  spec.user_id = text(row, "user_id");
-  spec.vcpus = number(flavor, "vcpus");
-  spec.memory_mb = number(flavor, "memory_mb");
-  spec.disk_gb = number(flavor, "root_gb") + number(flavor, "ephemeral_gb") +
-                 (number(flavor, "swap") + 1023) / 1024;
-  spec.zone = text(row, "availability_zone");
-  spec.forced_host = text(row, "forced_host");
+  spec.instance_id = string_or(row, "id");
+  spec.project_id = string_or(row, "project_id");
+  spec.user_id = string_or(row, "user_id");
+  spec.vcpus = int_or(flavor, "vcpus");
+  spec.memory_mb = int_or(flavor, "memory_mb");
+  spec.disk_gb = int_or(flavor, "root_gb") + int_or(flavor, "ephemeral_gb") +
+                 (int_or(flavor, "swap") + 1023) / 1024;
+  spec.zone = string_or(row, "availability_zone");
+  spec.forced_host = string_or(row, "forced_host");
   for (auto& kv : object(flavor, "extra_specs"))
     if (kv.value().is_string())
       spec.extra_specs[std::string(kv.key())] = std::string(kv.value().as_string());
   for (auto& kv : object(row, "image_properties"))
     if (kv.value().is_string())
       spec.image_properties[std::string(kv.key())] = std::string(kv.value().as_string());
-  spec.image_properties["id"] = text(row, "image_ref");
+  spec.image_properties["id"] = string_or(row, "image_ref");
   if (auto* tried = row.if_contains("tried_hosts"); tried && tried->is_array())
     for (auto& h : tried->as_array()) spec.ignore_hosts.insert(std::string(h.as_string()));
-  spec.group_id = text(row, "group_id");
+  spec.group_id = string_or(row, "group_id");
   if (!spec.group_id.empty())
     compute_->database().read([&](soci::session& s) {
       if (auto g = db::get(s, st::server_group, spec.group_id)) {
-        spec.group_policy = text(*g, "policy");
+        spec.group_policy = string_or(*g, "policy");
         auto rules = object(*g, "rules");
-        if (auto n = number(rules, "max_server_per_host"); n > 0)
+        if (auto n = int_or(rules, "max_server_per_host"); n > 0)
           spec.max_server_per_host = static_cast<int>(n);
       }
     });
@@ -228,15 +218,16 @@ std::vector<HostState> Conductor::host_states() {
     std::map<std::string, json::object> services;
     for (auto& svc :
          db::select(s, st::compute_service, db::Query{}.eq("binary_name", "nova-compute")))
-      services[text(svc, "host")] = svc;
+      services[string_or(svc, "host")] = svc;
     auto zones = compute_->host_zones(s);
     std::map<std::string, std::vector<std::string>> aggregates_of;  // host → aggregate ids
     for (auto& h : db::select(s, st::aggregate_host))
-      aggregates_of[text(h, "host")].push_back(text(h, "aggregate_id"));
+      aggregates_of[string_or(h, "host")].push_back(string_or(h, "aggregate_id"));
     std::map<std::string, std::vector<std::pair<std::string, std::string>>>
         metadata;  // aggregate → key/values
     for (auto& m : db::select(s, st::aggregate_metadata))
-      metadata[text(m, "aggregate_id")].emplace_back(text(m, "key"), text(m, "value"));
+      metadata[string_or(m, "aggregate_id")].emplace_back(string_or(m, "key"),
+                                                          string_or(m, "value"));
     std::map<std::string, std::map<std::string, int>> members;  // host → group → count
     for (auto& row :
          db::query_strings(s,
@@ -247,9 +238,9 @@ std::vector<HostState> Conductor::host_states() {
       members[row[1].value_or("")][row[0].value_or("")] = std::stoi(row[2].value_or("0"));
     for (auto& node : db::select(s, st::compute_node)) {
       HostState h;
-      h.host = text(node, "host");
-      h.node = text(node, "hypervisor_hostname");
-      h.node_uuid = text(node, "id");
+      h.host = string_or(node, "host");
+      h.node = string_or(node, "hypervisor_hostname");
+      h.node_uuid = string_or(node, "id");
       auto z = zones.find(h.host);
       h.zone = z == zones.end() ? compute_->settings().default_availability_zone : z->second;
       auto svc = services.find(h.host);
@@ -268,18 +259,18 @@ std::vector<HostState> Conductor::host_states() {
 
 void Conductor::send_to_host(const json::object& row, const std::string& op) {
   std::map<std::string, std::string> metadata;
-  auto id = text(row, "id");
+  auto id = string_or(row, "id");
   compute_->database().read([&](soci::session& s) {
     for (auto& m : db::select(s, st::instance_metadata, db::Query{}.eq("instance_id", id)))
-      metadata[text(m, "key")] = text(m, "value");
+      metadata[string_or(m, "key")] = string_or(m, "value");
   });
   auto spec = instance_spec(row, metadata).to_json();
-  spec["admin_password"] = text(row, "admin_pass");
+  spec["admin_password"] = string_or(row, "admin_pass");
   if (op == "spawn")
-    bus_->cast("compute." + text(row, "host"), "spawn",
+    bus_->cast("compute." + string_or(row, "host"), "spawn",
                json::object{{"instance_id", id}, {"instance", spec}});
   else
-    bus_->cast("compute." + text(row, "host"), "run",
+    bus_->cast("compute." + string_or(row, "host"), "run",
                json::object{{"instance_id", id},
                             {"op", op},
                             {"task_state", row.at("task_state")},
@@ -289,7 +280,7 @@ void Conductor::send_to_host(const json::object& row, const std::string& op) {
 void Conductor::build(const std::string& id) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-  if (!row || row->at("deleted").as_bool() || text(*row, "task_state") != "scheduling") return;
+  if (!row || row->at("deleted").as_bool() || string_or(*row, "task_state") != "scheduling") return;
   auto spec = request_spec(*row, row->at("flavor").as_object());
   std::optional<Selection> selection;
   {
@@ -304,7 +295,7 @@ void Conductor::build(const std::string& id) {
   bool placed = false;
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
-    if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != "scheduling") return;
+    if (!r || r->at("deleted").as_bool() || string_or(*r, "task_state") != "scheduling") return;
     json::array tried;
     if (auto* t = r->if_contains("tried_hosts"); t && t->is_array()) tried = t->as_array();
     tried.push_back(json::value(selection->host));
@@ -327,27 +318,30 @@ void Conductor::build(const std::string& id) {
 }
 
 void Conductor::spawned(const json::object& b) {
-  auto id = text(b, "instance_id");
+  auto id = string_or(b, "instance_id");
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
-    if (!r || text(*r, "task_state") != "spawning" || text(*r, "host") != text(b, "host")) return;
+    if (!r || string_or(*r, "task_state") != "spawning" ||
+        string_or(*r, "host") != string_or(b, "host"))
+      return;
     auto t = compute_->now();
     db::update(s, st::instance, id,
                json::object{{"vm_state", "active"},
                             {"task_state", nullptr},
-                            {"power_state", number(b, "power_state")},
+                            {"power_state", int_or(b, "power_state")},
                             {"launched_at", t},
                             {"updated_at", t}});
-    add_event(s, id, event_name("create"), true, text(b, "host"), t);
+    add_event(s, id, event_name("create"), true, string_or(b, "host"), t);
   });
 }
 
 void Conductor::spawn_failed(const json::object& b) {
-  auto id = text(b, "instance_id"), host = text(b, "host"), reason = text(b, "reason");
+  auto id = string_or(b, "instance_id"), host = string_or(b, "host"),
+       reason = string_or(b, "reason");
   bool retry = false, failed = false;
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
-    if (!r || text(*r, "task_state") != "spawning" || text(*r, "host") != host) return;
+    if (!r || string_or(*r, "task_state") != "spawning" || string_or(*r, "host") != host) return;
     auto* tried = r->if_contains("tried_hosts");
     auto attempts = tried && tried->is_array() ? static_cast<int>(tried->as_array().size()) : 1;
     add_event(s, id, event_name("create"), false, host, compute_->now(), reason);
@@ -378,32 +372,32 @@ void Conductor::spawn_failed(const json::object& b) {
 }
 
 void Conductor::action_done(const json::object& b) {
-  auto id = text(b, "instance_id"), task = text(b, "task_state");
+  auto id = string_or(b, "instance_id"), task = string_or(b, "task_state");
   bool ok = b.at("ok").as_bool();
   // A shelved server leaves its host: its claim goes before the record says so (see destroyed).
   if (ok && (task == "shelving" || task == "shelving_offloading")) {
     std::optional<json::object> row;
     compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-    if (row && text(*row, "task_state") == task) placement_->release(id);
+    if (row && string_or(*row, "task_state") == task) placement_->release(id);
   }
   std::string power_off_host;
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
-    if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != task) return;
+    if (!r || r->at("deleted").as_bool() || string_or(*r, "task_state") != task) return;
     auto* spec = action_for_task(task);
     auto t = compute_->now();
-    auto host = text(*r, "host");
+    auto host = string_or(*r, "host");
     if (!ok) {
       db::update(s, st::instance, id, json::object{{"task_state", nullptr}, {"updated_at", t}});
       db::insert(s, st::instance_fault,
                  json::object{{"id", uuid4()},
                               {"instance_id", id},
                               {"code", 500},
-                              {"message", text(b, "error")},
+                              {"message", string_or(b, "error")},
                               {"details", ""},
                               {"host", host},
                               {"created_at", t}});
-      if (spec) add_event(s, id, event_name(spec->record), false, host, t, text(b, "error"));
+      if (spec) add_event(s, id, event_name(spec->record), false, host, t, string_or(b, "error"));
       return;
     }
     json::object changes{{"task_state", nullptr}, {"updated_at", t}};
@@ -422,15 +416,15 @@ void Conductor::action_done(const json::object& b) {
       for (auto& kv : flavor_columns(next)) changes[kv.key()] = kv.value();
       changes["old_flavor"] = flavor;
       changes["new_flavor"] = nullptr;
-      set_migration_status(s, text(*r, "migration_id"), "finished", t);
-      changes["power_state"] = number(b, "power_state");
+      set_migration_status(s, string_or(*r, "migration_id"), "finished", t);
+      changes["power_state"] = int_or(b, "power_state");
     } else if (task == "unshelving") {
       changes["launched_at"] = t;
     }
-    if (spec && spec->done_vm_state == "active" && number(b, "power_state") == 4)
+    if (spec && spec->done_vm_state == "active" && int_or(b, "power_state") == 4)
       changes["vm_state"] = "stopped";
     // A stopped server stays stopped through a rebuild or a resize, as in Nova.
-    if (text(*r, "previous_vm_state") == "stopped" &&
+    if (string_or(*r, "previous_vm_state") == "stopped" &&
         (task == "rebuilding" || task == "resize_prep" || task == "resize_reverting")) {
       changes["power_state"] = 4;
       if (task != "resize_prep") changes["vm_state"] = "stopped";
@@ -446,14 +440,15 @@ void Conductor::action_done(const json::object& b) {
 void Conductor::delete_instance(const std::string& id) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-  if (!row || text(*row, "task_state") != "deleting") return;
+  if (!row || string_or(*row, "task_state") != "deleting") return;
   // A resize in flight leaves a copy on its source host.
-  if (auto source = text(*row, "source_host"); !source.empty() && source != text(*row, "host"))
+  if (auto source = string_or(*row, "source_host");
+      !source.empty() && source != string_or(*row, "host"))
     bus_->cast("compute." + source, "cleanup", json::object{{"instance_id", id}});
-  if (text(*row, "host").empty())
+  if (string_or(*row, "host").empty())
     destroyed(id, "");
   else
-    bus_->cast("compute." + text(*row, "host"), "destroy", json::object{{"instance_id", id}});
+    bus_->cast("compute." + string_or(*row, "host"), "destroy", json::object{{"instance_id", id}});
 }
 
 void Conductor::destroyed(const std::string& id, const std::string& host) {
@@ -461,13 +456,13 @@ void Conductor::destroyed(const std::string& id, const std::string& host) {
   // replay releases nothing more and deletes it, so no allocation outlives its server.
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-  if (!row || row->at("deleted").as_bool() || text(*row, "task_state") != "deleting") return;
+  if (!row || row->at("deleted").as_bool() || string_or(*row, "task_state") != "deleting") return;
   placement_->release(id);
-  if (auto migration = text(*row, "migration_id"); !migration.empty())
+  if (auto migration = string_or(*row, "migration_id"); !migration.empty())
     placement_->release(migration);
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
-    if (!r || r->at("deleted").as_bool() || text(*r, "task_state") != "deleting") return;
+    if (!r || r->at("deleted").as_bool() || string_or(*r, "task_state") != "deleting") return;
     auto t = compute_->now();
     db::update(s, st::instance, id,
                json::object{{"vm_state", "deleted"},
@@ -486,12 +481,12 @@ void Conductor::run_action(const std::string& id, const std::string& op) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
   if (!row || row->at("deleted").as_bool()) return;
-  auto task = text(*row, "task_state");
+  auto task = string_or(*row, "task_state");
   if (op == "confirm_resize") return confirm_resize(id);
   if (task == "resize_prep" || task == "unshelving") return schedule_move(id);
   if (task == "resize_reverting") return revert_resize(id);
   // An action on a server that is on no host (an ERROR before placement) has nothing to drive.
-  if (text(*row, "host").empty() && !task.empty()) {
+  if (string_or(*row, "host").empty() && !task.empty()) {
     auto* spec = action_for_task(task);
     action_done(json::object{{"instance_id", id},
                              {"task_state", task},
@@ -505,7 +500,7 @@ void Conductor::run_action(const std::string& id, const std::string& op) {
 void Conductor::schedule_move(const std::string& id) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-  auto task = text(*row, "task_state");
+  auto task = string_or(*row, "task_state");
   bool resizing = task == "resize_prep";
   auto flavor = object(*row, "new_flavor");
   if (flavor.empty()) flavor = row->at("flavor").as_object();
@@ -516,17 +511,17 @@ void Conductor::schedule_move(const std::string& id) {
     send_to_host(spec_row, resizing ? "resize" : "spawn_unshelve");
   };
   // Replayed after a restart once a host was chosen: send the work there again.
-  if (!text(*row, "move_host").empty()) return send();
+  if (!string_or(*row, "move_host").empty()) return send();
   auto spec = request_spec(*row, flavor);
   spec.ignore_hosts.clear();
-  auto source = text(*row, "host");
+  auto source = string_or(*row, "host");
   std::string migration;
   if (resizing) {
     migration = uuid4();
     bool migrate = object(*row, "new_flavor").empty();
     if (migrate || !settings_.allow_resize_to_same_host) spec.ignore_hosts.insert(source);
-    placement_->move_allocations(id, migration,
-                                 {migration, text(*row, "project_id"), text(*row, "user_id")});
+    placement_->move_allocations(
+        id, migration, {migration, string_or(*row, "project_id"), string_or(*row, "user_id")});
   }
   std::optional<Selection> selection;
   {
@@ -536,8 +531,8 @@ void Conductor::schedule_move(const std::string& id) {
   if (!selection) {
     if (resizing)
       placement_->move_allocations(migration, id,
-                                   {id, text(*row, "project_id"), text(*row, "user_id")});
-    fail(id, "No valid host was found. ", 500, text(*row, "vm_state"));
+                                   {id, string_or(*row, "project_id"), string_or(*row, "user_id")});
+    fail(id, "No valid host was found. ", 500, string_or(*row, "vm_state"));
     return;
   }
   compute_->database().write([&](soci::session& s) {
@@ -548,7 +543,7 @@ void Conductor::schedule_move(const std::string& id) {
                          {"updated_at", compute_->now()}};
     if (resizing) {
       changes["source_host"] = source;
-      changes["source_node"] = text(*row, "node");
+      changes["source_node"] = string_or(*row, "node");
       changes["migration_id"] = migration;
       auto t = compute_->now();
       db::insert(
@@ -579,42 +574,43 @@ void Conductor::schedule_move(const std::string& id) {
 void Conductor::confirm_resize(const std::string& id) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-  if (!row || text(*row, "vm_state") != "resized") return;
+  if (!row || string_or(*row, "vm_state") != "resized") return;
   // The source's room goes first (see destroyed): a replay finds nothing more to release.
-  if (auto m = text(*row, "migration_id"); !m.empty()) placement_->release(m);
+  if (auto m = string_or(*row, "migration_id"); !m.empty()) placement_->release(m);
   row.reset();
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
-    if (!r || text(*r, "vm_state") != "resized") return;
+    if (!r || string_or(*r, "vm_state") != "resized") return;
     auto t = compute_->now();
     db::update(s, st::instance, id,
-               json::object{{"vm_state", number(*r, "power_state") == 4 ? "stopped" : "active"},
+               json::object{{"vm_state", int_or(*r, "power_state") == 4 ? "stopped" : "active"},
                             {"task_state", nullptr},
                             {"old_flavor", nullptr},
                             {"migration_id", nullptr},
                             {"source_host", nullptr},
                             {"source_node", nullptr},
                             {"updated_at", t}});
-    add_event(s, id, event_name("confirmResize"), true, text(*r, "host"), t);
-    set_migration_status(s, text(*r, "migration_id"), "confirmed", t);
+    add_event(s, id, event_name("confirmResize"), true, string_or(*r, "host"), t);
+    set_migration_status(s, string_or(*r, "migration_id"), "confirmed", t);
     row = r;
   });
   if (!row) return;
-  if (auto source = text(*row, "source_host"); !source.empty() && source != text(*row, "host"))
+  if (auto source = string_or(*row, "source_host");
+      !source.empty() && source != string_or(*row, "host"))
     bus_->cast("compute." + source, "cleanup", json::object{{"instance_id", id}});
 }
 
 void Conductor::revert_resize(const std::string& id) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-  auto dest = text(*row, "host"), source = text(*row, "source_host");
+  auto dest = string_or(*row, "host"), source = string_or(*row, "source_host");
   auto old_flavor = object(*row, "old_flavor");
   // Replayed after a crash, the migration may already have handed its room back: move only once.
-  if (!text(*row, "migration_id").empty() &&
-      !placement_->allocations(text(*row, "migration_id")).empty()) {
+  if (!string_or(*row, "migration_id").empty() &&
+      !placement_->allocations(string_or(*row, "migration_id")).empty()) {
     placement_->release(id);
-    placement_->move_allocations(text(*row, "migration_id"), id,
-                                 {id, text(*row, "project_id"), text(*row, "user_id")});
+    placement_->move_allocations(string_or(*row, "migration_id"), id,
+                                 {id, string_or(*row, "project_id"), string_or(*row, "user_id")});
   }
   compute_->database().write([&](soci::session& s) {
     json::object changes{{"old_flavor", nullptr},
@@ -628,7 +624,7 @@ void Conductor::revert_resize(const std::string& id) {
     }
     if (!old_flavor.empty())
       for (auto& kv : flavor_columns(old_flavor)) changes[kv.key()] = kv.value();
-    set_migration_status(s, text(*row, "migration_id"), "reverted", compute_->now());
+    set_migration_status(s, string_or(*row, "migration_id"), "reverted", compute_->now());
     db::update(s, st::instance, id, changes);
     row = *db::get(s, st::instance, id);
   });
@@ -659,22 +655,22 @@ void Conductor::fail(const std::string& id, const std::string& message, int code
 }
 
 void Conductor::power_states(const json::object& b) {
-  auto host = text(b, "host");
+  auto host = string_or(b, "host");
   auto states = object(b, "instances");
   compute_->database().write([&](soci::session& s) {
     for (auto& r : db::select(s, st::instance, db::Query{}.eq("host", host).eq("deleted", "0"))) {
-      if (!text(r, "task_state").empty()) continue;  // an operation in flight owns the state
-      if (text(r, "updated_at") >= text(states, "@"))
+      if (!string_or(r, "task_state").empty()) continue;  // an operation in flight owns the state
+      if (string_or(r, "updated_at") >= string_or(states, "@"))
         continue;  // changed after the report was taken
-      auto* seen = states.if_contains(text(r, "id"));
+      auto* seen = states.if_contains(string_or(r, "id"));
       std::int64_t power = seen && seen->is_int64() ? seen->as_int64() : 4;  // gone: shut down
-      if (power == number(r, "power_state")) continue;
+      if (power == int_or(r, "power_state")) continue;
       json::object changes{{"power_state", power}, {"updated_at", compute_->now()}};
       // A guest that stopped by itself (or died while Nubo was down) shows SHUTOFF, as Nova's sync
       // does.
-      if (text(r, "vm_state") == "active" && (power == 4 || power == 6))
+      if (string_or(r, "vm_state") == "active" && (power == 4 || power == 6))
         changes["vm_state"] = "stopped";
-      db::update(s, st::instance, text(r, "id"), changes);
+      db::update(s, st::instance, string_or(r, "id"), changes);
     }
   });
 }
@@ -683,10 +679,10 @@ void Conductor::resume_host(const std::string& host) {
   std::vector<json::object> rows;
   compute_->database().read([&](soci::session& s) {
     for (auto& r : db::select(s, st::instance, db::Query{}.eq("host", host).eq("deleted", "0")))
-      if (!text(r, "task_state").empty()) rows.push_back(std::move(r));
+      if (!string_or(r, "task_state").empty()) rows.push_back(std::move(r));
   });
   for (auto& r : rows) {
-    auto id = text(r, "id"), task = text(r, "task_state");
+    auto id = string_or(r, "id"), task = string_or(r, "task_state");
     spdlog::info("conductor: resuming {} of {} on {}", task, id, host);
     if (task == "spawning")
       send_to_host(r, "spawn");

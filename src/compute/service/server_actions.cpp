@@ -15,11 +15,6 @@ namespace st = store;
 
 namespace {
 
-std::string text(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 std::string arg(const json::value& args, const char* key) {
   if (!args.is_object()) return {};
   auto* v = args.as_object().if_contains(key);
@@ -59,9 +54,9 @@ std::string action_rule(const std::string& action) {
 
 std::string state_conflict(const std::string& record, const std::string& id,
                            const json::object& row) {
-  auto task = text(row, "task_state");
+  auto task = string_or(row, "task_state");
   return "Cannot '" + record + "' instance " + id + " while it is in " +
-         (task.empty() ? "vm_state " + text(row, "vm_state") : "task_state " + task);
+         (task.empty() ? "vm_state " + string_or(row, "vm_state") : "task_state " + task);
 }
 
 }  // namespace
@@ -79,7 +74,7 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
     if (action == "lock") {
       json::object changes{
           {"locked", true},
-          {"locked_by", text(row, "project_id") == c.project() ? "owner" : "admin"},
+          {"locked_by", string_or(row, "project_id") == c.project() ? "owner" : "admin"},
           {"updated_at", t}};
       if (auto reason = arg(args, "locked_reason"); !reason.empty())
         changes["locked_reason"] = reason;
@@ -88,9 +83,10 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
       return;
     }
     if (action == "unlock") {
-      if (locked && text(row, "locked_by") == "admin" && text(row, "project_id") == c.project())
+      if (locked && string_or(row, "locked_by") == "admin" &&
+          string_or(row, "project_id") == c.project())
         c.authorize("os_compute_api:os-lock-server:unlock:unlock_override",
-                    {{"project_id", text(row, "project_id")}});
+                    {{"project_id", string_or(row, "project_id")}});
       db::update(s, st::instance, id,
                  json::object{{"locked", false},
                               {"locked_by", nullptr},
@@ -108,13 +104,13 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
     if (locked && !c.admin()) throw Conflict("Instance " + id + " is locked");
     if (action == "restore") throw Conflict(state_conflict("restore", id, row));
     if (action == "trigger_crash_dump") {
-      if (text(row, "vm_state") != "active" || !text(row, "task_state").empty())
+      if (string_or(row, "vm_state") != "active" || !string_or(row, "task_state").empty())
         throw Conflict(state_conflict("trigger_crash_dump", id, row));
       record_action(s, c, id, "trigger_crash_dump");
       return;
     }
     if (action == "confirmResize") {
-      if (text(row, "vm_state") != "resized") throw Conflict("Instance has not been resized.");
+      if (string_or(row, "vm_state") != "resized") throw Conflict("Instance has not been resized.");
       record_action(s, c, id, "confirmResize");
       op = "confirm_resize";
       return;
@@ -122,8 +118,8 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
     std::string key = action == "reboot" ? "reboot:" + arg(args, "type") : action;
     auto* spec = find_action(key);
     if (!spec) throw BadRequest("Invalid reboot type " + arg(args, "type"));
-    auto vm = text(row, "vm_state");
-    if (!text(row, "task_state").empty() ||
+    auto vm = string_or(row, "vm_state");
+    if (!string_or(row, "task_state").empty() ||
         std::find(spec->from.begin(), spec->from.end(), vm) == spec->from.end()) {
       if (action == "revertResize" && vm != "resized")
         throw Conflict("Instance has not been resized.");
@@ -140,10 +136,10 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
         if (e.status() != 404) throw;
         throw BadRequest("Unable to find flavor " + flavor_ref);
       }
-      if (text(flavor, "id") == text(row, "flavor_id"))
+      if (string_or(flavor, "id") == string_or(row, "flavor_id"))
         throw BadRequest("When resizing, instances must change flavor!");
       // A bigger flavor must fit the project's cores and ram quotas (Nova checks the increase).
-      auto quotas = effective_quotas(s, text(row, "project_id"), "");
+      auto quotas = effective_quotas(s, string_or(row, "project_id"), "");
       for (auto [resource, column] :
            {std::pair<const char*, const char*>{"cores", "vcpus"}, {"ram", "memory_mb"}}) {
         auto delta = flavor.at(column).as_int64() - row.at(column).as_int64();
@@ -192,10 +188,10 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
     op = spec->agent_op.empty() ? "schedule" : spec->agent_op;
     row = *db::get(s, st::instance, id);
     for (auto& m : db::select(s, st::instance_metadata, db::Query{}.eq("instance_id", id)))
-      metadata[text(m, "key")] = text(m, "value");
+      metadata[string_or(m, "key")] = string_or(m, "value");
   });
   if (op.empty()) return result;  // done in the database alone (lock, unlock, reset state)
-  if (op == "schedule" || op == "confirm_resize" || text(row, "host").empty())
+  if (op == "schedule" || op == "confirm_resize" || string_or(row, "host").empty())
     cast_to_conductor("run_action", json::object{{"instance_id", id}, {"op", op}});
   else
     cast_to_host(row, "run",
@@ -211,10 +207,10 @@ std::vector<json::object> ComputeService::instance_actions(const Caller& c, cons
   db_->read([&](soci::session& s) {
     // Actions stay readable after the server is deleted (Nova reads them with read_deleted=yes).
     auto row = db::get(s, st::instance, id);
-    if (!row || (!c.admin() && text(*row, "project_id") != c.project()))
+    if (!row || (!c.admin() && string_or(*row, "project_id") != c.project()))
       throw NotFound("Instance " + id + " could not be found.");
     c.authorize("os_compute_api:os-instance-actions:list",
-                {{"project_id", text(*row, "project_id")}});
+                {{"project_id", string_or(*row, "project_id")}});
     db::Query q;
     q.eq("instance_id", id);
     q.order_by = "seq";
@@ -229,17 +225,17 @@ json::object ComputeService::instance_action(const Caller& c, const std::string&
   json::object out;
   db_->read([&](soci::session& s) {
     auto row = db::get(s, st::instance, id);
-    if (!row || (!c.admin() && text(*row, "project_id") != c.project()))
+    if (!row || (!c.admin() && string_or(*row, "project_id") != c.project()))
       throw NotFound("Instance " + id + " could not be found.");
     c.authorize("os_compute_api:os-instance-actions:show",
-                {{"project_id", text(*row, "project_id")}});
+                {{"project_id", string_or(*row, "project_id")}});
     auto actions = db::select(s, st::instance_action,
                               db::Query{}.eq("instance_id", id).eq("request_id", request_id));
     if (actions.empty())
       throw NotFound("Action for request_id " + request_id + " on instance " + id + " not found");
     out = std::move(actions.front());
     db::Query q;
-    q.eq("action_id", text(out, "id"));
+    q.eq("action_id", string_or(out, "id"));
     q.order_by = "seq";
     json::array events;
     for (auto& e : db::select(s, st::instance_action_event, q)) events.push_back(std::move(e));
@@ -253,11 +249,11 @@ std::string ComputeService::console_output(const Caller& c, const std::string& i
   json::object row;
   db_->read(
       [&](soci::session& s) { row = server_row(s, c, id, "os_compute_api:os-console-output"); });
-  if (text(row, "host").empty() || text(row, "vm_state") == "building")
+  if (string_or(row, "host").empty() || string_or(row, "vm_state") == "building")
     throw Conflict("Instance " + id + " is not ready");
   std::string output;
   try {
-    auto answer = bus_->call("compute." + text(row, "host"), "console_output",
+    auto answer = bus_->call("compute." + string_or(row, "host"), "console_output",
                              json::object{{"instance_id", id}}, std::chrono::seconds(10));
     output = answer.is_string() ? std::string(answer.as_string()) : std::string();
   } catch (const BusTimeout& e) {

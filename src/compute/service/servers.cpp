@@ -19,11 +19,6 @@ namespace st = store;
 
 namespace {
 
-std::string text(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 std::string random_text(size_t n) {
   static const char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
   auto bytes = random_bytes(n);
@@ -123,17 +118,17 @@ std::vector<std::string> split_commas(const std::string& s) {
 InstanceSpec instance_spec(const json::object& row,
                            const std::map<std::string, std::string>& metadata) {
   InstanceSpec spec;
-  spec.uuid = text(row, "id");
+  spec.uuid = string_or(row, "id");
   spec.name = "instance-" + [&] {
     char buf[16];
     std::snprintf(buf, sizeof buf, "%08llx",
                   static_cast<unsigned long long>(row.at("number").as_int64()));
     return std::string(buf);
   }();
-  spec.hostname = text(row, "hostname");
-  spec.image_ref = text(row, "image_ref");
-  spec.user_data = text(row, "user_data");
-  spec.key_data = text(row, "key_data");
+  spec.hostname = string_or(row, "hostname");
+  spec.image_ref = string_or(row, "image_ref");
+  spec.user_data = string_or(row, "user_data");
+  spec.key_data = string_or(row, "key_data");
   auto& flavor = row.at("flavor").as_object();
   auto num = [&](const char* k) {
     auto* v = flavor.if_contains(k);
@@ -158,9 +153,10 @@ json::object ComputeService::server_row(soci::session& s, const Caller& c, const
                                         const std::string& rule) {
   auto row = db::get(s, st::instance, id);
   if (!row || row->at("deleted").as_bool() ||
-      (!c.admin() && text(*row, "project_id") != c.project()))
+      (!c.admin() && string_or(*row, "project_id") != c.project()))
     throw NotFound("Instance " + id + " could not be found.");
-  c.authorize(rule, {{"project_id", text(*row, "project_id")}, {"user_id", text(*row, "user_id")}});
+  c.authorize(rule, {{"project_id", string_or(*row, "project_id")},
+                     {"user_id", string_or(*row, "user_id")}});
   return std::move(*row);
 }
 
@@ -169,28 +165,28 @@ void ComputeService::decorate_servers(soci::session& s, std::vector<json::object
   std::vector<std::string> ids;
   std::map<std::string, json::object*> by_id;
   for (auto& r : rows) {
-    ids.push_back(text(r, "id"));
+    ids.push_back(string_or(r, "id"));
     by_id[ids.back()] = &r;
     r["metadata"] = json::object{};
     r["tags"] = json::array{};
   }
   for (auto& m : db::select(s, st::instance_metadata, db::Query{}.in("instance_id", ids)))
-    (*by_id[text(m, "instance_id")])["metadata"].as_object()[m.at("key").as_string()] =
+    (*by_id[string_or(m, "instance_id")])["metadata"].as_object()[m.at("key").as_string()] =
         m.at("value");
   db::Query tq;
   tq.in("instance_id", ids);
   tq.order_by = "tag";
   for (auto& t : db::select(s, st::instance_tag, tq))
-    (*by_id[text(t, "instance_id")])["tags"].as_array().push_back(t.at("tag"));
+    (*by_id[string_or(t, "instance_id")])["tags"].as_array().push_back(t.at("tag"));
   std::vector<std::string> failed;
   for (auto& r : rows)
-    if (text(r, "vm_state") == "error") failed.push_back(text(r, "id"));
+    if (string_or(r, "vm_state") == "error") failed.push_back(string_or(r, "id"));
   if (!failed.empty()) {
     db::Query fq;
     fq.in("instance_id", failed);
     fq.order_by = "created_at";
     for (auto& f : db::select(s, st::instance_fault, fq))
-      (*by_id[text(f, "instance_id")])["fault"] = f;  // latest wins
+      (*by_id[string_or(f, "instance_id")])["fault"] = f;  // latest wins
   }
 }
 
@@ -215,7 +211,7 @@ void ComputeService::record_action(soci::session& s, const Caller& c,
 
 void ComputeService::cast_to_host(const json::object& server, const std::string& method,
                                   json::object body) {
-  if (bus_) bus_->cast("compute." + text(server, "host"), method, std::move(body));
+  if (bus_) bus_->cast("compute." + string_or(server, "host"), method, std::move(body));
 }
 
 void ComputeService::cast_to_conductor(const std::string& method, json::object body) {
@@ -259,7 +255,7 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
       auto keys =
           db::select(s, st::keypair, db::Query{}.eq("user_id", c.user()).eq("name", r.key_name));
       if (keys.empty()) throw BadRequest("Invalid key_name provided.");
-      key_data = text(keys.front(), "public_key");
+      key_data = string_or(keys.front(), "public_key");
     }
     // availability_zone may be "zone", "zone:host" or "zone:host:node" (a forced host, admins
     // only).
@@ -280,7 +276,7 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
     if (auto* g = r.scheduler_hints.if_contains("group")) {
       group_id = g->is_string() ? std::string(g->as_string()) : "";
       auto group = db::get(s, st::server_group, group_id);
-      if (!group || (!c.admin() && text(*group, "project_id") != c.project()))
+      if (!group || (!c.admin() && string_or(*group, "project_id") != c.project()))
         throw BadRequest("Invalid server group: " + group_id + " could not be found.");
     }
     // Quota: as many servers as fit, at least min_count (Nova's rule), checked for the project
@@ -377,8 +373,8 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
           {"group_id", group_id},
           {"block_devices", r.block_devices},
           {"root_device_name", "/dev/vda"},
-          {"kernel_id", image ? text(image->properties, "kernel_id") : std::string()},
-          {"ramdisk_id", image ? text(image->properties, "ramdisk_id") : std::string()},
+          {"kernel_id", image ? string_or(image->properties, "kernel_id") : std::string()},
+          {"ramdisk_id", image ? string_or(image->properties, "ramdisk_id") : std::string()},
           {"image_properties", image ? image->properties : json::object{}},
           {"admin_pass", r.admin_pass}};
       db::insert(s, st::instance, row);
@@ -507,7 +503,7 @@ std::vector<json::object> ComputeService::list_servers(const Caller& c, const Se
     if (ids.empty()) return;
     std::map<std::string, json::object> loaded;
     for (auto& row : db::select(s, st::instance, db::Query{}.in("id", ids)))
-      loaded[text(row, "id")] = std::move(row);
+      loaded[string_or(row, "id")] = std::move(row);
     for (auto& id : ids) out.push_back(std::move(loaded[id]));
     decorate_servers(s, out);
   });
@@ -547,7 +543,7 @@ void ComputeService::delete_server(const Caller& c, const std::string& id, bool 
     if (row.at("locked").as_bool() && !c.admin()) throw Conflict("Instance " + id + " is locked");
     record_action(s, c, id, "delete");
     // A server on no host (never placed, or shelved and offloaded) has nothing to tear down.
-    local = text(row, "host").empty();
+    local = string_or(row, "host").empty();
     if (local) {
       auto t = now();
       db::update(s, st::instance, id,
@@ -575,7 +571,7 @@ std::map<std::string, std::string> ComputeService::server_metadata(const Caller&
   db_->read([&](soci::session& s) {
     server_row(s, c, id, "os_compute_api:server-metadata:index");
     for (auto& m : db::select(s, st::instance_metadata, db::Query{}.eq("instance_id", id)))
-      out[text(m, "key")] = text(m, "value");
+      out[string_or(m, "key")] = string_or(m, "value");
   });
   return out;
 }
@@ -589,14 +585,14 @@ std::map<std::string, std::string> ComputeService::set_server_metadata(
                           replace ? "os_compute_api:server-metadata:update_all"
                                   : "os_compute_api:server-metadata:create");
     if (row.at("locked").as_bool() && !c.admin()) throw Conflict("Instance " + id + " is locked");
-    if (!text(row, "task_state").empty() && text(row, "task_state") == "deleting")
+    if (!string_or(row, "task_state").empty() && string_or(row, "task_state") == "deleting")
       throw Conflict("Cannot 'update metadata' instance " + id +
                      " while it is in task_state deleting");
     if (replace) db::remove(s, st::instance_metadata, db::Query{}.eq("instance_id", id));
     for (auto& m : db::select(s, st::instance_metadata, db::Query{}.eq("instance_id", id)))
-      out[text(m, "key")] = text(m, "value");
+      out[string_or(m, "key")] = string_or(m, "value");
     for (auto& [k, v] : items) out[k] = v;
-    auto limit = effective_quotas(s, text(row, "project_id"), "")["metadata_items"].limit;
+    auto limit = effective_quotas(s, string_or(row, "project_id"), "")["metadata_items"].limit;
     if (limit >= 0 && static_cast<std::int64_t>(out.size()) > limit)
       throw Forbidden("Quota exceeded for metadata_items: Requested " + std::to_string(out.size()) +
                       ", but already used 0 of " + std::to_string(limit) + " metadata_items");
@@ -628,7 +624,7 @@ std::vector<std::string> ComputeService::server_tags(const Caller& c, const std:
     db::Query q;
     q.eq("instance_id", id);
     q.order_by = "tag";
-    for (auto& t : db::select(s, st::instance_tag, q)) out.push_back(text(t, "tag"));
+    for (auto& t : db::select(s, st::instance_tag, q)) out.push_back(string_or(t, "tag"));
   });
   return out;
 }

@@ -18,16 +18,6 @@ std::map<std::string, std::string> string_map(const json::value* v) {
   return m;
 }
 
-std::string text(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::int64_t number(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  return v && v->is_int64() ? v->as_int64() : 0;
-}
-
 }  // namespace
 
 json::object InstanceSpec::to_json() const {
@@ -50,18 +40,18 @@ json::object InstanceSpec::to_json() const {
 
 InstanceSpec InstanceSpec::from_json(const json::object& o) {
   InstanceSpec s;
-  s.uuid = text(o, "uuid");
-  s.name = text(o, "name");
-  s.hostname = text(o, "hostname");
-  s.image_ref = text(o, "image_ref");
-  s.user_data = text(o, "user_data");
-  s.key_data = text(o, "key_data");
-  s.admin_password = text(o, "admin_password");
-  s.vcpus = number(o, "vcpus");
-  s.memory_mb = number(o, "memory_mb");
-  s.root_gb = number(o, "root_gb");
-  s.ephemeral_gb = number(o, "ephemeral_gb");
-  s.swap_mb = number(o, "swap_mb");
+  s.uuid = string_or(o, "uuid");
+  s.name = string_or(o, "name");
+  s.hostname = string_or(o, "hostname");
+  s.image_ref = string_or(o, "image_ref");
+  s.user_data = string_or(o, "user_data");
+  s.key_data = string_or(o, "key_data");
+  s.admin_password = string_or(o, "admin_password");
+  s.vcpus = int_or(o, "vcpus");
+  s.memory_mb = int_or(o, "memory_mb");
+  s.root_gb = int_or(o, "root_gb");
+  s.ephemeral_gb = int_or(o, "ephemeral_gb");
+  s.swap_mb = int_or(o, "swap_mb");
   s.metadata = string_map(o.if_contains("metadata"));
   s.extra_specs = string_map(o.if_contains("extra_specs"));
   auto* cd = o.if_contains("config_drive");
