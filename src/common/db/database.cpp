@@ -1,25 +1,84 @@
 #include "common/db/database.hpp"
 
+#include "common/db/table.hpp"
+
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
 #include <spdlog/spdlog.h>
 
 #include <condition_variable>
+#include <deque>
+#include <exception>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 
 namespace nubo::db {
 
+// A write waiting for the group commit that will carry it.
+struct PendingWrite {
+  const std::function<void(soci::session&)>* fn;
+  std::exception_ptr error;
+  bool done = false;
+};
+
 struct Database::Impl {
   std::unique_ptr<soci::session> writer;
-  std::mutex write_mu;
+  std::mutex write_mu;  // held by whoever uses the writer connection
   std::vector<std::unique_ptr<soci::session>> readers;
   std::vector<soci::session*> free_readers;
   std::mutex read_mu;
   std::condition_variable read_cv;
+  // Group commit: writes queue here; one caller at a time leads, running every queued write in
+  // one transaction (each in its own savepoint) and committing them with a single sync.
+  std::mutex queue_mu;
+  std::condition_variable queue_cv;
+  std::deque<PendingWrite*> queue;
+  bool leading = false;
+
+  void commit_group(std::deque<PendingWrite*>& group);
+  std::vector<soci::session*> sessions() {
+    std::vector<soci::session*> out{writer.get()};
+    for (auto& r : readers) out.push_back(r.get());
+    return out;
+  }
 };
+
+void Database::Impl::commit_group(std::deque<PendingWrite*>& group) {
+  std::lock_guard lock(write_mu);
+  auto& s = *writer;
+  if (group.size() == 1) {  // the common case when idle: no savepoint needed
+    try {
+      soci::transaction tr(s);
+      (*group.front()->fn)(s);
+      tr.commit();
+    } catch (...) {
+      group.front()->error = std::current_exception();
+    }
+    return;
+  }
+  try {
+    soci::transaction tr(s);
+    for (auto* w : group) {
+      execute(s, "SAVEPOINT nubo_write", {});
+      try {
+        (*w->fn)(s);
+        execute(s, "RELEASE SAVEPOINT nubo_write", {});
+      } catch (...) {
+        w->error = std::current_exception();
+        execute(s, "ROLLBACK TO SAVEPOINT nubo_write", {});
+        execute(s, "RELEASE SAVEPOINT nubo_write", {});
+      }
+    }
+    tr.commit();
+  } catch (...) {
+    // The transaction itself failed (commit, or the connection): nothing of the group is kept.
+    auto error = std::current_exception();
+    for (auto* w : group)
+      if (!w->error) w->error = error;
+  }
+}
 
 namespace {
 
@@ -85,8 +144,13 @@ std::vector<std::string> split_statements(const std::string& sql) {
 
 }  // namespace
 
-Database::Database(std::unique_ptr<Impl> impl, bool postgresql) : impl_(std::move(impl)), postgresql_(postgresql) {}
-Database::~Database() = default;
+Database::Database(std::unique_ptr<Impl> impl, bool postgresql) : impl_(std::move(impl)), postgresql_(postgresql) {
+  for (auto* s : impl_->sessions()) cache_statements(*s);
+}
+
+Database::~Database() {
+  for (auto* s : impl_->sessions()) forget_statements(*s);
+}
 
 std::unique_ptr<Database> Database::open(const std::string& url, unsigned readers) {
   auto impl = std::make_unique<Impl>();
@@ -140,10 +204,26 @@ void Database::read(const std::function<void(soci::session&)>& fn) {
 }
 
 void Database::write(const std::function<void(soci::session&)>& fn) {
-  std::lock_guard lock(impl_->write_mu);
-  soci::transaction tr(*impl_->writer);
-  fn(*impl_->writer);
-  tr.commit();
+  PendingWrite me{&fn};
+  auto& d = *impl_;
+  std::unique_lock lock(d.queue_mu);
+  d.queue.push_back(&me);
+  while (!me.done) {
+    if (d.leading) {
+      d.queue_cv.wait(lock);
+      continue;
+    }
+    d.leading = true;
+    auto group = std::move(d.queue);
+    d.queue.clear();
+    lock.unlock();
+    d.commit_group(group);
+    lock.lock();
+    for (auto* w : group) w->done = true;
+    d.leading = false;
+    d.queue_cv.notify_all();
+  }
+  if (me.error) std::rethrow_exception(me.error);
 }
 
 int Database::version(const std::string& service) {
@@ -172,6 +252,11 @@ int Database::migrate(const std::string& service, const std::vector<Migration>& 
     spdlog::info("db: {} migrated to version {}", service, m.version);
     ++applied;
   }
+  if (applied)  // statements prepared against the old schema go
+    for (auto* s : impl_->sessions()) {
+      forget_statements(*s);
+      cache_statements(*s);
+    }
   return applied;
 }
 

@@ -56,6 +56,12 @@ struct Query {
   }
 };
 
+// Statements prepared on a connection are kept and reused while it is registered here (Database
+// registers its connections, and forgets them before closing). Unregistered connections prepare
+// each statement afresh.
+void cache_statements(soci::session& s);
+void forget_statements(soci::session& s);
+
 // Scalar to its bound string form ("1"/"0" for booleans).
 std::optional<std::string> bind_value(const Column& column, const json::value& v);
 

@@ -3,6 +3,8 @@
 #include <soci/soci.h>
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "common/db/table.hpp"
 #include "common/error.hpp"
 #include "compute/service/server_states.hpp"
@@ -13,6 +15,13 @@ namespace nubo::compute {
 namespace st = store;
 
 namespace {
+
+// Runs f when the scope ends, however it ends.
+template <class F>
+struct AtExit {
+  F f;
+  ~AtExit() { f(); }
+};
 
 json::object object(const json::object& o, const char* key) {
   auto* v = o.if_contains(key);
@@ -212,7 +221,7 @@ RequestSpec Conductor::request_spec(const json::object& row, const json::object&
   return spec;
 }
 
-std::vector<HostState> Conductor::host_states() {
+std::vector<HostState> Conductor::load_hosts() {
   std::vector<HostState> out;
   compute_->database().read([&](soci::session& s) {
     std::map<std::string, json::object> services;
@@ -228,14 +237,6 @@ std::vector<HostState> Conductor::host_states() {
     for (auto& m : db::select(s, st::aggregate_metadata))
       metadata[string_or(m, "aggregate_id")].emplace_back(string_or(m, "key"),
                                                           string_or(m, "value"));
-    std::map<std::string, std::map<std::string, int>> members;  // host → group → count
-    for (auto& row :
-         db::query_strings(s,
-                           "SELECT m.group_id, i.host, COUNT(*) FROM server_group_member m JOIN "
-                           "instance i ON i.id = m.instance_id "
-                           "WHERE i.deleted = 0 AND i.host IS NOT NULL GROUP BY m.group_id, i.host",
-                           {}))
-      members[row[1].value_or("")][row[0].value_or("")] = std::stoi(row[2].value_or("0"));
     for (auto& node : db::select(s, st::compute_node)) {
       HostState h;
       h.host = string_or(node, "host");
@@ -250,11 +251,54 @@ std::vector<HostState> Conductor::host_states() {
         h.aggregate_uuids.push_back(agg);
         for (auto& [k, v] : metadata[agg]) h.aggregate_metadata[k].insert(v);
       }
-      h.group_members = members[h.host];
       out.push_back(std::move(h));
     }
   });
   return out;
+}
+
+std::vector<HostState> Conductor::host_states(const RequestSpec& spec) {
+  auto generation = compute_->hosts_generation();
+  auto now = std::chrono::steady_clock::now();
+  if (!view_.valid || view_.generation != generation ||
+      now - view_.loaded > std::chrono::seconds(1)) {
+    view_.hosts = load_hosts();
+    view_.generation = generation;
+    view_.loaded = now;
+    view_.valid = true;
+  }
+  auto out = view_.hosts;
+  if (spec.group_id.empty()) return out;
+  std::map<std::string, int> on_host;
+  std::set<std::string> known;
+  compute_->database().read([&](soci::session& s) {
+    for (auto& row : db::query_strings(
+             s,
+             "SELECT m.instance_id, i.host FROM server_group_member m JOIN instance i ON i.id = "
+             "m.instance_id WHERE m.group_id = :p0 AND i.deleted = 0 AND i.host IS NOT NULL",
+             {spec.group_id})) {
+      known.insert(row[0].value_or(""));
+      ++on_host[row[1].value_or("")];
+    }
+  });
+  for (auto& [instance, choice] : pending_)
+    if (choice.first == spec.group_id && !known.count(instance)) ++on_host[choice.second];
+  for (auto& h : out)
+    if (auto it = on_host.find(h.host); it != on_host.end()) h.group_members[spec.group_id] = it->second;
+  return out;
+}
+
+std::optional<Selection> Conductor::choose(const RequestSpec& spec) {
+  std::lock_guard lock(scheduling_);
+  auto selection = scheduler_.select_and_claim(spec, host_states(spec));
+  if (selection && !spec.group_id.empty())
+    pending_[spec.instance_id] = {spec.group_id, selection->host};
+  return selection;
+}
+
+void Conductor::recorded(const std::string& instance_id) {
+  std::lock_guard lock(scheduling_);
+  pending_.erase(instance_id);
 }
 
 void Conductor::send_to_host(const json::object& row, const std::string& op) {
@@ -282,16 +326,13 @@ void Conductor::build(const std::string& id) {
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
   if (!row || row->at("deleted").as_bool() || string_or(*row, "task_state") != "scheduling") return;
   auto spec = request_spec(*row, row->at("flavor").as_object());
-  std::optional<Selection> selection;
-  {
-    std::lock_guard lock(scheduling_);
-    selection = scheduler_.select_and_claim(spec, host_states());
-  }
+  auto selection = choose(spec);
   if (!selection) {
     placement_->release(id);  // a reschedule may still hold the failed host's claim
     fail(id, "No valid host was found. There are not enough hosts available.", 500);
     return;
   }
+  AtExit done{[&] { recorded(id); }};
   bool placed = false;
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
@@ -299,15 +340,15 @@ void Conductor::build(const std::string& id) {
     json::array tried;
     if (auto* t = r->if_contains("tried_hosts"); t && t->is_array()) tried = t->as_array();
     tried.push_back(json::value(selection->host));
-    db::update(
-        s, st::instance, id,
-        json::object{{"host", selection->host},
-                     {"node", selection->node},
-                     {"availability_zone", selection->zone},  // as Nova records the zone it chose
-                     {"task_state", "spawning"},
-                     {"tried_hosts", tried},
-                     {"updated_at", compute_->now()}});
-    row = *db::get(s, st::instance, id);
+    json::object changes{{"host", selection->host},
+                         {"node", selection->node},
+                         {"availability_zone", selection->zone},  // as Nova records the zone it chose
+                         {"task_state", "spawning"},
+                         {"tried_hosts", tried},
+                         {"updated_at", compute_->now()}};
+    db::update(s, st::instance, id, changes);
+    for (auto& kv : changes) (*r)[kv.key()] = kv.value();
+    row = std::move(*r);
     placed = true;
   });
   if (!placed) {  // deleted while we chose: give the room back
@@ -523,11 +564,7 @@ void Conductor::schedule_move(const std::string& id) {
     placement_->move_allocations(
         id, migration, {migration, string_or(*row, "project_id"), string_or(*row, "user_id")});
   }
-  std::optional<Selection> selection;
-  {
-    std::lock_guard lock(scheduling_);
-    selection = scheduler_.select_and_claim(spec, host_states());
-  }
+  auto selection = choose(spec);
   if (!selection) {
     if (resizing)
       placement_->move_allocations(migration, id,
@@ -535,6 +572,7 @@ void Conductor::schedule_move(const std::string& id) {
     fail(id, "No valid host was found. ", 500, string_or(*row, "vm_state"));
     return;
   }
+  AtExit done{[&] { recorded(id); }};
   compute_->database().write([&](soci::session& s) {
     json::object changes{{"host", selection->host},
                          {"node", selection->node},

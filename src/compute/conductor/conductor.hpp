@@ -3,8 +3,11 @@
 // bus, claims through the scheduler and placement, and on start resumes whatever was half done.
 #pragma once
 
+#include <chrono>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "common/bus.hpp"
@@ -52,7 +55,12 @@ class Conductor {
   // Ends an operation in ERROR (or back in `vm_state` when given) with a fault.
   void fail(const std::string& id, const std::string& message, int code,
             const std::string& vm_state = "error");
-  std::vector<HostState> host_states();
+  // The hosts as the scheduler sees them for this request (call with scheduling_ held).
+  std::vector<HostState> host_states(const RequestSpec& spec);
+  std::vector<HostState> load_hosts();
+  // Picks and claims a host; a group member's choice counts for the group until recorded.
+  std::optional<Selection> choose(const RequestSpec& spec);
+  void recorded(const std::string& instance_id);
   RequestSpec request_spec(const json::object& row, const json::object& flavor);
   void send_to_host(const json::object& row, const std::string& op);
 
@@ -62,6 +70,17 @@ class Conductor {
   ConductorSettings settings_;
   Scheduler scheduler_;
   std::mutex scheduling_;  // one placement decision at a time keeps weighers' view current
+  // Guarded by scheduling_: the hosts' services, zones and aggregates, kept while the compute
+  // service's hosts generation is unchanged and for at most a second (heartbeats age).
+  struct HostView {
+    bool valid = false;
+    std::uint64_t generation = 0;
+    std::chrono::steady_clock::time_point loaded;
+    std::vector<HostState> hosts;
+  } view_;
+  // Guarded by scheduling_: group members chosen a host whose record does not say so yet
+  // (instance → group, host), so concurrent builds of one group see each other.
+  std::map<std::string, std::pair<std::string, std::string>> pending_;
 };
 
 }  // namespace nubo::compute

@@ -53,7 +53,7 @@ json::object ComputeService::change_aggregate(
     const std::function<void(soci::session&, const json::object&, const std::string&)>& change) {
   c.authorize(std::string("os_compute_api:os-aggregates:") + rule, {{"project_id", c.project()}});
   json::object out;
-  db_->write([&](soci::session& s) {
+  write_hosts([&](soci::session& s) {
     auto row = aggregate_row(s, id);
     std::string uuid(row.at("id").as_string());
     change(s, row, uuid);
@@ -88,7 +88,7 @@ json::object ComputeService::create_aggregate(const Caller& c, const std::string
     throw BadRequest("Aggregate " + name + " can not use the internal availability zone '" + *zone +
                      "'.");
   json::object out;
-  db_->write([&](soci::session& s) {
+  write_hosts([&](soci::session& s) {
     if (db::count(s, st::aggregate, db::Query{}.eq("name", name)) > 0)
       throw Conflict("Aggregate " + name + " already exists.");
     std::string uuid = uuid4();
@@ -111,7 +111,7 @@ json::object ComputeService::update_aggregate(
     const Caller& c, const std::string& id, const std::optional<std::string>& name,
     const std::optional<std::optional<std::string>>& zone) {
   c.authorize("os_compute_api:os-aggregates:update", {{"project_id", c.project()}});
-  db_->write([&](soci::session& s) {
+  write_hosts([&](soci::session& s) {
     auto row = aggregate_row(s, id);
     std::string uuid(row.at("id").as_string());
     if (name && *name != row.at("name").as_string()) {
@@ -130,7 +130,7 @@ json::object ComputeService::update_aggregate(
 
 void ComputeService::delete_aggregate(const Caller& c, const std::string& id) {
   c.authorize("os_compute_api:os-aggregates:delete", {{"project_id", c.project()}});
-  db_->write([&](soci::session& s) {
+  write_hosts([&](soci::session& s) {
     auto row = aggregate_row(s, id);
     if (!row.at("hosts").as_array().empty())
       throw BadRequest("Cannot perform action 'delete' on aggregate " + id +

@@ -2,6 +2,7 @@
 // keypairs; servers, placement and the scheduler build on the same store and settings.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -212,7 +213,16 @@ class ComputeService {
   std::map<std::string, std::int64_t> quota_class(const Caller& c, const std::string& name);
   void update_quota_class(const Caller& c, const std::string& name, const std::map<std::string, std::int64_t>& limits);
 
+  // Moves on whenever what the scheduler sees of hosts changes (services, nodes, aggregates and
+  // their metadata), so the conductor can keep its view of hosts between decisions.
+  std::uint64_t hosts_generation() const { return hosts_generation_.load(); }
+
  private:
+  // A write that changes what the scheduler sees of hosts.
+  void write_hosts(const std::function<void(soci::session&)>& fn) {
+    db_->write(fn);
+    ++hosts_generation_;
+  }
   json::object flavor_row(soci::session& s, const Caller& c, const std::string& id);
   std::map<std::string, std::int64_t> class_limits(soci::session& s, const std::string& name);
   json::object aggregate_row(soci::session& s, const std::string& id);
@@ -234,6 +244,7 @@ class ComputeService {
   std::shared_ptr<Clock> clock_;
   std::shared_ptr<Bus> bus_;
   std::shared_ptr<ImageClient> images_;
+  std::atomic<std::uint64_t> hosts_generation_{0};
 };
 
 // What an instance row holds, for the conductor and agents: the driver's spec.

@@ -14,7 +14,7 @@ namespace st = store;
 void ComputeService::register_service(const std::string& host, const std::string& binary) {
   auto zone =
       binary == "nova-compute" ? settings_.default_availability_zone : settings_.internal_zone;
-  db_->write([&](soci::session& s) {
+  write_hosts([&](soci::session& s) {
     auto rows =
         db::select(s, st::compute_service, db::Query{}.eq("host", host).eq("binary_name", binary));
     if (!rows.empty()) {
@@ -38,7 +38,7 @@ void ComputeService::register_service(const std::string& host, const std::string
 
 void ComputeService::register_compute_host(const HostResources& r) {
   register_service(r.host, "nova-compute");
-  db_->write([&](soci::session& s) {
+  write_hosts([&](soci::session& s) {
     auto svc = db::select(s, st::compute_service,
                           db::Query{}.eq("host", r.host).eq("binary_name", "nova-compute"));
     json::object fields{{"service_id", svc.at(0).at("id")},
@@ -108,7 +108,7 @@ json::object ComputeService::update_service(const Caller& c, const std::string& 
                                             std::optional<bool> forced_down) {
   c.authorize("os_compute_api:os-services:update", {{"project_id", c.project()}});
   json::object out;
-  db_->write([&](soci::session& s) {
+  write_hosts([&](soci::session& s) {
     auto row = st::by_id_or_number(s, st::compute_service, id);
     if (!row) throw NotFound("Service " + id + " could not be found.");
     json::object fields;
@@ -126,7 +126,7 @@ json::object ComputeService::update_service(const Caller& c, const std::string& 
 
 void ComputeService::delete_service(const Caller& c, const std::string& id) {
   c.authorize("os_compute_api:os-services:delete", {{"project_id", c.project()}});
-  db_->write([&](soci::session& s) {
+  write_hosts([&](soci::session& s) {
     auto row = st::by_id_or_number(s, st::compute_service, id);
     if (!row) throw NotFound("Service " + id + " could not be found.");
     std::string uuid(row->at("id").as_string());
