@@ -153,6 +153,16 @@ Database::~Database() {
 }
 
 std::unique_ptr<Database> Database::open(const std::string& url, unsigned readers) {
+  // Each connection is used by one thread at a time (the writer under its mutex, readers from
+  // the pool), so SQLite's own per-connection locking and its global allocation statistics
+  // (one process-wide mutex on every allocation) are only contention. Set before SQLite starts.
+  static std::once_flag sqlite_configured;
+  std::call_once(sqlite_configured, [] {
+    // soci declares sqlite3.h inside namespace sqlite_api
+    if (sqlite_api::sqlite3_config(SQLITE_CONFIG_MULTITHREAD) != SQLITE_OK ||
+        sqlite_api::sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK)
+      spdlog::warn("db: SQLite was started before its configuration; it keeps its own locking");
+  });
   auto impl = std::make_unique<Impl>();
   bool pg = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
   auto make = [&]() {
