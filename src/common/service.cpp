@@ -59,8 +59,18 @@ json::object Context::body() const {
 
 bool Context::allowed(const std::string& rule, const Target& target) const {
   if (!policy) return true;
-  json::object creds = auth ? auth->policy_credentials() : json::object{};
-  return policy->enforce(rule, creds, target);
+  std::string key = rule;
+  for (auto& [k, v] : target) {
+    key += '\0';
+    key += k;
+    key += '=';
+    key += v;
+  }
+  if (auto it = decisions_.find(key); it != decisions_.end()) return it->second;
+  if (!credentials_) credentials_ = auth ? auth->policy_credentials() : json::object{};
+  bool ok = policy->enforce(rule, *credentials_, target);
+  decisions_.emplace(std::move(key), ok);
+  return ok;
 }
 
 void Context::authorize(const std::string& rule, const Target& target) const {

@@ -55,6 +55,11 @@ struct Context {
   // Raises Forbidden unless the rule allows the caller on this target.
   void authorize(const std::string& rule, const Target& target) const;
   bool allowed(const std::string& rule, const Target& target) const;
+
+  // allowed()'s memory, not for callers: decisions already taken in this request (a listing asks
+  // the same question for every row).
+  mutable std::map<std::string, bool> decisions_;
+  mutable std::optional<json::object> credentials_;
 };
 
 using RouteHandler = std::function<http::Response(Context&)>;

@@ -151,15 +151,7 @@ class LocalImageClient : public compute::ImageClient {
       if (e.status() == 404 || e.status() == 403) return std::nullopt;
       throw;
     }
-    auto str = [&](const char* k) {
-      return image.contains(k) && image.at(k).is_string() ? std::string(image.at(k).as_string())
-                                                          : "";
-    };
-    auto num = [&](const char* k) {
-      return image.contains(k) && image.at(k).is_int64() ? image.at(k).as_int64() : 0;
-    };
-    return compute::ImageInfo{str("id"),       str("name"), str("status"), num("min_ram"),
-                              num("min_disk"), num("size"), image};
+    return compute::image_info(std::move(image));
   }
 
  private:

@@ -281,6 +281,31 @@ std::vector<json::object> select(soci::session& s, const Table& t, const Query& 
   return run_select(s, t, b);
 }
 
+std::vector<json::object> select_in(soci::session& s, const Table& t, const Query& q,
+                                    const std::string& column,
+                                    const std::vector<std::string>& values) {
+  constexpr std::size_t slice = 16;
+  std::vector<json::object> out;
+  for (std::size_t i = 0; i < values.size(); i += slice) {
+    Query part = q;
+    part.in(column, std::vector<std::string>(values.begin() + static_cast<long>(i),
+                                             values.begin() + static_cast<long>(std::min(values.size(), i + slice))));
+    for (auto& row : select(s, t, part)) out.push_back(std::move(row));
+  }
+  return out;
+}
+
+std::vector<json::object> select_where(soci::session& s, const Table& t, const std::string& clause,
+                                       const std::vector<std::optional<std::string>>& params) {
+  Bound b;
+  b.sql = "SELECT " + column_list(t) + " FROM " + t.name + " " + clause;
+  for (auto& p : params) {
+    b.values.push_back(p.value_or(std::string()));
+    b.indicators.push_back(p ? soci::i_ok : soci::i_null);
+  }
+  return run_select(s, t, b);
+}
+
 long count(soci::session& s, const Table& t, const Query& q) {
   Bound b;
   b.sql = "SELECT COUNT(*) FROM " + t.name;

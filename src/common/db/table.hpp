@@ -68,6 +68,15 @@ std::optional<std::string> bind_value(const Column& column, const json::value& v
 void insert(soci::session& s, const Table& t, const json::object& row);
 std::optional<json::object> get(soci::session& s, const Table& t, std::string_view id);
 std::vector<json::object> select(soci::session& s, const Table& t, const Query& q = {});
+// select() with `column IN values` added, run in slices of a few values so that each slice's
+// statement is prepared once and kept (a thousand-value list was prepared anew every time). Rows
+// come slice by slice: q's order holds within a slice.
+std::vector<json::object> select_in(soci::session& s, const Table& t, const Query& q,
+                                    const std::string& column,
+                                    const std::vector<std::string>& values);
+// Rows selected by a hand-written clause ("WHERE ... ORDER BY ... LIMIT ...", parameters :p0...).
+std::vector<json::object> select_where(soci::session& s, const Table& t, const std::string& clause,
+                                       const std::vector<std::optional<std::string>>& params);
 long count(soci::session& s, const Table& t, const Query& q = {});
 // Sets the given fields (columns and extra) on the row with this id; returns rows changed.
 long update(soci::session& s, const Table& t, std::string_view id, const json::object& fields);

@@ -25,23 +25,24 @@ std::optional<ImageInfo> RestImageClient::show(const AuthContext& auth, const st
                   r.body.substr(0, 200));
     throw ApiError(503, "The image service is unavailable.", "ServiceUnavailable");
   }
-  auto body = json::parse(r.body).as_object();
+  return image_info(json::parse(r.body).as_object());
+}
+
+ImageInfo image_info(json::object image) {
   ImageInfo info;
-  auto str = [&](const char* k) {
-    auto* v = body.if_contains(k);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  };
-  auto num = [&](const char* k) {
-    auto* v = body.if_contains(k);
-    return v && v->is_int64() ? v->as_int64() : std::int64_t{0};
-  };
-  info.id = str("id");
-  info.name = str("name");
-  info.status = str("status");
-  info.min_ram = num("min_ram");
-  info.min_disk = num("min_disk");
-  info.size = num("size");
-  info.properties = std::move(body);
+  info.id = string_or(image, "id");
+  info.name = string_or(image, "name");
+  info.status = string_or(image, "status");
+  info.min_ram = int_or(image, "min_ram");
+  info.min_disk = int_or(image, "min_disk");
+  info.size = int_or(image, "size");
+  static const char* const bookkeeping[] = {
+      "id",         "name",          "status",        "visibility", "protected", "os_hidden",
+      "owner",      "size",          "virtual_size",  "checksum",   "os_hash_algo",
+      "os_hash_value", "created_at", "updated_at",    "location",   "locations", "tags",
+      "self",       "file",          "schema",        "direct_url", "stores"};
+  for (auto* key : bookkeeping) image.erase(key);
+  info.properties = std::move(image);
   return info;
 }
 

@@ -17,6 +17,11 @@ struct ImageInfo {
   json::object properties;  // the image's other properties (kernel_id, hw_*, ...)
 };
 
+// An image as Glance shows it, read into ImageInfo. `properties` keeps what a server needs of its
+// image (formats, minimums and the free-form properties), not Glance's bookkeeping (checksums,
+// locations, owner, times): Nova's image_* system metadata likewise.
+ImageInfo image_info(json::object image);
+
 class ImageClient {
  public:
   virtual ~ImageClient() = default;

@@ -170,13 +170,12 @@ void ComputeService::decorate_servers(soci::session& s, std::vector<json::object
     r["metadata"] = json::object{};
     r["tags"] = json::array{};
   }
-  for (auto& m : db::select(s, st::instance_metadata, db::Query{}.in("instance_id", ids)))
+  for (auto& m : db::select_in(s, st::instance_metadata, {}, "instance_id", ids))
     (*by_id[string_or(m, "instance_id")])["metadata"].as_object()[m.at("key").as_string()] =
         m.at("value");
   db::Query tq;
-  tq.in("instance_id", ids);
   tq.order_by = "tag";
-  for (auto& t : db::select(s, st::instance_tag, tq))
+  for (auto& t : db::select_in(s, st::instance_tag, tq, "instance_id", ids))
     (*by_id[string_or(t, "instance_id")])["tags"].as_array().push_back(t.at("tag"));
   std::vector<std::string> failed;
   for (auto& r : rows)
@@ -477,6 +476,16 @@ std::vector<json::object> ComputeService::list_servers(const Caller& c, const Se
 
   std::vector<json::object> out;
   db_->read([&](soci::session& s) {
+    // The first page with no name pattern is one query; otherwise ids are scanned for the
+    // pattern and the marker, then the page's rows loaded.
+    if (!f.count("name") && q.marker.empty()) {
+      out = db::select_where(s, st::instance,
+                             "WHERE " + where + " ORDER BY " + order +
+                                 (q.limit ? " LIMIT " + std::to_string(*q.limit) : ""),
+                             params);
+      decorate_servers(s, out);
+      return;
+    }
     auto rows = db::query_strings(
         s, "SELECT id, name FROM instance WHERE " + where + " ORDER BY " + order, params);
     std::optional<std::regex> name;
@@ -502,7 +511,7 @@ std::vector<json::object> ComputeService::list_servers(const Caller& c, const Se
     if (!past_marker) throw BadRequest("marker [" + q.marker + "] not found");
     if (ids.empty()) return;
     std::map<std::string, json::object> loaded;
-    for (auto& row : db::select(s, st::instance, db::Query{}.in("id", ids)))
+    for (auto& row : db::select_in(s, st::instance, {}, "id", ids))
       loaded[string_or(row, "id")] = std::move(row);
     for (auto& id : ids) out.push_back(std::move(loaded[id]));
     decorate_servers(s, out);

@@ -257,6 +257,12 @@ CREATE TABLE migration (id VARCHAR(36) PRIMARY KEY, number INTEGER NOT NULL UNIQ
   created_at VARCHAR(32) NOT NULL, updated_at VARCHAR(32));
 CREATE INDEX migration_instance ON migration (instance_id);
 CREATE INDEX migration_created ON migration (created_at);
+)SQL"},
+          // Listings sort by created_at then id: with id in the index no page is sorted apart.
+          {8, R"SQL(
+DROP INDEX instance_project;
+CREATE INDEX instance_project ON instance (project_id, deleted, created_at, id);
+CREATE INDEX instance_live ON instance (deleted, created_at, id);
 )SQL"}};
 }
 

@@ -19,14 +19,24 @@ namespace {
 
 const db::Table item{"item", {{"id"}, {"n", db::ColumnType::Int}}, false};
 
+// A fresh database: SQLite in a temporary directory, or the PostgreSQL database named by
+// NUBO_TEST_DATABASE (tests/api/run-postgresql), emptied of this test's table first.
 struct TempDb {
   std::filesystem::path dir;
   std::unique_ptr<db::Database> db;
   TempDb() {
     char tmpl[] = "/tmp/nubo-db-test.XXXXXX";
     dir = mkdtemp(tmpl);
-    db = db::Database::open("sqlite://" + (dir / "t.db").string(), 2);
-    db->migrate("t", {{1, "CREATE TABLE item (id VARCHAR(64) PRIMARY KEY, n INTEGER NOT NULL)"}});
+    auto* url = std::getenv("NUBO_TEST_DATABASE");
+    db = db::Database::open(url ? url : "sqlite://" + (dir / "t.db").string(), 2);
+    db->write([](soci::session& s) {
+      s << "DROP TABLE IF EXISTS item";
+      s << "CREATE TABLE IF NOT EXISTS nubo_migrations (service VARCHAR(64) NOT NULL, version "
+           "INTEGER NOT NULL, applied_at VARCHAR(40) NOT NULL, PRIMARY KEY (service, version))";
+      s << "DELETE FROM nubo_migrations WHERE service = 'database_test'";
+    });
+    db->migrate("database_test",
+                {{1, "CREATE TABLE item (id VARCHAR(64) PRIMARY KEY, n INTEGER NOT NULL)"}});
   }
   ~TempDb() {
     db.reset();
