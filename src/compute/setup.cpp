@@ -101,7 +101,8 @@ std::unique_ptr<ControlPlane> start_control_plane(
   for (auto& host : c.get_list("filter_scheduler", "isolated_hosts", {}))
     cs.scheduler.isolated_hosts.insert(host);
   cs.scheduler.max_placement_results = c.get_int("scheduler", "max_placement_results", 1000);
-  cs.scheduler.snapshot_ttl = std::chrono::milliseconds(c.get_int("scheduler", "placement_snapshot_ms", 1000));
+  cs.scheduler.snapshot_ttl =
+      std::chrono::milliseconds(c.get_int("scheduler", "placement_snapshot_ms", 1000));
   plane->conductor = std::make_shared<Conductor>(compute, plane->bus, std::move(placement), cs);
   char name[256] = {};
   gethostname(name, sizeof name - 1);
@@ -111,7 +112,7 @@ std::unique_ptr<ControlPlane> start_control_plane(
   plane->conductor->start();
   for (auto& driver : make_drivers(c, state_dir)) {
     auto agent = std::make_shared<ComputeAgent>(std::shared_ptr<ComputeDriver>(std::move(driver)),
-                                                plane->bus);
+                                                plane->bus, compute->images());
     agent->start();
     plane->agents.push_back(std::move(agent));
   }

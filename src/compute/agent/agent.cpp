@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "common/ids.hpp"
 
 namespace nubo::compute {
@@ -22,8 +24,43 @@ json::object resources_json(const HostResources& r) {
 
 }  // namespace
 
-ComputeAgent::ComputeAgent(std::shared_ptr<ComputeDriver> driver, std::shared_ptr<Bus> bus)
-    : driver_(std::move(driver)), bus_(std::move(bus)), host_(driver_->resources().host) {}
+ComputeAgent::ComputeAgent(std::shared_ptr<ComputeDriver> driver, std::shared_ptr<Bus> bus,
+                           std::shared_ptr<ImageClient> images)
+    : driver_(std::move(driver)),
+      bus_(std::move(bus)),
+      images_(std::move(images)),
+      host_(driver_->resources().host) {}
+
+void ComputeAgent::snapshot(const InstanceSpec& spec, bool backup) {
+  auto image_id = string_or(spec.task_args, "image_id");
+  try {
+    if (!images_) throw std::runtime_error("this host has no image service to upload to");
+    auto path = driver_->snapshot(spec.uuid, string_or(spec.task_args, "disk_format", "raw"));
+    try {
+      images_->upload(image_id, path);
+    } catch (...) {
+      std::filesystem::remove(path);
+      throw;
+    }
+    std::filesystem::remove(path);
+  } catch (...) {
+    // Nova deletes the image of a failed snapshot.
+    try {
+      if (images_) images_->remove(image_id);
+    } catch (const std::exception& e) {
+      spdlog::warn("agent {}: image {} of a failed snapshot stays: {}", host_, image_id, e.what());
+    }
+    throw;
+  }
+  if (!backup) return;
+  // Keep the newest `rotation` backups of this type, as Nova's _rotate_backups.
+  auto rotation = int_or(spec.task_args, "rotation");
+  auto backups = images_->find({{"instance_uuid", spec.uuid},
+                                {"image_type", "backup"},
+                                {"backup_type", string_or(spec.task_args, "backup_type")}});
+  for (size_t i = static_cast<size_t>(std::max<std::int64_t>(rotation, 0)); i < backups.size(); ++i)
+    images_->remove(string_or(backups[i], "id"));
+}
 
 json::object ComputeAgent::power_report() const {
   json::object states;
@@ -119,6 +156,8 @@ json::value ComputeAgent::handle(const BusMessage& m) {
       driver_->rebuild(spec);
     else if (op == "destroy")
       driver_->destroy(id);
+    else if (op == "snapshot" || op == "backup")
+      snapshot(spec, op == "backup");
     else if (op == "spawn_unshelve")
       driver_->spawn(spec);
     else if (op == "resize") {

@@ -5,13 +5,16 @@
 #include <memory>
 
 #include "common/bus.hpp"
+#include "compute/service/image_client.hpp"
 #include "compute/virt/driver.hpp"
 
 namespace nubo::compute {
 
 class ComputeAgent {
  public:
-  ComputeAgent(std::shared_ptr<ComputeDriver> driver, std::shared_ptr<Bus> bus);
+  // `images` receives snapshots and backups (none: those fail with that reason).
+  ComputeAgent(std::shared_ptr<ComputeDriver> driver, std::shared_ptr<Bus> bus,
+               std::shared_ptr<ImageClient> images = nullptr);
   // Subscribes, then registers the host with the conductor (which resumes the host's work).
   void start();
   void stop();
@@ -22,9 +25,12 @@ class ComputeAgent {
  private:
   json::value handle(const BusMessage& m);
   json::object power_report() const;
+  // createImage / createBackup: the disk into the image made for it, then backups rotated.
+  void snapshot(const InstanceSpec& spec, bool backup);
 
   std::shared_ptr<ComputeDriver> driver_;
   std::shared_ptr<Bus> bus_;
+  std::shared_ptr<ImageClient> images_;
   std::string host_;
 };
 

@@ -178,6 +178,44 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           s.server_action(c, id, action, args);
           return empty(202);
         }
+        if (action == "createImage" || action == "createBackup") {
+          require_field(args, action, "name");
+          auto& a = args.as_object();
+          auto name = checked_name(a.at("name"), "name");
+          std::map<std::string, std::string> metadata;
+          if (auto* m = a.if_contains("metadata")) metadata = metadata_field(*m, "metadata");
+          std::optional<std::pair<std::string, std::int64_t>> backup;
+          if (action == "createBackup") {
+            require_field(args, action, "backup_type");
+            require_field(args, action, "rotation");
+            auto& type = a.at("backup_type");
+            if (!type.is_string())
+              throw BadRequest(
+                  invalid("backup_type", type, json::serialize(type) + " is not of type 'string'"));
+            auto& r = a.at("rotation");
+            std::int64_t rotation = -1;
+            if (r.is_int64())
+              rotation = r.as_int64();
+            else if (r.is_string() && !r.as_string().empty() && r.as_string().size() < 10 &&
+                     std::all_of(r.as_string().begin(), r.as_string().end(), [](char ch) {
+                       return std::isdigit(static_cast<unsigned char>(ch));
+                     }))
+              rotation = std::stoll(std::string(r.as_string()));
+            else
+              throw BadRequest(invalid("rotation", r,
+                                       json::serialize(r) + " is not of type 'integer', 'string'"));
+            if (rotation < 0)
+              throw BadRequest(
+                  invalid("rotation", r, json::serialize(r) + " is less than the minimum of 0"));
+            backup = std::pair{std::string(type.as_string()), rotation};
+          }
+          auto image_id = s.snapshot_server(c, id, name, metadata, backup);
+          // From 2.45 the image id is in the body; before, in a Location header.
+          if (at_least(ctx, 45)) return json_response(202, json::object{{"image_id", image_id}});
+          auto r = empty(202);
+          r.headers.set("Location", s.images()->location(image_id));
+          return r;
+        }
         if (action == "forceDelete") {
           s.delete_server(c, id, true);
           return empty(202);

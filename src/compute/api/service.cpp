@@ -88,6 +88,8 @@ std::map<std::string, std::string> default_policy() {
       {"os_compute_api:servers:rebuild", "rule:project_member_or_admin"},
       {"os_compute_api:servers:start", "rule:project_member_or_admin"},
       {"os_compute_api:servers:stop", "rule:project_member_or_admin"},
+      {"os_compute_api:servers:create_image", "rule:project_member_or_admin"},
+      {"os_compute_api:os-create-backup", "rule:project_member_or_admin"},
       {"os_compute_api:servers:trigger_crash_dump", "rule:project_member_or_admin"},
       {"os_compute_api:os-extended-server-attributes", admin},
       {"os_compute_api:os-lock-server:lock", "rule:project_member_or_admin"},

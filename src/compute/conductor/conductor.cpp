@@ -38,7 +38,9 @@ std::string event_name(const std::string& record) {
       {"revertResize", "compute_finish_revert_resize"},
       {"confirmResize", "compute_confirm_resize"},
       {"shelve", "compute_shelve_offload_instance"},
-      {"shelveOffload", "compute_shelve_offload_instance"}};
+      {"shelveOffload", "compute_shelve_offload_instance"},
+      {"createImage", "compute_snapshot_instance"},
+      {"createBackup", "compute_backup_instance"}};
   auto it = names.find(record);
   return it != names.end() ? it->second : "compute_" + record + "_instance";
 }
@@ -284,7 +286,8 @@ std::vector<HostState> Conductor::host_states(const RequestSpec& spec) {
   for (auto& [instance, choice] : pending_)
     if (choice.first == spec.group_id && !known.count(instance)) ++on_host[choice.second];
   for (auto& h : out)
-    if (auto it = on_host.find(h.host); it != on_host.end()) h.group_members[spec.group_id] = it->second;
+    if (auto it = on_host.find(h.host); it != on_host.end())
+      h.group_members[spec.group_id] = it->second;
   return out;
 }
 
@@ -340,12 +343,13 @@ void Conductor::build(const std::string& id) {
     json::array tried;
     if (auto* t = r->if_contains("tried_hosts"); t && t->is_array()) tried = t->as_array();
     tried.push_back(json::value(selection->host));
-    json::object changes{{"host", selection->host},
-                         {"node", selection->node},
-                         {"availability_zone", selection->zone},  // as Nova records the zone it chose
-                         {"task_state", "spawning"},
-                         {"tried_hosts", tried},
-                         {"updated_at", compute_->now()}};
+    json::object changes{
+        {"host", selection->host},
+        {"node", selection->node},
+        {"availability_zone", selection->zone},  // as Nova records the zone it chose
+        {"task_state", "spawning"},
+        {"tried_hosts", tried},
+        {"updated_at", compute_->now()}};
     db::update(s, st::instance, id, changes);
     for (auto& kv : changes) (*r)[kv.key()] = kv.value();
     row = std::move(*r);
@@ -441,8 +445,8 @@ void Conductor::action_done(const json::object& b) {
       if (spec) add_event(s, id, event_name(spec->record), false, host, t, string_or(b, "error"));
       return;
     }
-    json::object changes{{"task_state", nullptr}, {"updated_at", t}};
-    if (spec) {
+    json::object changes{{"task_state", nullptr}, {"updated_at", t}, {"task_args", nullptr}};
+    if (spec && !spec->done_vm_state.empty()) {
       changes["vm_state"] = spec->done_vm_state;
       changes["power_state"] = spec->done_power_state;
     }

@@ -22,10 +22,20 @@
 namespace nubo::compute {
 
 // Nova's quota resources, in the order its views list them.
-inline const std::vector<std::string> kQuotaResources = {
-    "instances", "cores", "ram", "floating_ips", "fixed_ips", "metadata_items", "injected_files",
-    "injected_file_content_bytes", "injected_file_path_bytes", "key_pairs", "security_groups",
-    "security_group_rules", "server_groups", "server_group_members"};
+inline const std::vector<std::string> kQuotaResources = {"instances",
+                                                         "cores",
+                                                         "ram",
+                                                         "floating_ips",
+                                                         "fixed_ips",
+                                                         "metadata_items",
+                                                         "injected_files",
+                                                         "injected_file_content_bytes",
+                                                         "injected_file_path_bytes",
+                                                         "key_pairs",
+                                                         "security_groups",
+                                                         "security_group_rules",
+                                                         "server_groups",
+                                                         "server_group_members"};
 
 struct ComputeSettings {
   std::string public_url = "http://127.0.0.1:8774";  // base of links; the endpoint is <url>/v2.1
@@ -33,11 +43,20 @@ struct ComputeSettings {
   std::string internal_zone = "internal";  // where scheduler and conductor services are listed
   int service_down_time = 60;              // seconds without a heartbeat before a service is down
   // [quota] defaults (Nova's), used where neither a project nor the default class sets a limit.
-  std::map<std::string, std::int64_t> quota_defaults = {
-      {"instances", 10}, {"cores", 20}, {"ram", 51200}, {"floating_ips", 10}, {"fixed_ips", -1},
-      {"metadata_items", 128}, {"injected_files", 5}, {"injected_file_content_bytes", 10240},
-      {"injected_file_path_bytes", 255}, {"key_pairs", 100}, {"security_groups", 10},
-      {"security_group_rules", 20}, {"server_groups", 10}, {"server_group_members", 10}};
+  std::map<std::string, std::int64_t> quota_defaults = {{"instances", 10},
+                                                        {"cores", 20},
+                                                        {"ram", 51200},
+                                                        {"floating_ips", 10},
+                                                        {"fixed_ips", -1},
+                                                        {"metadata_items", 128},
+                                                        {"injected_files", 5},
+                                                        {"injected_file_content_bytes", 10240},
+                                                        {"injected_file_path_bytes", 255},
+                                                        {"key_pairs", 100},
+                                                        {"security_groups", 10},
+                                                        {"security_group_rules", 20},
+                                                        {"server_groups", 10},
+                                                        {"server_group_members", 10}};
 };
 
 struct QuotaEntry {
@@ -74,7 +93,7 @@ struct ServerRequest {
 
 // A server listing: filters already checked against the caller's rights by the API.
 struct ServerQuery {
-  std::map<std::string, std::string> filters;  // exact-match columns and the special filters
+  std::map<std::string, std::string> filters;      // exact-match columns and the special filters
   std::vector<std::pair<std::string, bool>> sort;  // key, descending
   std::string marker;
   std::optional<long> limit;
@@ -101,25 +120,27 @@ class ComputeService {
   void delete_flavor(const Caller& c, const std::string& id);
 
   json::object extra_specs(const Caller& c, const std::string& flavor_id);
-  json::object set_extra_specs(const Caller& c, const std::string& flavor_id, const json::object& specs);
+  json::object set_extra_specs(const Caller& c, const std::string& flavor_id,
+                               const json::object& specs);
   void delete_extra_spec(const Caller& c, const std::string& flavor_id, const std::string& key);
 
   std::vector<std::string> flavor_access(const Caller& c, const std::string& flavor_id);
-  std::vector<std::string> add_flavor_access(const Caller& c, const std::string& flavor_id, const std::string& project);
+  std::vector<std::string> add_flavor_access(const Caller& c, const std::string& flavor_id,
+                                             const std::string& project);
   std::vector<std::string> remove_flavor_access(const Caller& c, const std::string& flavor_id,
                                                 const std::string& project);
 
   // Keypairs: rows with `private_key` added when one was generated.
   json::object create_keypair(const Caller& c, const KeypairRequest& r, bool extended_names);
-  std::vector<json::object> list_keypairs(const Caller& c, const std::string& user_id, const std::string& marker,
-                                          std::optional<long> limit);
+  std::vector<json::object> list_keypairs(const Caller& c, const std::string& user_id,
+                                          const std::string& marker, std::optional<long> limit);
   json::object show_keypair(const Caller& c, const std::string& user_id, const std::string& name);
   void delete_keypair(const Caller& c, const std::string& user_id, const std::string& name);
 
   // Server groups: rows with `members` (an array of server ids) added. `rules` may hold
   // max_server_per_host (anti-affinity only).
-  json::object create_server_group(const Caller& c, const std::string& name, const std::string& policy,
-                                   const json::object& rules);
+  json::object create_server_group(const Caller& c, const std::string& name,
+                                   const std::string& policy, const json::object& rules);
   std::vector<json::object> list_server_groups(const Caller& c, bool all_projects, long offset,
                                                std::optional<long> limit);
   json::object show_server_group(const Caller& c, const std::string& id);
@@ -131,7 +152,8 @@ class ComputeService {
   void register_service(const std::string& host, const std::string& binary);
   void register_compute_host(const HostResources& resources);
   void heartbeat();
-  std::vector<json::object> list_services(const Caller& c, const std::string& host, const std::string& binary);
+  std::vector<json::object> list_services(const Caller& c, const std::string& host,
+                                          const std::string& binary);
   // Sets disabled (with a reason) and forced_down on the service with this uuid or number.
   json::object update_service(const Caller& c, const std::string& id, std::optional<bool> disabled,
                               std::optional<std::string> reason, std::optional<bool> forced_down);
@@ -143,21 +165,25 @@ class ComputeService {
   json::object show_hypervisor(const Caller& c, const std::string& id);
   bool service_up(const json::object& service) const;
   // Availability zones: name → hosts → binary → service row (detail for admins).
-  std::map<std::string, std::map<std::string, std::map<std::string, json::object>>> availability_zones(const Caller& c,
-                                                                                                      bool detail);
+  std::map<std::string, std::map<std::string, std::map<std::string, json::object>>>
+  availability_zones(const Caller& c, bool detail);
 
   // Aggregates: rows with `hosts` (array), `metadata` (object) and `availability_zone` added.
   // A host's availability zone is its aggregates' `availability_zone` metadata, else the default.
   std::vector<json::object> list_aggregates(const Caller& c);
   json::object show_aggregate(const Caller& c, const std::string& id);
-  json::object create_aggregate(const Caller& c, const std::string& name, const std::optional<std::string>& zone);
-  json::object update_aggregate(const Caller& c, const std::string& id, const std::optional<std::string>& name,
+  json::object create_aggregate(const Caller& c, const std::string& name,
+                                const std::optional<std::string>& zone);
+  json::object update_aggregate(const Caller& c, const std::string& id,
+                                const std::optional<std::string>& name,
                                 const std::optional<std::optional<std::string>>& zone);
   void delete_aggregate(const Caller& c, const std::string& id);
   json::object aggregate_add_host(const Caller& c, const std::string& id, const std::string& host);
-  json::object aggregate_remove_host(const Caller& c, const std::string& id, const std::string& host);
+  json::object aggregate_remove_host(const Caller& c, const std::string& id,
+                                     const std::string& host);
   // Sets keys (a null value removes one).
-  json::object aggregate_set_metadata(const Caller& c, const std::string& id, const json::object& metadata);
+  json::object aggregate_set_metadata(const Caller& c, const std::string& id,
+                                      const json::object& metadata);
 
   // Every host's zone from aggregate metadata (hosts absent: the default zone).
   std::map<std::string, std::string> host_zones(soci::session& s);
@@ -167,6 +193,7 @@ class ComputeService {
   // up through the image client.
   void set_bus(std::shared_ptr<Bus> bus) { bus_ = std::move(bus); }
   void set_image_client(std::shared_ptr<ImageClient> images) { images_ = std::move(images); }
+  const std::shared_ptr<ImageClient>& images() const { return images_; }
   std::vector<json::object> create_servers(const Caller& c, const ServerRequest& r);
   std::vector<json::object> list_servers(const Caller& c, const ServerQuery& q);
   json::object show_server(const Caller& c, const std::string& id);
@@ -175,43 +202,56 @@ class ComputeService {
   void delete_server(const Caller& c, const std::string& id, bool force);
   // Metadata: `replace` drops keys not given (PUT), else merges (POST).
   std::map<std::string, std::string> server_metadata(const Caller& c, const std::string& id);
-  std::map<std::string, std::string> set_server_metadata(const Caller& c, const std::string& id,
-                                                         const std::map<std::string, std::string>& items, bool replace);
+  std::map<std::string, std::string> set_server_metadata(
+      const Caller& c, const std::string& id, const std::map<std::string, std::string>& items,
+      bool replace);
   void delete_server_metadata(const Caller& c, const std::string& id, const std::string& key);
   std::vector<std::string> server_tags(const Caller& c, const std::string& id);
-  std::vector<std::string> set_server_tags(const Caller& c, const std::string& id, const std::vector<std::string>& tags);
+  std::vector<std::string> set_server_tags(const Caller& c, const std::string& id,
+                                           const std::vector<std::string>& tags);
   // Returns whether the tag was new.
   bool add_server_tag(const Caller& c, const std::string& id, const std::string& tag);
   void delete_server_tag(const Caller& c, const std::string& id, const std::string& tag);
   // A server action (os-stop, reboot, ...): checks policy, lock and state, records the instance
   // action, moves the task state and hands the work to the agent or conductor. Returns the
   // action's response body (adminPass for rebuild/rescue), empty for most.
-  json::object server_action(const Caller& c, const std::string& id, const std::string& action, const json::value& args);
+  json::object server_action(const Caller& c, const std::string& id, const std::string& action,
+                             const json::value& args);
+  // createImage / createBackup: the image is made (queued) as the caller, then the server's
+  // disk goes into it; `backup` carries backup_type and rotation. Returns the image id.
+  std::string snapshot_server(const Caller& c, const std::string& id, const std::string& name,
+                              const std::map<std::string, std::string>& metadata,
+                              const std::optional<std::pair<std::string, std::int64_t>>& backup);
   std::vector<json::object> instance_actions(const Caller& c, const std::string& id);
   // The action with its `events` (array) added.
-  json::object instance_action(const Caller& c, const std::string& id, const std::string& request_id);
+  json::object instance_action(const Caller& c, const std::string& id,
+                               const std::string& request_id);
   std::string console_output(const Caller& c, const std::string& id, std::optional<long> length);
 
   // Simple tenant usage: per project over [start, end), servers' hours and what they held
   // (vcpus, memory_mb, local_gb per hour); `project` empty: every project (admins). Rows are
   // {tenant_id, total_*, server_usages: [...]}.
-  std::vector<json::object> tenant_usage(const Caller& c, const std::string& project, TimePoint start, TimePoint end);
+  std::vector<json::object> tenant_usage(const Caller& c, const std::string& project,
+                                         TimePoint start, TimePoint end);
 
   // os-migrations: newest first; filters instance_uuid, status, host (source or destination),
   // migration_type, changes-since/changes-before, user_id, project_id; `marker` a migration uuid.
-  std::vector<json::object> list_migrations(const Caller& c, const std::map<std::string, std::string>& filters,
+  std::vector<json::object> list_migrations(const Caller& c,
+                                            const std::map<std::string, std::string>& filters,
                                             const std::string& marker, std::optional<long> limit);
 
   // Quotas (Nova's database driver): effective limits for a project or one of its users (user
   // limit, else project limit, else the default class, else the configured default), with usage.
-  std::map<std::string, QuotaEntry> quotas(const Caller& c, const std::string& project, const std::string& user);
+  std::map<std::string, QuotaEntry> quotas(const Caller& c, const std::string& project,
+                                           const std::string& user);
   std::map<std::string, std::int64_t> default_quotas(const Caller& c, const std::string& project);
   // Sets limits; without `force` a limit below current usage is refused (400).
   void update_quotas(const Caller& c, const std::string& project, const std::string& user,
                      const std::map<std::string, std::int64_t>& limits, bool force);
   void delete_quotas(const Caller& c, const std::string& project, const std::string& user);
   std::map<std::string, std::int64_t> quota_class(const Caller& c, const std::string& name);
-  void update_quota_class(const Caller& c, const std::string& name, const std::map<std::string, std::int64_t>& limits);
+  void update_quota_class(const Caller& c, const std::string& name,
+                          const std::map<std::string, std::int64_t>& limits);
 
   // Moves on whenever what the scheduler sees of hosts changes (services, nodes, aggregates and
   // their metadata), so the conductor can keep its view of hosts between decisions.
@@ -226,16 +266,20 @@ class ComputeService {
   json::object flavor_row(soci::session& s, const Caller& c, const std::string& id);
   std::map<std::string, std::int64_t> class_limits(soci::session& s, const std::string& name);
   json::object aggregate_row(soci::session& s, const std::string& id);
-  // The prelude of every aggregate change: policy rule, the aggregate (404), the change, the result.
-  json::object change_aggregate(const Caller& c, const char* rule, const std::string& id,
-                                const std::function<void(soci::session&, const json::object&, const std::string&)>& change);
+  // The prelude of every aggregate change: policy rule, the aggregate (404), the change, the
+  // result.
+  json::object change_aggregate(
+      const Caller& c, const char* rule, const std::string& id,
+      const std::function<void(soci::session&, const json::object&, const std::string&)>& change);
   std::map<std::string, QuotaEntry> effective_quotas(soci::session& s, const std::string& project,
                                                      const std::string& user);
   // The server the caller may see under `rule` (404 as Nova words it otherwise).
-  json::object server_row(soci::session& s, const Caller& c, const std::string& id, const std::string& rule);
+  json::object server_row(soci::session& s, const Caller& c, const std::string& id,
+                          const std::string& rule);
   // Adds metadata, tags, fault and security groups to instance rows (one query each).
   void decorate_servers(soci::session& s, std::vector<json::object>& rows);
-  void record_action(soci::session& s, const Caller& c, const std::string& instance_id, const std::string& action);
+  void record_action(soci::session& s, const Caller& c, const std::string& instance_id,
+                     const std::string& action);
   void cast_to_host(const json::object& server, const std::string& method, json::object body);
   void cast_to_conductor(const std::string& method, json::object body);
 
@@ -248,7 +292,8 @@ class ComputeService {
 };
 
 // What an instance row holds, for the conductor and agents: the driver's spec.
-InstanceSpec instance_spec(const json::object& row, const std::map<std::string, std::string>& metadata);
+InstanceSpec instance_spec(const json::object& row,
+                           const std::map<std::string, std::string>& metadata);
 
 // Nova's wording for a policy refusal.
 std::string nova_denied(const std::string& rule);

@@ -28,6 +28,39 @@ std::optional<ImageInfo> RestImageClient::show(const AuthContext& auth, const st
   return image_info(json::parse(r.body).as_object());
 }
 
+json::object RestImageClient::create(const AuthContext& auth, const json::object& body) {
+  http::ClientResponse r;
+  try {
+    http::Client client(std::chrono::seconds(10));
+    r = client.request("POST", url_ + "/v2/images",
+                       {{"X-Auth-Token", auth.token}, {"Content-Type", "application/json"}},
+                       json::serialize(body));
+  } catch (const std::exception& e) {
+    spdlog::error("compute: image service at {} unreachable: {}", url_, e.what());
+    throw ApiError(503, "The image service is unavailable.", "ServiceUnavailable");
+  }
+  if (r.status == 201) return json::parse(r.body).as_object();
+  if (r.status == 413 || r.status == 403)
+    throw Forbidden("Quota exceeded for image snapshots or not allowed: " + r.body.substr(0, 200));
+  throw ApiError(r.status >= 500 ? 503 : 400,
+                 "The image service refused the snapshot image: " + r.body.substr(0, 200),
+                 r.status >= 500 ? "ServiceUnavailable" : "BadRequest");
+}
+
+namespace {
+[[noreturn]] void no_service_credentials() {
+  throw std::runtime_error(
+      "the compute agent has no image service credentials of its own in this deployment");
+}
+}  // namespace
+
+void RestImageClient::upload(const std::string&, const std::string&) { no_service_credentials(); }
+std::vector<json::object> RestImageClient::find(
+    const std::vector<std::pair<std::string, std::string>>&) {
+  no_service_credentials();
+}
+void RestImageClient::remove(const std::string&) { no_service_credentials(); }
+
 ImageInfo image_info(json::object image) {
   ImageInfo info;
   info.id = string_or(image, "id");
@@ -36,14 +69,18 @@ ImageInfo image_info(json::object image) {
   info.min_ram = int_or(image, "min_ram");
   info.min_disk = int_or(image, "min_disk");
   info.size = int_or(image, "size");
-  static const char* const bookkeeping[] = {
-      "id",         "name",          "status",        "visibility", "protected", "os_hidden",
-      "owner",      "size",          "virtual_size",  "checksum",   "os_hash_algo",
-      "os_hash_value", "created_at", "updated_at",    "location",   "locations", "tags",
-      "self",       "file",          "schema",        "direct_url", "stores"};
-  for (auto* key : bookkeeping) image.erase(key);
-  info.properties = std::move(image);
+  info.properties = image_properties(std::move(image));
   return info;
+}
+
+json::object image_properties(json::object image) {
+  static const char* const bookkeeping[] = {
+      "id",         "name",       "status",       "visibility", "protected",    "os_hidden",
+      "owner",      "size",       "virtual_size", "checksum",   "os_hash_algo", "os_hash_value",
+      "created_at", "updated_at", "location",     "locations",  "tags",         "self",
+      "file",       "schema",     "direct_url",   "stores"};
+  for (auto* key : bookkeeping) image.erase(key);
+  return image;
 }
 
 }  // namespace nubo::compute

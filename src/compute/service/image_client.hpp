@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/auth.hpp"
 #include "common/json.hpp"
@@ -21,18 +23,41 @@ struct ImageInfo {
 // image (formats, minimums and the free-form properties), not Glance's bookkeeping (checksums,
 // locations, owner, times): Nova's image_* system metadata likewise.
 ImageInfo image_info(json::object image);
+// The same trimming alone: an image's properties without Glance's bookkeeping.
+json::object image_properties(json::object image);
 
 class ImageClient {
  public:
   virtual ~ImageClient() = default;
   // The image if the caller may see it; nullopt when it does not exist for them.
   virtual std::optional<ImageInfo> show(const AuthContext& auth, const std::string& id) = 0;
+  // Creates an image record (queued) as the caller, as POST /v2/images; returns it.
+  virtual json::object create(const AuthContext& auth, const json::object& body) = 0;
+  // The compute service's own work on images, with its own rights rather than a user's (the
+  // user's token may have expired by then): a snapshot's data, a server's backups, removal.
+  virtual void upload(const std::string& image_id, const std::string& path) = 0;
+  // Images whose properties have these values, newest first.
+  virtual std::vector<json::object> find(
+      const std::vector<std::pair<std::string, std::string>>& properties) = 0;
+  virtual void remove(const std::string& image_id) = 0;
+  // Where the image is, as Nova's Location headers name it: <image endpoint>/images/<id>.
+  virtual std::string location(const std::string& image_id) const = 0;
 };
 
 class RestImageClient : public ImageClient {
  public:
   explicit RestImageClient(std::string image_url) : url_(std::move(image_url)) {}
   std::optional<ImageInfo> show(const AuthContext& auth, const std::string& id) override;
+  json::object create(const AuthContext& auth, const json::object& body) override;
+  // Compute's own image work needs service credentials, which the separate-process deployment
+  // does not have yet: these throw (snapshots then fail with that reason).
+  void upload(const std::string& image_id, const std::string& path) override;
+  std::vector<json::object> find(
+      const std::vector<std::pair<std::string, std::string>>& properties) override;
+  void remove(const std::string& image_id) override;
+  std::string location(const std::string& image_id) const override {
+    return url_ + "/images/" + image_id;
+  }
 
  private:
   std::string url_;

@@ -46,6 +46,8 @@ std::string action_rule(const std::string& action) {
       {"os-resetState", "os_compute_api:os-admin-actions:reset_state"},
       {"trigger_crash_dump", "os_compute_api:servers:trigger_crash_dump"},
       {"restore", "os_compute_api:os-deferred-delete:restore"},
+      {"createImage", "os_compute_api:servers:create_image"},
+      {"createBackup", "os_compute_api:os-create-backup"},
   };
   auto it = rules.find(action);
   if (it == rules.end()) throw BadRequest("There is no such action: " + action);
@@ -156,6 +158,7 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
           {"swap", flavor.at("swap")},       {"extra_specs", flavor.at("extra_specs")}};
     }
     if (auto disk = arg(args, "OS-DCF:diskConfig"); !disk.empty()) changes["disk_config"] = disk;
+    if (action == "createImage" || action == "createBackup") changes["task_args"] = args;
     if (action == "rebuild") {
       auto image_ref = arg(args, "imageRef");
       std::optional<ImageInfo> image;
@@ -200,6 +203,61 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
                               {"task_state", row.at("task_state")},
                               {"instance", instance_spec(row, metadata).to_json()}});
   return result;
+}
+
+std::string ComputeService::snapshot_server(
+    const Caller& c, const std::string& id, const std::string& name,
+    const std::map<std::string, std::string>& metadata,
+    const std::optional<std::pair<std::string, std::int64_t>>& backup) {
+  std::string action = backup ? "createBackup" : "createImage";
+  auto* spec = find_action(action);
+  // The state is checked before the image exists, and again when the task is recorded.
+  json::object row;
+  db_->read([&](soci::session& s) { row = server_row(s, c, id, action_rule(action)); });
+  if (row.at("locked").as_bool() && !c.admin()) throw Conflict("Instance " + id + " is locked");
+  auto vm = string_or(row, "vm_state");
+  if (!string_or(row, "task_state").empty() ||
+      std::find(spec->from.begin(), spec->from.end(), vm) == spec->from.end())
+    throw Conflict(state_conflict(spec->record, id, row));
+  if (!images_) throw ApiError(503, "The image service is unavailable.", "ServiceUnavailable");
+  // As Nova makes a snapshot's image: the base image's properties, the request's metadata, who
+  // and what it came from, and minimums the server's disk meets.
+  json::object body;
+  if (auto* base = row.if_contains("image_properties"); base && base->is_object())
+    body = image_properties(base->as_object());
+  for (auto it = body.begin(); it != body.end();)
+    it = std::string_view(it->key()).starts_with("os_glance") ? body.erase(it) : std::next(it);
+  for (auto& [k, v] : metadata) body[k] = v;
+  auto& flavor = row.at("flavor").as_object();
+  body["name"] = name;
+  body["visibility"] = "private";
+  body["disk_format"] = string_or(body, "disk_format", "qcow2");
+  body["container_format"] = string_or(body, "container_format", "bare");
+  body["min_disk"] = std::max(int_or(body, "min_disk"), int_or(flavor, "root_gb"));
+  body["min_ram"] = int_or(body, "min_ram");
+  body["instance_uuid"] = id;
+  body["user_id"] = c.user();
+  body["image_type"] = backup ? "backup" : "snapshot";
+  auto base_ref = string_or(row, "image_ref");
+  if (!base_ref.empty()) body["base_image_ref"] = base_ref;
+  if (backup) body["backup_type"] = backup->first;
+  auto image = images_->create(c.auth, body);
+  auto image_id = string_or(image, "id");
+  json::object args{{"image_id", image_id}, {"disk_format", body["disk_format"]}};
+  if (backup) {
+    args["backup_type"] = backup->first;
+    args["rotation"] = backup->second;
+  }
+  try {
+    server_action(c, id, action, args);
+  } catch (...) {
+    try {
+      images_->remove(image_id);
+    } catch (...) {
+    }
+    throw;
+  }
+  return image_id;
 }
 
 std::vector<json::object> ComputeService::instance_actions(const Caller& c, const std::string& id) {

@@ -31,6 +31,21 @@ const std::vector<ActionSpec>& actions() {
       {"resume", "resume", {"suspended"}, "resuming", "resume", "active", 1},
       {"rescue", "rescue", {"active", "stopped", "error"}, "rescuing", "rescue", "rescued", 1},
       {"unrescue", "unrescue", {"rescued"}, "unrescuing", "unrescue", "active", 1},
+      // Snapshots leave the server as it was (no done state).
+      {"createImage",
+       "createImage",
+       {"active", "stopped", "paused", "suspended"},
+       "image_snapshot",
+       "snapshot",
+       "",
+       0},
+      {"createBackup",
+       "createBackup",
+       {"active", "stopped", "paused", "suspended"},
+       "image_backup",
+       "backup",
+       "",
+       0},
       {"rebuild", "rebuild", {"active", "stopped", "error"}, "rebuilding", "rebuild", "active", 1},
       // Shelving offloads at once (Nova's shelved_offload_time = 0): the VM goes, the host is
       // freed.

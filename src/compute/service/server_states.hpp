@@ -14,7 +14,7 @@ struct ActionSpec {
   std::vector<std::string> from;  // vm_states allowed (task_state must be null)
   std::string task_state;         // set while the work runs
   std::string agent_op;           // what the agent does; empty: the conductor schedules first
-  std::string done_vm_state;      // when the agent reports success
+  std::string done_vm_state;      // when the agent reports success; empty: unchanged
   int done_power_state = 1;
 };
 

@@ -146,6 +146,8 @@ InstanceSpec instance_spec(const json::object& row,
   spec.metadata = metadata;
   auto* cd = row.if_contains("config_drive");
   spec.config_drive = cd && cd->is_bool() && cd->as_bool();
+  if (auto* args = row.if_contains("task_args"); args && args->is_object())
+    spec.task_args = args->as_object();
   return spec;
 }
 

@@ -35,7 +35,8 @@ json::object InstanceSpec::to_json() const {
                       {"swap_mb", swap_mb},
                       {"metadata", string_map(metadata)},
                       {"extra_specs", string_map(extra_specs)},
-                      {"config_drive", config_drive}};
+                      {"config_drive", config_drive},
+                      {"task_args", task_args}};
 }
 
 InstanceSpec InstanceSpec::from_json(const json::object& o) {
@@ -56,6 +57,8 @@ InstanceSpec InstanceSpec::from_json(const json::object& o) {
   s.extra_specs = string_map(o.if_contains("extra_specs"));
   auto* cd = o.if_contains("config_drive");
   s.config_drive = cd && cd->is_bool() && cd->as_bool();
+  if (auto* args = o.if_contains("task_args"); args && args->is_object())
+    s.task_args = args->as_object();
   return s;
 }
 

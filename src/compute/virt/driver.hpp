@@ -41,6 +41,8 @@ struct InstanceSpec {
   std::int64_t vcpus = 0, memory_mb = 0, root_gb = 0, ephemeral_gb = 0, swap_mb = 0;
   std::map<std::string, std::string> metadata, extra_specs;
   bool config_drive = false;
+  // The running task's parameters (a snapshot's image id and disk format, ...).
+  json::object task_args;
 
   json::object to_json() const;
   static InstanceSpec from_json(const json::object& o);
@@ -75,6 +77,9 @@ class ComputeDriver {
   virtual std::optional<PowerState> power_state(const std::string& uuid) const = 0;
   virtual std::vector<std::string> list_instances() const = 0;
   virtual std::string console_output(const std::string& uuid) const = 0;
+  // Writes the server's root disk as one image file in `disk_format` (raw, qcow2) and returns its
+  // path; the caller removes the file once it has uploaded it.
+  virtual std::string snapshot(const std::string& uuid, const std::string& disk_format) = 0;
 };
 
 }  // namespace nubo::compute

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -24,13 +26,77 @@ namespace {
 const std::string kImage = "11111111-2222-3333-4444-555555555555";
 const std::string kQueuedImage = "11111111-2222-3333-4444-000000000000";
 
+// The image service as compute sees it: two fixed images, and the snapshots compute makes
+// (their records, their uploaded bytes, their removal).
 class FakeImages : public compute::ImageClient {
  public:
   std::optional<compute::ImageInfo> show(const AuthContext&, const std::string& id) override {
-    if (id == kImage) return compute::ImageInfo{id, "cirros", "active", 0, 0, 1 << 20, {}};
+    if (id == kImage)
+      return compute::ImageInfo{id,
+                                "cirros",
+                                "active",
+                                0,
+                                0,
+                                1 << 20,
+                                json::object{{"disk_format", "raw"}, {"hw_rng_model", "virtio"}}};
     if (id == kQueuedImage) return compute::ImageInfo{id, "empty", "queued", 0, 0, 0, {}};
     return std::nullopt;
   }
+  json::object create(const AuthContext& auth, const json::object& body) override {
+    std::lock_guard lock(mu_);
+    auto image = body;
+    image["id"] = uuid4();
+    image["owner"] = auth.project_id;
+    image["status"] = "queued";
+    made_.push_back(image);
+    return image;
+  }
+  void upload(const std::string& id, const std::string& path) override {
+    std::ifstream in(path, std::ios::binary);
+    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::lock_guard lock(mu_);
+    for (auto& i : made_)
+      if (i.at("id").as_string() == id) {
+        i["status"] = "active";
+        data_[id] = data;
+        return;
+      }
+    throw std::runtime_error("no image " + id);
+  }
+  std::vector<json::object> find(
+      const std::vector<std::pair<std::string, std::string>>& properties) override {
+    std::lock_guard lock(mu_);
+    std::vector<json::object> out;
+    for (auto it = made_.rbegin(); it != made_.rend(); ++it) {
+      bool match = true;
+      for (auto& [k, v] : properties) match = match && string_or(*it, k) == v;
+      if (match) out.push_back(*it);
+    }
+    return out;
+  }
+  void remove(const std::string& id) override {
+    std::lock_guard lock(mu_);
+    std::erase_if(made_, [&](const json::object& i) { return i.at("id").as_string() == id; });
+    data_.erase(id);
+  }
+  std::string location(const std::string& id) const override {
+    return "http://images.test/images/" + id;
+  }
+  std::optional<json::object> made(const std::string& id) {
+    std::lock_guard lock(mu_);
+    for (auto& i : made_)
+      if (i.at("id").as_string() == id) return i;
+    return std::nullopt;
+  }
+  std::string data(const std::string& id) {
+    std::lock_guard lock(mu_);
+    return data_[id];
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<json::object> made_;
+  std::map<std::string, std::string> data_;
 };
 
 class Cloud : public apitest::IdentityCloud {
@@ -45,7 +111,7 @@ class Cloud : public apitest::IdentityCloud {
       config_.set("database", "placement_connection", url);
     }
     compute_ = compute::open_compute_service(config_, dir_.string());
-    compute_->set_image_client(std::make_shared<FakeImages>());
+    compute_->set_image_client(images_);
     placement_ = std::make_shared<placement::LocalPlacementClient>(
         placement::open_placement_service(config_, dir_.string()));
     start_plane();
@@ -123,8 +189,11 @@ class Cloud : public apitest::IdentityCloud {
     return last;
   }
   placement::PlacementClient& placement() { return *placement_; }
+  FakeImages& images() { return *images_; }
+  const fs::path& dir() const { return dir_; }
 
  private:
+  std::shared_ptr<FakeImages> images_ = std::make_shared<FakeImages>();
   fs::path dir_;
   Config config_;
   std::shared_ptr<compute::ComputeService> compute_;
@@ -291,6 +360,103 @@ TEST(Servers, PowerActionsMoveThroughNovasStatesAndLockGuardsThem) {
   auto console = act({{"os-getConsoleOutput", json::object{{"length", 1}}}}, alice);
   ASSERT_EQ(console.status, 200) << console.raw;
   EXPECT_EQ(console.body.at("output").as_string(), "LAST LINE");
+}
+
+TEST(Servers, SnapshotsAndBackupsGoIntoTheImageServiceAndBackupsRotate) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  auto id = cloud.boot(alice, "vm");
+  cloud.wait_for(alice, id, "ACTIVE");
+  auto act = [&](const json::object& body, const std::string& version = "2.1") {
+    return cloud.nova("POST", "/v2.1/servers/" + id + "/action", alice, body, version);
+  };
+  // From 2.45 the image id comes in the body.
+  auto r = act({{"createImage",
+                 json::object{{"name", "snap"}, {"metadata", json::object{{"purpose", "test"}}}}}},
+               "2.45");
+  ASSERT_EQ(r.status, 202) << r.raw;
+  auto image_id = str(r.body, "image_id");
+  for (int i = 0; i < 500 && cloud.images().made(image_id) &&
+                  str(*cloud.images().made(image_id), "status") != "active";
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  auto image = cloud.images().made(image_id);
+  ASSERT_TRUE(image);
+  SCOPED_TRACE(json::serialize(*image));
+  EXPECT_EQ(str(*image, "status"), "active");
+  EXPECT_EQ(str(*image, "name"), "snap");
+  EXPECT_EQ(str(*image, "instance_uuid"), id);
+  EXPECT_EQ(str(*image, "image_type"), "snapshot");
+  EXPECT_EQ(str(*image, "base_image_ref"), kImage);
+  EXPECT_EQ(str(*image, "purpose"), "test");
+  EXPECT_EQ(str(*image, "hw_rng_model"), "virtio");  // inherited from the base image
+  EXPECT_EQ(str(*image, "visibility"), "private");
+  EXPECT_EQ(str(*image, "owner"), cloud.project("alice"));
+  EXPECT_NE(cloud.images().data(image_id).find("disk of " + id), std::string::npos);
+  // The server stays ACTIVE throughout, and its task ends.
+  auto idle = [&] {
+    for (int w = 0; w < 500; ++w) {
+      auto v = cloud.nova("GET", "/v2.1/servers/" + id, alice);
+      if (v.body.at("server").as_object().at("OS-EXT-STS:task_state").is_null()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  EXPECT_TRUE(idle());
+  EXPECT_EQ(str(cloud.wait_for(alice, id, "ACTIVE"), "OS-EXT-STS:vm_state"), "active");
+  // The driver's snapshot file is gone once uploaded.
+  for (auto& e : fs::recursive_directory_iterator(cloud.dir()))
+    EXPECT_EQ(e.path().string().find(".snapshot"), std::string::npos) << e.path();
+
+  // Before 2.45 the image is named in a Location header; a stopped server can be snapshotted.
+  ASSERT_EQ(act({{"os-stop", nullptr}}).status, 202);
+  cloud.wait_for(alice, id, "SHUTOFF");
+  r = act({{"createImage", json::object{{"name", "snap2"}}}});
+  ASSERT_EQ(r.status, 202) << r.raw;
+  auto location = std::string(r.headers.get("Location").value_or(""));
+  ASSERT_EQ(location.rfind("http://images.test/images/", 0), 0u) << location;
+  EXPECT_TRUE(cloud.images().made(location.substr(location.rfind('/') + 1)));
+  ASSERT_TRUE(idle());
+  EXPECT_EQ(str(cloud.wait_for(alice, id, "SHUTOFF"), "OS-EXT-STS:vm_state"), "stopped");
+
+  // Backups of one type keep the newest `rotation`.
+  std::vector<std::string> backups;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(idle());
+    r = act({{"createBackup", json::object{{"name", "daily-" + std::to_string(i)},
+                                           {"backup_type", "daily"},
+                                           {"rotation", 2}}}},
+            "2.45");
+    ASSERT_EQ(r.status, 202) << r.raw;
+    backups.push_back(str(r.body, "image_id"));
+  }
+  for (int w = 0; w < 500 && cloud.images().made(backups[0]); ++w)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(cloud.images().made(backups[0]));
+  EXPECT_TRUE(cloud.images().made(backups[1]));
+  EXPECT_TRUE(cloud.images().made(backups[2]));
+  EXPECT_EQ(str(*cloud.images().made(backups[2]), "backup_type"), "daily");
+
+  // Bad input and wrong states, in Nova's words.
+  EXPECT_EQ(act({{"createImage", json::object{}}}).status, 400);
+  EXPECT_EQ(act({{"createBackup", json::object{{"name", "b"}, {"backup_type", "daily"}}}}).status,
+            400);
+  EXPECT_EQ(act({{"createBackup",
+                  json::object{{"name", "b"}, {"backup_type", "daily"}, {"rotation", -1}}}})
+                .status,
+            400);
+  ASSERT_TRUE(idle());
+  ASSERT_EQ(act({{"shelve", nullptr}}).status, 202);
+  cloud.wait_for(alice, id, "SHELVED_OFFLOADED");
+  auto conflict = act({{"createImage", json::object{{"name", "late"}}}});
+  EXPECT_EQ(conflict.status, 409) << conflict.raw;
+  EXPECT_NE(conflict.raw.find("Cannot 'createImage' instance"), std::string::npos);
+  std::multiset<std::string> names;
+  auto history = cloud.nova("GET", "/v2.1/servers/" + id + "/os-instance-actions", alice);
+  for (auto& a : history.body.at("instanceActions").as_array())
+    names.insert(str(a.as_object(), "action"));
+  EXPECT_EQ(names.count("createImage"), 2u);
+  EXPECT_EQ(names.count("createBackup"), 3u);
 }
 
 TEST(Servers, ResizeConfirmAndRevertMoveTheClaims) {

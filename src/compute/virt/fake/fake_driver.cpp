@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "common/error.hpp"
+#include "common/ids.hpp"
 
 namespace nubo::compute {
 
@@ -71,6 +72,18 @@ std::vector<std::string> FakeDriver::list_instances() const {
   std::vector<std::string> out;
   for (auto& [uuid, state] : servers_) out.push_back(uuid);
   return out;
+}
+
+std::string FakeDriver::snapshot(const std::string& uuid, const std::string& disk_format) {
+  if (!power_state(uuid)) throw NotFound("Instance " + uuid + " could not be found on this host.");
+  auto dir = dir_.empty() ? std::filesystem::temp_directory_path() : dir_;
+  auto path = dir / (uuid + "." + uuid4() + ".snapshot");
+  std::ofstream out(path, std::ios::binary);
+  out << "fake " << disk_format << " disk of " << uuid << "\n";
+  out << std::string(4096, '\0');
+  out.close();
+  if (!out) throw std::runtime_error("fake driver: cannot write " + path.string());
+  return path.string();
 }
 
 std::string FakeDriver::console_output(const std::string& uuid) const {
