@@ -169,20 +169,39 @@ class LocalImageClient : public compute::ImageClient {
   }
   std::vector<json::object> find(
       const std::vector<std::pair<std::string, std::string>>& properties) override {
-    image::ListRequest request;
-    request.filters = properties;
-    request.member_status = "all";
-    std::vector<json::object> out;
-    for (;;) {
-      auto page = images_->list(service(), request);
-      for (auto& i : page.images) out.push_back(std::move(i));
-      if (!page.next_marker) return out;
-      request.marker = page.next_marker;
-    }
+    return all_pages(service(), properties, "all");
   }
   void remove(const std::string& image_id) override { images_->remove(service(), image_id); }
   std::string location(const std::string& image_id) const override {
     return images_->settings().public_url + "/images/" + image_id;
+  }
+  std::optional<json::object> get(const AuthContext& auth, const std::string& id) override {
+    try {
+      return images_->show(as(auth), id);
+    } catch (const ApiError& e) {
+      if (e.status() == 404) return std::nullopt;
+      throw;
+    }
+  }
+  std::vector<json::object> list(
+      const AuthContext& auth,
+      const std::vector<std::pair<std::string, std::string>>& filters) override {
+    return all_pages(as(auth), filters);
+  }
+  void remove(const AuthContext& auth, const std::string& id) override {
+    images_->remove(as(auth), id);
+  }
+  json::object set_properties(const AuthContext& auth, const std::string& id,
+                              const json::object& set,
+                              const std::vector<std::string>& unset) override {
+    auto current = images_->show(as(auth), id);
+    std::vector<image::PatchOp> changes;
+    for (auto& kv : set)
+      changes.push_back(image::PatchOp{
+          current.contains(kv.key()) ? "replace" : "add", {std::string(kv.key())}, kv.value()});
+    for (auto& k : unset)
+      if (current.contains(k)) changes.push_back(image::PatchOp{"remove", {k}, nullptr});
+    return images_->update(as(auth), id, changes);
   }
 
  private:
@@ -192,6 +211,20 @@ class LocalImageClient : public compute::ImageClient {
                             const std::string& rule, const PolicyTarget& target) {
                     return !policy_ || policy_->enforce(rule, credentials, target);
                   }};
+  }
+  std::vector<json::object> all_pages(
+      const Caller& c, const std::vector<std::pair<std::string, std::string>>& filters,
+      const std::string& member_status = "accepted") {
+    image::ListRequest request;
+    request.filters = filters;
+    request.member_status = member_status;
+    std::vector<json::object> out;
+    for (;;) {
+      auto page = images_->list(c, request);
+      for (auto& i : page.images) out.push_back(std::move(i));
+      if (!page.next_marker) return out;
+      request.marker = page.next_marker;
+    }
   }
   // Compute itself: the service's own rights.
   Caller service() {

@@ -158,7 +158,11 @@ json::value ComputeAgent::handle(const BusMessage& m) {
       driver_->destroy(id);
     else if (op == "snapshot" || op == "backup")
       snapshot(spec, op == "backup");
-    else if (op == "spawn_unshelve")
+    else if (op == "shelve") {
+      // Servers shelved before shelving kept an image have no image to fill.
+      if (!string_or(spec.task_args, "image_id").empty()) snapshot(spec, false);
+      driver_->destroy(id);
+    } else if (op == "spawn_unshelve")
       driver_->spawn(spec);
     else if (op == "resize") {
       // On a new host the server is built there; on its own host it changes in place.

@@ -216,6 +216,11 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           r.headers.set("Location", s.images()->location(image_id));
           return r;
         }
+        if (action == "shelve") {
+          if (!args.is_null() && !args.is_object()) require_object(args, action);
+          s.shelve_server(c, id);
+          return empty(202);
+        }
         if (action == "forceDelete") {
           s.delete_server(c, id, true);
           return empty(202);

@@ -2,6 +2,7 @@
 // delete, and the views as each microversion renders them.
 #include "compute/api/servers.hpp"
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 
 #include <regex>
@@ -41,6 +42,16 @@ json::array bookmark(const ComputeService& s, const std::string& collection,
                                   {"href", s.settings().public_url + "/" + collection + "/" + id}}};
 }
 
+// An IPv6 address in its canonical text (Nova stores what netaddr makes of it).
+std::string ipv6_text(const std::string& address) {
+  in6_addr a{};
+  char out[INET6_ADDRSTRLEN];
+  if (address.empty() || inet_pton(AF_INET6, address.c_str(), &a) != 1 ||
+      !inet_ntop(AF_INET6, &a, out, sizeof out))
+    return address;
+  return out;
+}
+
 }  // namespace
 
 json::object server_view(const ComputeService& s, Context& ctx, const json::object& row,
@@ -60,7 +71,7 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
       {"updated", zulu(row.at("updated_at"))},
       {"addresses", json::object{}},
       {"accessIPv4", string_or(row, "access_ip_v4")},
-      {"accessIPv6", string_or(row, "access_ip_v6")},
+      {"accessIPv6", ipv6_text(string_or(row, "access_ip_v6"))},
       {"links", links(s, "servers", id)},
       {"OS-DCF:diskConfig",
        string_or(row, "disk_config").empty() ? "MANUAL" : string_or(row, "disk_config")}};

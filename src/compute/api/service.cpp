@@ -257,6 +257,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service,
   add_server_routes(spec.routes, s);
   add_usage_routes(spec.routes, s);
   add_migration_routes(spec.routes, s);
+  if (s.images()) add_image_routes(spec.routes, s);
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions =

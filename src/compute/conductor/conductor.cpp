@@ -425,7 +425,7 @@ void Conductor::action_done(const json::object& b) {
     compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
     if (row && string_or(*row, "task_state") == task) placement_->release(id);
   }
-  std::string power_off_host;
+  std::string power_off_host, drop_image;
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
     if (!r || r->at("deleted").as_bool() || string_or(*r, "task_state") != task) return;
@@ -454,6 +454,8 @@ void Conductor::action_done(const json::object& b) {
     if (task == "shelving" || task == "shelving_offloading") {
       changes["host"] = nullptr;
       changes["node"] = nullptr;
+      if (auto image = string_or(object(*r, "task_args"), "image_id"); !image.empty())
+        changes["shelved_image_id"] = image;
     } else if (task == "resize_prep") {
       auto flavor = r->at("flavor").as_object();
       auto next = object(*r, "new_flavor");
@@ -465,6 +467,8 @@ void Conductor::action_done(const json::object& b) {
       changes["power_state"] = int_or(b, "power_state");
     } else if (task == "unshelving") {
       changes["launched_at"] = t;
+      changes["shelved_image_id"] = nullptr;
+      drop_image = string_or(*r, "shelved_image_id");
     }
     if (spec && spec->done_vm_state == "active" && int_or(b, "power_state") == 4)
       changes["vm_state"] = "stopped";
@@ -480,6 +484,7 @@ void Conductor::action_done(const json::object& b) {
   });
   if (!power_off_host.empty())
     bus_->cast("compute." + power_off_host, "power_off", json::object{{"instance_id", id}});
+  if (!drop_image.empty()) remove_image(drop_image);
 }
 
 void Conductor::delete_instance(const std::string& id) {
@@ -520,6 +525,16 @@ void Conductor::destroyed(const std::string& id, const std::string& host) {
     db::remove(s, st::server_group_member, db::Query{}.eq("instance_id", id));
     add_event(s, id, event_name("delete"), true, host, t);
   });
+  // A shelved server's image goes with it.
+  if (auto kept = string_or(*row, "shelved_image_id"); !kept.empty()) remove_image(kept);
+}
+
+void Conductor::remove_image(const std::string& image_id) {
+  try {
+    if (compute_->images()) compute_->images()->remove(image_id);
+  } catch (const std::exception& e) {
+    spdlog::warn("conductor: image {} kept for a shelved server stays: {}", image_id, e.what());
+  }
 }
 
 void Conductor::run_action(const std::string& id, const std::string& op) {
@@ -553,6 +568,9 @@ void Conductor::schedule_move(const std::string& id) {
   auto send = [&] {
     auto spec_row = *row;
     for (auto& kv : flavor_columns(flavor)) spec_row[kv.key()] = kv.value();
+    // An unshelved server boots from the image its disk was kept in.
+    if (auto kept = string_or(*row, "shelved_image_id"); !resizing && !kept.empty())
+      spec_row["image_ref"] = kept;
     send_to_host(spec_row, resizing ? "resize" : "spawn_unshelve");
   };
   // Replayed after a restart once a host was chosen: send the work there again.

@@ -63,6 +63,8 @@ class Conductor {
   void recorded(const std::string& instance_id);
   RequestSpec request_spec(const json::object& row, const json::object& flavor);
   void send_to_host(const json::object& row, const std::string& op);
+  // Removes an image compute made for itself (a shelved server's); failures are only logged.
+  void remove_image(const std::string& image_id);
 
   std::shared_ptr<ComputeService> compute_;
   std::shared_ptr<Bus> bus_;

@@ -222,6 +222,8 @@ class ComputeService {
   std::string snapshot_server(const Caller& c, const std::string& id, const std::string& name,
                               const std::map<std::string, std::string>& metadata,
                               const std::optional<std::pair<std::string, std::int64_t>>& backup);
+  // Shelving keeps the server's disk as an image (<name>-shelved) that unshelve boots and removes.
+  void shelve_server(const Caller& c, const std::string& id);
   std::vector<json::object> instance_actions(const Caller& c, const std::string& id);
   // The action with its `events` (array) added.
   json::object instance_action(const Caller& c, const std::string& id,
@@ -282,6 +284,9 @@ class ComputeService {
                      const std::string& action);
   void cast_to_host(const json::object& server, const std::string& method, json::object body);
   void cast_to_conductor(const std::string& method, json::object body);
+  std::string image_action(const Caller& c, const std::string& id, const std::string& action,
+                           std::string name, const std::map<std::string, std::string>& metadata,
+                           const std::optional<std::pair<std::string, std::int64_t>>& backup);
 
   std::unique_ptr<db::Database> db_;
   ComputeSettings settings_;

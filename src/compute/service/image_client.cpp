@@ -61,6 +61,75 @@ std::vector<json::object> RestImageClient::find(
 }
 void RestImageClient::remove(const std::string&) { no_service_credentials(); }
 
+http::ClientResponse RestImageClient::call(const AuthContext& auth, const std::string& method,
+                                           const std::string& path, const std::string& body,
+                                           const std::string& content_type) {
+  http::ClientResponse r;
+  try {
+    http::Client client(std::chrono::seconds(10));
+    std::vector<std::pair<std::string, std::string>> headers{{"X-Auth-Token", auth.token},
+                                                             {"Accept", "application/json"}};
+    if (!content_type.empty()) headers.push_back({"Content-Type", content_type});
+    r = client.request(method, url_ + path, headers, body);
+  } catch (const std::exception& e) {
+    spdlog::error("compute: image service at {} unreachable: {}", url_, e.what());
+    throw ApiError(503, "The image service is unavailable.", "ServiceUnavailable");
+  }
+  if (r.status >= 400 && r.status != 404) {
+    if (r.status == 403) throw Forbidden("Not allowed by the image service.");
+    if (r.status == 409) throw Conflict("The image service refused: " + r.body.substr(0, 200));
+    throw ApiError(r.status >= 500 ? 503 : 400,
+                   "The image service refused: " + r.body.substr(0, 200),
+                   r.status >= 500 ? "ServiceUnavailable" : "BadRequest");
+  }
+  return r;
+}
+
+std::optional<json::object> RestImageClient::get(const AuthContext& auth, const std::string& id) {
+  auto r = call(auth, "GET", "/v2/images/" + id);
+  if (r.status == 404) return std::nullopt;
+  return json::parse(r.body).as_object();
+}
+
+std::vector<json::object> RestImageClient::list(
+    const AuthContext& auth, const std::vector<std::pair<std::string, std::string>>& filters) {
+  std::string query;
+  for (auto& [k, v] : filters)
+    query += (query.empty() ? "?" : "&") + k + "=" + http::percent_encode(v);
+  std::vector<json::object> out;
+  std::string next = "/v2/images" + query;
+  while (!next.empty()) {
+    auto r = call(auth, "GET", next);
+    if (r.status == 404) break;
+    auto page = json::parse(r.body).as_object();
+    for (auto& i : page.at("images").as_array()) out.push_back(i.as_object());
+    next = string_or(page, "next");
+  }
+  return out;
+}
+
+void RestImageClient::remove(const AuthContext& auth, const std::string& id) {
+  if (call(auth, "DELETE", "/v2/images/" + id).status == 404) throw NotFound("Image not found.");
+}
+
+json::object RestImageClient::set_properties(const AuthContext& auth, const std::string& id,
+                                             const json::object& set,
+                                             const std::vector<std::string>& unset) {
+  auto current = get(auth, id);
+  if (!current) throw NotFound("Image not found.");
+  json::array patch;
+  for (auto& kv : set)
+    patch.push_back(json::object{{"op", current->contains(kv.key()) ? "replace" : "add"},
+                                 {"path", "/" + std::string(kv.key())},
+                                 {"value", kv.value()}});
+  for (auto& k : unset)
+    if (current->contains(k)) patch.push_back(json::object{{"op", "remove"}, {"path", "/" + k}});
+  auto r = call(auth, "PATCH", "/v2/images/" + id, json::serialize(patch),
+                "application/openstack-images-v2.1-json-patch");
+  if (r.status == 404) throw NotFound("Image not found.");
+  return json::parse(r.body).as_object();
+}
+
 ImageInfo image_info(json::object image) {
   ImageInfo info;
   info.id = string_or(image, "id");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/auth.hpp"
+#include "common/http/client.hpp"
 #include "common/json.hpp"
 
 namespace nubo::compute {
@@ -40,6 +41,16 @@ class ImageClient {
   virtual std::vector<json::object> find(
       const std::vector<std::pair<std::string, std::string>>& properties) = 0;
   virtual void remove(const std::string& image_id) = 0;
+  // For the image proxy API (/v2.1/images, before 2.36), as the caller: an image as Glance
+  // shows it (nullopt: not there for them), every image matching Glance filters (all pages),
+  // deletion, and property changes (set these, remove those).
+  virtual std::optional<json::object> get(const AuthContext& auth, const std::string& id) = 0;
+  virtual std::vector<json::object> list(
+      const AuthContext& auth, const std::vector<std::pair<std::string, std::string>>& filters) = 0;
+  virtual void remove(const AuthContext& auth, const std::string& id) = 0;
+  virtual json::object set_properties(const AuthContext& auth, const std::string& id,
+                                      const json::object& set,
+                                      const std::vector<std::string>& unset) = 0;
   // Where the image is, as Nova's Location headers name it: <image endpoint>/images/<id>.
   virtual std::string location(const std::string& image_id) const = 0;
 };
@@ -58,7 +69,22 @@ class RestImageClient : public ImageClient {
   std::string location(const std::string& image_id) const override {
     return url_ + "/images/" + image_id;
   }
+  std::optional<json::object> get(const AuthContext& auth, const std::string& id) override;
+  std::vector<json::object> list(
+      const AuthContext& auth,
+      const std::vector<std::pair<std::string, std::string>>& filters) override;
+  void remove(const AuthContext& auth, const std::string& id) override;
+  json::object set_properties(const AuthContext& auth, const std::string& id,
+                              const json::object& set,
+                              const std::vector<std::string>& unset) override;
 
+ private:
+  // A call as the caller; the image service's error status passes through as Nova's fault.
+  http::ClientResponse call(const AuthContext& auth, const std::string& method,
+                            const std::string& path, const std::string& body = {},
+                            const std::string& content_type = {});
+
+ public:
  private:
   std::string url_;
 };

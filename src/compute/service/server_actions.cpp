@@ -158,7 +158,8 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
           {"swap", flavor.at("swap")},       {"extra_specs", flavor.at("extra_specs")}};
     }
     if (auto disk = arg(args, "OS-DCF:diskConfig"); !disk.empty()) changes["disk_config"] = disk;
-    if (action == "createImage" || action == "createBackup") changes["task_args"] = args;
+    if (action == "createImage" || action == "createBackup" || action == "shelve")
+      changes["task_args"] = args;
     if (action == "rebuild") {
       auto image_ref = arg(args, "imageRef");
       std::optional<ImageInfo> image;
@@ -209,7 +210,17 @@ std::string ComputeService::snapshot_server(
     const Caller& c, const std::string& id, const std::string& name,
     const std::map<std::string, std::string>& metadata,
     const std::optional<std::pair<std::string, std::int64_t>>& backup) {
-  std::string action = backup ? "createBackup" : "createImage";
+  return image_action(c, id, backup ? "createBackup" : "createImage", name, metadata, backup);
+}
+
+void ComputeService::shelve_server(const Caller& c, const std::string& id) {
+  image_action(c, id, "shelve", {}, {}, std::nullopt);
+}
+
+std::string ComputeService::image_action(
+    const Caller& c, const std::string& id, const std::string& action, std::string name,
+    const std::map<std::string, std::string>& metadata,
+    const std::optional<std::pair<std::string, std::int64_t>>& backup) {
   auto* spec = find_action(action);
   // The state is checked before the image exists, and again when the task is recorded.
   json::object row;
@@ -227,8 +238,9 @@ std::string ComputeService::snapshot_server(
     body = image_properties(base->as_object());
   for (auto it = body.begin(); it != body.end();)
     it = std::string_view(it->key()).starts_with("os_glance") ? body.erase(it) : std::next(it);
-  for (auto& [k, v] : metadata) body[k] = v;
   auto& flavor = row.at("flavor").as_object();
+  // A shelved server keeps its disk as an image named after it, as Nova's shelve does.
+  if (action == "shelve") name = string_or(row, "name") + "-shelved";
   body["name"] = name;
   body["visibility"] = "private";
   body["disk_format"] = string_or(body, "disk_format", "qcow2");
@@ -241,6 +253,7 @@ std::string ComputeService::snapshot_server(
   auto base_ref = string_or(row, "image_ref");
   if (!base_ref.empty()) body["base_image_ref"] = base_ref;
   if (backup) body["backup_type"] = backup->first;
+  for (auto& [k, v] : metadata) body[k] = v;  // the request's metadata wins, as in Nova
   auto image = images_->create(c.auth, body);
   auto image_id = string_or(image, "id");
   json::object args{{"image_id", image_id}, {"disk_format", body["disk_format"]}};

@@ -53,7 +53,7 @@ const std::vector<ActionSpec>& actions() {
        "shelve",
        {"active", "stopped", "paused", "suspended"},
        "shelving",
-       "destroy",
+       "shelve",
        "shelved_offloaded",
        4},
       {"shelveOffload",

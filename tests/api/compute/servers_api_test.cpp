@@ -82,6 +82,25 @@ class FakeImages : public compute::ImageClient {
   std::string location(const std::string& id) const override {
     return "http://images.test/images/" + id;
   }
+  std::optional<json::object> get(const AuthContext&, const std::string& id) override {
+    return made(id);
+  }
+  std::vector<json::object> list(
+      const AuthContext&, const std::vector<std::pair<std::string, std::string>>& f) override {
+    return find(f);
+  }
+  void remove(const AuthContext&, const std::string& id) override { remove(id); }
+  json::object set_properties(const AuthContext&, const std::string& id, const json::object& set,
+                              const std::vector<std::string>& unset) override {
+    std::lock_guard lock(mu_);
+    for (auto& i : made_)
+      if (i.at("id").as_string() == id) {
+        for (auto& kv : set) i[kv.key()] = kv.value();
+        for (auto& k : unset) i.erase(k);
+        return i;
+      }
+    throw NotFound("Image not found.");
+  }
   std::optional<json::object> made(const std::string& id) {
     std::lock_guard lock(mu_);
     for (auto& i : made_)
@@ -408,6 +427,32 @@ TEST(Servers, SnapshotsAndBackupsGoIntoTheImageServiceAndBackupsRotate) {
   for (auto& e : fs::recursive_directory_iterator(cloud.dir()))
     EXPECT_EQ(e.path().string().find(".snapshot"), std::string::npos) << e.path();
 
+  // The image proxy (before 2.36) shows the snapshot as Nova did, and changes its metadata.
+  auto shown = cloud.nova("GET", "/v2.1/images/" + image_id, alice);
+  ASSERT_EQ(shown.status, 200) << shown.raw;
+  auto& view = shown.body.at("image").as_object();
+  EXPECT_EQ(str(view, "status"), "ACTIVE");
+  EXPECT_EQ(view.at("progress").as_int64(), 100);
+  EXPECT_EQ(view.at("minDisk").as_int64(), 1);
+  EXPECT_EQ(str(view.at("server").as_object(), "id"), id);
+  EXPECT_EQ(str(view.at("metadata").as_object(), "purpose"), "test");
+  EXPECT_EQ(cloud.nova("GET", "/v2.1/images/" + image_id, alice, {}, "2.36").status, 404);
+  auto listed = cloud.nova("GET", "/v2.1/images/detail?server=" + id, alice);
+  ASSERT_EQ(listed.status, 200) << listed.raw;
+  EXPECT_EQ(listed.body.at("images").as_array().size(), 1u);
+  auto key = cloud.nova("PUT", "/v2.1/images/" + image_id + "/metadata/color", alice,
+                        json::object{{"meta", json::object{{"color", "blue"}}}});
+  ASSERT_EQ(key.status, 200) << key.raw;
+  EXPECT_EQ(str(*cloud.images().made(image_id), "color"), "blue");
+  EXPECT_EQ(cloud
+                .nova("PUT", "/v2.1/images/" + image_id + "/metadata/color", alice,
+                      json::object{{"meta", json::object{{"other", "x"}}}})
+                .status,
+            400);
+  EXPECT_EQ(cloud.nova("DELETE", "/v2.1/images/" + image_id + "/metadata/color", alice).status,
+            204);
+  EXPECT_FALSE(cloud.images().made(image_id)->contains("color"));
+
   // Before 2.45 the image is named in a Location header; a stopped server can be snapshotted.
   ASSERT_EQ(act({{"os-stop", nullptr}}).status, 202);
   cloud.wait_for(alice, id, "SHUTOFF");
@@ -451,11 +496,23 @@ TEST(Servers, SnapshotsAndBackupsGoIntoTheImageServiceAndBackupsRotate) {
   auto conflict = act({{"createImage", json::object{{"name", "late"}}}});
   EXPECT_EQ(conflict.status, 409) << conflict.raw;
   EXPECT_NE(conflict.raw.find("Cannot 'createImage' instance"), std::string::npos);
+  // Shelving kept the disk as <name>-shelved; unshelving boots it and removes it.
+  auto kept = cloud.images().find({{"name", "vm-shelved"}, {"instance_uuid", id}});
+  ASSERT_EQ(kept.size(), 1u);
+  EXPECT_EQ(str(kept[0], "status"), "active");
+  ASSERT_EQ(act({{"unshelve", nullptr}}).status, 202);
+  cloud.wait_for(alice, id, "ACTIVE");
+  for (int w = 0; w < 500 && cloud.images().made(str(kept[0], "id")); ++w)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_FALSE(cloud.images().made(str(kept[0], "id")));
   std::multiset<std::string> names;
   auto history = cloud.nova("GET", "/v2.1/servers/" + id + "/os-instance-actions", alice);
   for (auto& a : history.body.at("instanceActions").as_array())
     names.insert(str(a.as_object(), "action"));
   EXPECT_EQ(names.count("createImage"), 2u);
+  EXPECT_EQ(names.count("unshelve"), 1u);
+  EXPECT_EQ(cloud.nova("DELETE", "/v2.1/images/" + image_id, alice).status, 204);
+  EXPECT_EQ(cloud.nova("GET", "/v2.1/images/" + image_id, alice).status, 404);
   EXPECT_EQ(names.count("createBackup"), 3u);
 }
 
