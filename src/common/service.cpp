@@ -1,14 +1,13 @@
 #include "common/service.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <charconv>
+#include <chrono>
 
 #include "common/ids.hpp"
 #include "common/policy.hpp"
-
-#include <spdlog/spdlog.h>
-
-#include <chrono>
 
 namespace nubo {
 
@@ -26,17 +25,19 @@ json::object AuthContext::policy_credentials() const {
   c["user_id"] = user_id;
   c["user_domain_id"] = user_domain_id;
   c["project_id"] = project_id.empty() ? json::value(nullptr) : json::value(project_id);
-  c["project_domain_id"] = project_domain_id.empty() ? json::value(nullptr) : json::value(project_domain_id);
+  c["project_domain_id"] =
+      project_domain_id.empty() ? json::value(nullptr) : json::value(project_domain_id);
   c["domain_id"] = domain_id.empty() ? json::value(nullptr) : json::value(domain_id);
   c["system_scope"] = system_scope ? json::value("all") : json::value(nullptr);
   c["is_admin_project"] = is_admin_project;
   c["trust_id"] = trust_id.empty() ? json::value(nullptr) : json::value(trust_id);
   json::object token;
-  token["domain"] = json::object{{"id", domain_id.empty() ? json::value(nullptr) : json::value(domain_id)}};
+  token["domain"] =
+      json::object{{"id", domain_id.empty() ? json::value(nullptr) : json::value(domain_id)}};
   token["project"] = json::object{
       {"id", project_id.empty() ? json::value(nullptr) : json::value(project_id)},
       {"domain", json::object{{"id", project_domain_id.empty() ? json::value(nullptr)
-                                                                 : json::value(project_domain_id)}}}};
+                                                               : json::value(project_domain_id)}}}};
   token["user"] = json::object{{"id", user_id}, {"domain", json::object{{"id", user_domain_id}}}};
   c["token"] = std::move(token);
   return c;
@@ -49,7 +50,8 @@ const std::string& Context::param(const std::string& name) const {
 }
 
 json::object Context::body() const {
-  if (request.body.empty()) throw BadRequest("The request body is empty; a JSON object is required.");
+  if (request.body.empty())
+    throw BadRequest("The request body is empty; a JSON object is required.");
   boost::system::error_code ec;
   auto v = json::parse(request.body, ec);
   if (ec) throw BadRequest("Malformed JSON in request body: " + ec.message() + ".");
@@ -129,16 +131,21 @@ Pipeline::~Pipeline() = default;
 // Thrown inside the fast path when a step would have to block; the request then runs on the pool.
 struct WouldBlock {};
 
-http::Response Pipeline::handle(http::Request& request) { return *run(request, Mode::Normal, nullptr); }
+http::Response Pipeline::handle(http::Request& request) {
+  return *run(request, Mode::Normal, nullptr);
+}
 
-std::optional<http::Response> Pipeline::try_fast(http::Request& request) { return run(request, Mode::Fast, nullptr); }
+std::optional<http::Response> Pipeline::try_fast(http::Request& request) {
+  return run(request, Mode::Fast, nullptr);
+}
 
 bool Pipeline::streams(const http::Request& request) const {
   if (!has_uploads_) return false;
   auto parts = split_path(request.path);
   for (auto& c : compiled_) {
     std::map<std::string, std::string> params;
-    if (c.route->method == request.method && c.route->upload && match(c.segments, parts, params)) return true;
+    if (c.route->method == request.method && c.route->upload && match(c.segments, parts, params))
+      return true;
   }
   return false;
 }
@@ -150,8 +157,12 @@ class LoggedSink : public http::BodySink {
   LoggedSink(std::unique_ptr<http::BodySink> inner, std::string request_id, std::string line,
              std::chrono::steady_clock::time_point start, std::string service,
              std::function<http::Response(const ApiError&)> render)
-      : inner_(std::move(inner)), request_id_(std::move(request_id)), line_(std::move(line)), start_(start),
-        service_(std::move(service)), render_(std::move(render)) {}
+      : inner_(std::move(inner)),
+        request_id_(std::move(request_id)),
+        line_(std::move(line)),
+        start_(start),
+        service_(std::move(service)),
+        render_(std::move(render)) {}
   void write(std::string_view chunk) override {
     bytes_ += chunk.size();
     inner_->write(chunk);
@@ -179,9 +190,11 @@ class LoggedSink : public http::BodySink {
 
  private:
   void log(int status) {
-    auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_).count();
-    spdlog::info("{} {} {} {} {:.3f}ms bytes={}", service_, request_id_, line_, status, static_cast<double>(us) / 1000.0,
-                 bytes_);
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                  std::chrono::steady_clock::now() - start_)
+                  .count();
+    spdlog::info("{} {} {} {} {:.3f}ms bytes={}", service_, request_id_, line_, status,
+                 static_cast<double>(us) / 1000.0, bytes_);
   }
   std::unique_ptr<http::BodySink> inner_;
   std::string request_id_;
@@ -207,7 +220,8 @@ std::optional<Microversion> Microversion::parse(std::string_view s) {
   Microversion v;
   auto a = std::from_chars(s.data(), s.data() + dot, v.major);
   auto b = std::from_chars(s.data() + dot + 1, s.data() + s.size(), v.minor);
-  if (a.ec != std::errc() || a.ptr != s.data() + dot || b.ec != std::errc() || b.ptr != s.data() + s.size())
+  if (a.ec != std::errc() || a.ptr != s.data() + dot || b.ec != std::errc() ||
+      b.ptr != s.data() + s.size())
     return std::nullopt;
   if (s[dot + 1] == '0' && dot + 2 < s.size()) return std::nullopt;  // "2.01"
   return v;
@@ -245,16 +259,19 @@ Microversion negotiate(const MicroversionSpec& m, const http::Request& request) 
   std::transform(lower.begin(), lower.end(), lower.begin(), ::tolower);
   if (lower == "latest") return m.max;
   auto v = Microversion::parse(*asked);
-  if (!v) throw BadRequest("API Version String " + *asked + " is of invalid format. Must be of format MajorNum.MinorNum.");
+  if (!v)
+    throw BadRequest("API Version String " + *asked +
+                     " is of invalid format. Must be of format MajorNum.MinorNum.");
   if (*v < m.min || *v > m.max)
-    throw ApiError(406, "Version " + *asked + " is not supported by the API. Minimum is " + m.min.str() +
-                            " and maximum is " + m.max.str() + ".");
+    throw ApiError(406, "Version " + *asked + " is not supported by the API. Minimum is " +
+                            m.min.str() + " and maximum is " + m.max.str() + ".");
   return *v;
 }
 
 }  // namespace
 
-std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, http::UploadStart* upload) {
+std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode,
+                                            http::UploadStart* upload) {
   bool fast = mode == Mode::Fast;
   auto start = std::chrono::steady_clock::now();
   Context ctx{request, {}, std::nullopt, "req-" + uuid4(), spec_.policy.get(), {}, {}};
@@ -298,7 +315,8 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
     for (auto& [name, value] : ctx.params)
       if (!http::valid_utf8(value)) throw BadRequest("Invalid UTF-8 in the request path.");
     for (auto& [name, value] : request.query)
-      if (!http::valid_utf8(name) || !http::valid_utf8(value)) throw BadRequest("Invalid UTF-8 in the query string.");
+      if (!http::valid_utf8(name) || !http::valid_utf8(value))
+        throw BadRequest("Invalid UTF-8 in the query string.");
     auto validate = [&](std::string_view token) {
       if (!fast) return spec_.validator->validate(token);
       auto cached = spec_.validator->validate_cached(token);
@@ -310,7 +328,8 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
       if (!token || token->empty()) throw Unauthorized();
       if (!spec_.validator) throw Unauthorized();
       ctx.auth = validate(*token);
-    } else if (auto token = request.headers.get("X-Auth-Token"); token && !token->empty() && spec_.validator) {
+    } else if (auto token = request.headers.get("X-Auth-Token");
+               token && !token->empty() && spec_.validator) {
       // Optional authentication: a valid token identifies the caller, an invalid one is ignored.
       try {
         ctx.auth = validate(*token);
@@ -326,11 +345,13 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
     }
     std::string cache_key;
     std::uint64_t generation = 0;
-    if (found->cacheable && spec_.generation && (request.method == "GET" || request.method == "HEAD")) {
+    if (found->cacheable && spec_.generation &&
+        (request.method == "GET" || request.method == "HEAD")) {
       // The caller's identity and scope are part of the key: lists are filtered by who asks.
-      cache_key = request.target + '\x1f' + (ctx.auth ? ctx.auth->user_id + '\x1f' + ctx.auth->project_id + '\x1f' +
-                                                              ctx.auth->domain_id + (ctx.auth->system_scope ? "S" : "")
-                                                        : std::string("-"));
+      cache_key = request.target + '\x1f' +
+                  (ctx.auth ? ctx.auth->user_id + '\x1f' + ctx.auth->project_id + '\x1f' +
+                                  ctx.auth->domain_id + (ctx.auth->system_scope ? "S" : "")
+                            : std::string("-"));
       for (auto& h : spec_.cache_vary_headers) cache_key += '\x1f' + request.headers.get_or(h);
       generation = spec_.generation();
       std::lock_guard lock(cache_mu_);
@@ -347,8 +368,8 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
       auto render = spec_.render_error ? spec_.render_error : ErrorRenderer(render_keystone_error);
       upload->sink = std::make_unique<LoggedSink>(
           std::move(sink), ctx.request_id,
-          request.method + " " + request.target + " user=" +
-              (ctx.auth ? ctx.auth->user_id : "-") + " project=" +
+          request.method + " " + request.target + " user=" + (ctx.auth ? ctx.auth->user_id : "-") +
+              " project=" +
               (ctx.auth && !ctx.auth->project_id.empty() ? ctx.auth->project_id : "-"),
           start, spec_.name, render);
       return std::nullopt;
@@ -375,25 +396,30 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode, h
                                              : render_keystone_error(e);
     for (auto& [k, v] : e.headers) response.headers.set(k, v);
   } catch (const std::exception& e) {
-    spdlog::error("{} {} {} {}: internal error: {}", spec_.name, ctx.request_id, request.method, request.path,
-                  e.what());
-    ApiError internal(500, "An unexpected error prevented the server from fulfilling your request.");
+    spdlog::error("{} {} {} {}: internal error: {}", spec_.name, ctx.request_id, request.method,
+                  request.path, e.what());
+    ApiError internal(500,
+                      "An unexpected error prevented the server from fulfilling your request.");
     response = spec_.render_error_in_context ? spec_.render_error_in_context(internal, ctx)
                : spec_.render_error          ? spec_.render_error(internal)
                                              : render_keystone_error(internal);
   }
   if (upload && upload->sink) return std::nullopt;
   response.headers.set("x-openstack-request-id", ctx.request_id);
+  if (!spec_.request_id_alias.empty()) response.headers.set(spec_.request_id_alias, ctx.request_id);
   if (versioned) {
     auto& m = *spec_.microversions;
     response.headers.set("OpenStack-API-Version", m.service_type + " " + ctx.version.str());
     if (!m.legacy_header.empty()) response.headers.set(m.legacy_header, ctx.version.str());
-    response.headers.set("Vary", "OpenStack-API-Version" + (m.legacy_header.empty() ? "" : ", " + m.legacy_header));
+    response.headers.set(
+        "Vary", "OpenStack-API-Version" + (m.legacy_header.empty() ? "" : ", " + m.legacy_header));
   }
   for (auto& [k, v] : spec_.response_headers) response.headers.set(k, v);
-  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
-  spdlog::info("{} {} {} {} {} {:.3f}ms user={} project={}", spec_.name, ctx.request_id, request.method,
-               request.target, response.status, static_cast<double>(us) / 1000.0,
+  auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
+                .count();
+  spdlog::info("{} {} {} {} {} {:.3f}ms user={} project={}", spec_.name, ctx.request_id,
+               request.method, request.target, response.status, static_cast<double>(us) / 1000.0,
                ctx.auth ? ctx.auth->user_id : "-",
                ctx.auth && !ctx.auth->project_id.empty() ? ctx.auth->project_id : "-");
   return response;
@@ -414,7 +440,8 @@ http::Response empty_response(int status) {
 }
 
 http::Response render_keystone_error(const ApiError& e) {
-  json::object err{{"code", e.status()}, {"title", status_reason(e.status())}, {"message", e.what()}};
+  json::object err{
+      {"code", e.status()}, {"title", status_reason(e.status())}, {"message", e.what()}};
   auto r = json_response(e.status(), json::object{{"error", std::move(err)}});
   if (e.status() == 401) r.headers.set("WWW-Authenticate", "Keystone uri=\"\"");
   return r;
@@ -427,27 +454,53 @@ namespace nubo {
 http::Response render_nova_error(const ApiError& e) {
   const char* fault = "computeFault";
   switch (e.status()) {
-    case 400: fault = "badRequest"; break;
-    case 401: fault = "unauthorized"; break;
-    case 403: fault = "forbidden"; break;
-    case 404: fault = "itemNotFound"; break;
-    case 405: fault = "badMethod"; break;
-    case 409: fault = "conflictingRequest"; break;
-    case 413: fault = "overLimit"; break;
-    case 415: fault = "badMediaType"; break;
-    case 429: fault = "overLimit"; break;
-    case 501: fault = "notImplemented"; break;
-    case 503: fault = "serviceUnavailable"; break;
-    default: break;
+    case 400:
+      fault = "badRequest";
+      break;
+    case 401:
+      fault = "unauthorized";
+      break;
+    case 403:
+      fault = "forbidden";
+      break;
+    case 404:
+      fault = "itemNotFound";
+      break;
+    case 405:
+      fault = "badMethod";
+      break;
+    case 409:
+      fault = "conflictingRequest";
+      break;
+    case 413:
+      fault = "overLimit";
+      break;
+    case 415:
+      fault = "badMediaType";
+      break;
+    case 429:
+      fault = "overLimit";
+      break;
+    case 501:
+      fault = "notImplemented";
+      break;
+    case 503:
+      fault = "serviceUnavailable";
+      break;
+    default:
+      break;
   }
-  return json_response(e.status(), json::object{{fault, json::object{{"code", e.status()}, {"message", e.what()}}}});
+  return json_response(
+      e.status(), json::object{{fault, json::object{{"code", e.status()}, {"message", e.what()}}}});
 }
 
 http::Response render_neutron_error(const ApiError& e) {
   std::string type = e.type().empty() ? std::string(status_reason(e.status())) : e.type();
   std::erase(type, ' ');
-  return json_response(e.status(),
-                       json::object{{"NeutronError", json::object{{"type", type}, {"message", e.what()}, {"detail", ""}}}});
+  return json_response(
+      e.status(),
+      json::object{
+          {"NeutronError", json::object{{"type", type}, {"message", e.what()}, {"detail", ""}}}});
 }
 
 }  // namespace nubo

@@ -2,20 +2,20 @@
 // → handler → render, with request ids, error dialects and one access-log line per request.
 #pragma once
 
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
 #include "common/auth.hpp"
 #include "common/error.hpp"
 #include "common/http/message.hpp"
 #include "common/json.hpp"
-
-#include <cstdint>
-#include <functional>
-#include <mutex>
-#include <unordered_map>
-#include <map>
-#include <memory>
-#include <optional>
-#include <string>
-#include <vector>
 
 namespace nubo {
 
@@ -77,7 +77,8 @@ struct Route {
   bool authenticated = true;
   TargetLoader target;  // attributes the rule reads (target.user.domain_id...)
   FastHandler fast;     // optional non-blocking path tried before the worker pool
-  // GET responses may be served from the pipeline's cache while the service's generation is unchanged.
+  // GET responses may be served from the pipeline's cache while the service's generation is
+  // unchanged.
   bool cacheable = false;
   // When set, the request body is not buffered: it streams into the sink this returns (no body
   // size limit but the service's own), and `handler` is not used.
@@ -104,6 +105,8 @@ struct ServiceSpec {
   // Extra headers on every response (e.g. Vary).
   std::vector<std::pair<std::string, std::string>> response_headers;
   std::optional<MicroversionSpec> microversions;
+  // The request id under a second header too (Nova's X-Compute-Request-Id).
+  std::string request_id_alias;
 };
 
 class Pipeline {

@@ -234,6 +234,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service,
                               const std::string& policy_file) {
   ServiceSpec spec;
   spec.name = "compute";
+  spec.request_id_alias = "X-Compute-Request-Id";
   auto& s = *service;
   auto root = [&s](Context&) {
     return json_response(200, json::object{{"versions", json::array{version_doc(s, false, false),

@@ -395,6 +395,9 @@ TEST(Servers, SnapshotsAndBackupsGoIntoTheImageServiceAndBackupsRotate) {
                "2.45");
   ASSERT_EQ(r.status, 202) << r.raw;
   auto image_id = str(r.body, "image_id");
+  // Nova names the request id twice; Tempest finds instance actions by X-Compute-Request-Id.
+  EXPECT_EQ(r.headers.get("X-Compute-Request-Id").value_or("none"),
+            r.headers.get("X-OpenStack-Request-Id").value_or("other"));
   for (int i = 0; i < 500 && cloud.images().made(image_id) &&
                   str(*cloud.images().made(image_id), "status") != "active";
        ++i)
