@@ -77,14 +77,13 @@ json::value cell_json(const soci::row& r, std::size_t i, ColumnType type) {
 
 json::object row_to_object(const soci::row& r, const Table& t) {
   json::object o;
+  json::value extra;
+  if (t.has_extra) extra = cell_json(r, t.columns.size(), ColumnType::Json);
+  o.reserve(t.columns.size() + (extra.is_object() ? extra.as_object().size() : 0));
   std::size_t i = 0;
-  for (auto& c : t.columns) o[c.name] = cell_json(r, i++, c.type);
-  if (t.has_extra) {
-    auto extra = cell_json(r, i, ColumnType::Json);
-    if (extra.is_object())
-      for (auto& kv : extra.as_object())
-        if (!o.contains(kv.key())) o[kv.key()] = kv.value();
-  }
+  for (auto& c : t.columns) o.emplace(c.name, cell_json(r, i++, c.type));
+  if (extra.is_object())
+    for (auto& kv : extra.as_object()) o.emplace(kv.key(), std::move(kv.value()));  // columns win
   return o;
 }
 
@@ -288,8 +287,9 @@ std::vector<json::object> select_in(soci::session& s, const Table& t, const Quer
   std::vector<json::object> out;
   for (std::size_t i = 0; i < values.size(); i += slice) {
     Query part = q;
-    part.in(column, std::vector<std::string>(values.begin() + static_cast<long>(i),
-                                             values.begin() + static_cast<long>(std::min(values.size(), i + slice))));
+    part.in(column, std::vector<std::string>(
+                        values.begin() + static_cast<long>(i),
+                        values.begin() + static_cast<long>(std::min(values.size(), i + slice))));
     for (auto& row : select(s, t, part)) out.push_back(std::move(row));
   }
   return out;
@@ -370,7 +370,8 @@ long remove_id(soci::session& s, const Table& t, std::string_view id) {
   return remove(s, t, q);
 }
 
-long execute(soci::session& s, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+long execute(soci::session& s, const std::string& sql,
+             const std::vector<std::optional<std::string>>& params) {
   Bound b;
   b.sql = sql;
   for (auto& p : params) {
@@ -381,7 +382,8 @@ long execute(soci::session& s, const std::string& sql, const std::vector<std::op
 }
 
 std::vector<std::vector<std::optional<std::string>>> query_strings(
-    soci::session& s, const std::string& sql, const std::vector<std::optional<std::string>>& params) {
+    soci::session& s, const std::string& sql,
+    const std::vector<std::optional<std::string>>& params) {
   Bound b;
   b.sql = sql;
   for (auto& p : params) {
@@ -395,7 +397,8 @@ std::vector<std::vector<std::optional<std::string>>> query_strings(
   for (auto& r : rs) {
     std::vector<std::optional<std::string>> row;
     for (std::size_t i = 0; i < r.size(); ++i)
-      row.push_back(r.get_indicator(i) == soci::i_null ? std::nullopt : std::optional(cell_string(r, i)));
+      row.push_back(r.get_indicator(i) == soci::i_null ? std::nullopt
+                                                       : std::optional(cell_string(r, i)));
     out.push_back(std::move(row));
   }
   return out;

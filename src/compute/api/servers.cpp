@@ -7,6 +7,7 @@
 
 #include <regex>
 #include <set>
+#include <unordered_map>
 
 #include "compute/api/common.hpp"
 
@@ -23,9 +24,13 @@ json::value zulu(const json::value& t) {
 
 std::string host_id(const std::string& project, const std::string& host) {
   if (host.empty()) return "";
+  auto data = project + host;
+  // A listing repeats few (project, host) pairs: each thread keeps the digests it made.
+  thread_local std::unordered_map<std::string, std::string> known;
+  if (auto it = known.find(data); it != known.end()) return it->second;
+  if (known.size() > 4096) known.clear();
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned n = 0;
-  auto data = project + host;
   EVP_Digest(data.data(), data.size(), out, &n, EVP_sha224(), nullptr);
   static const char* digits = "0123456789abcdef";
   std::string hex;
@@ -33,6 +38,7 @@ std::string host_id(const std::string& project, const std::string& host) {
     hex += digits[out[i] >> 4];
     hex += digits[out[i] & 15];
   }
+  known.emplace(std::move(data), hex);
   return hex;
 }
 
@@ -140,7 +146,7 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
       auto node = string_or(row, "node");
       v["OS-EXT-SRV-ATTR:hypervisor_hostname"] =
           node.empty() ? json::value(nullptr) : json::value(node);
-      v["OS-EXT-SRV-ATTR:instance_name"] = instance_spec(row, {}).name;
+      v["OS-EXT-SRV-ATTR:instance_name"] = instance_name(row);
       if (at_least(ctx, 3)) {
         v["OS-EXT-SRV-ATTR:reservation_id"] = row.at("reservation_id");
         v["OS-EXT-SRV-ATTR:launch_index"] = row.at("launch_index");

@@ -296,6 +296,8 @@ class ComputeService {
   std::atomic<std::uint64_t> hosts_generation_{0};
 };
 
+// The server's name on its hypervisor, as Nova's instance_name_template: instance-0000002a.
+std::string instance_name(const json::object& row);
 // What an instance row holds, for the conductor and agents: the driver's spec.
 InstanceSpec instance_spec(const json::object& row,
                            const std::map<std::string, std::string>& metadata);

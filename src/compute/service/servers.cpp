@@ -115,16 +115,18 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 }  // namespace
 
+std::string instance_name(const json::object& row) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08llx",
+                static_cast<unsigned long long>(row.at("number").as_int64()));
+  return "instance-" + std::string(buf);
+}
+
 InstanceSpec instance_spec(const json::object& row,
                            const std::map<std::string, std::string>& metadata) {
   InstanceSpec spec;
   spec.uuid = string_or(row, "id");
-  spec.name = "instance-" + [&] {
-    char buf[16];
-    std::snprintf(buf, sizeof buf, "%08llx",
-                  static_cast<unsigned long long>(row.at("number").as_int64()));
-    return std::string(buf);
-  }();
+  spec.name = instance_name(row);
   spec.hostname = string_or(row, "hostname");
   spec.image_ref = string_or(row, "image_ref");
   spec.user_data = string_or(row, "user_data");
