@@ -53,9 +53,11 @@ struct Api {
     return std::string(
         json::parse(r.body).as_object().at("server").as_object().at("id").as_string());
   }
-  // Polls until the server shows the status (or is gone, for "GONE"); false on ERROR.
+  // Polls until the server shows the status (or is gone, for "GONE"); false on ERROR or after
+  // a minute (a server stuck on its way counts as an error, it does not hang the run).
   bool wait(const std::string& id, const std::string& status) {
-    for (;;) {
+    auto give_up = Clock::now() + std::chrono::seconds(60);
+    while (Clock::now() < give_up) {
       auto r = call("GET", "/servers/" + id);
       if (status == "GONE" && r.status == 404) return true;
       if (r.status == 200) {
@@ -65,6 +67,8 @@ struct Api {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(o.poll_ms));
     }
+    std::fprintf(stderr, "server %s did not reach %s within 60 s\n", id.c_str(), status.c_str());
+    return false;
   }
 };
 

@@ -1,7 +1,5 @@
 #include "common/db/database.hpp"
 
-#include "common/db/table.hpp"
-
 #include <soci/postgresql/soci-postgresql.h>
 #include <soci/soci.h>
 #include <soci/sqlite3/soci-sqlite3.h>
@@ -13,6 +11,8 @@
 #include <map>
 #include <mutex>
 #include <stdexcept>
+
+#include "common/db/table.hpp"
 
 namespace nubo::db {
 
@@ -36,6 +36,7 @@ struct Database::Impl {
   std::condition_variable queue_cv;
   std::deque<PendingWrite*> queue;
   bool leading = false;
+  bool sqlite = true;
 
   void commit_group(std::deque<PendingWrite*>& group);
   std::vector<soci::session*> sessions() {
@@ -45,12 +46,41 @@ struct Database::Impl {
   }
 };
 
+namespace {
+
+// A write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE, waiting under the
+// busy timeout): a deferred one that read first cannot be upgraded once the file moved on, and
+// fails at once with "database is locked" instead of waiting.
+class WriteTransaction {
+ public:
+  WriteTransaction(soci::session& s, bool sqlite) : s_(s) {
+    s_ << (sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+  }
+  void commit() {
+    s_ << "COMMIT";
+    open_ = false;
+  }
+  ~WriteTransaction() {
+    if (!open_) return;
+    try {
+      s_ << "ROLLBACK";
+    } catch (...) {
+    }
+  }
+
+ private:
+  soci::session& s_;
+  bool open_ = true;
+};
+
+}  // namespace
+
 void Database::Impl::commit_group(std::deque<PendingWrite*>& group) {
   std::lock_guard lock(write_mu);
   auto& s = *writer;
   if (group.size() == 1) {  // the common case when idle: no savepoint needed
     try {
-      soci::transaction tr(s);
+      WriteTransaction tr(s, sqlite);
       (*group.front()->fn)(s);
       tr.commit();
     } catch (...) {
@@ -59,7 +89,7 @@ void Database::Impl::commit_group(std::deque<PendingWrite*>& group) {
     return;
   }
   try {
-    soci::transaction tr(s);
+    WriteTransaction tr(s, sqlite);
     for (auto* w : group) {
       execute(s, "SAVEPOINT nubo_write", {});
       try {
@@ -144,7 +174,8 @@ std::vector<std::string> split_statements(const std::string& sql) {
 
 }  // namespace
 
-Database::Database(std::unique_ptr<Impl> impl, bool postgresql) : impl_(std::move(impl)), postgresql_(postgresql) {
+Database::Database(std::unique_ptr<Impl> impl, bool postgresql)
+    : impl_(std::move(impl)), postgresql_(postgresql) {
   for (auto* s : impl_->sessions()) cache_statements(*s);
 }
 
@@ -166,16 +197,20 @@ std::unique_ptr<Database> Database::open(const std::string& url, unsigned reader
   auto impl = std::make_unique<Impl>();
   bool pg = url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
   auto make = [&]() {
-    if (pg) return std::make_unique<soci::session>(*soci::factory_postgresql(), to_soci_postgres(url));
-    if (url.rfind("sqlite://", 0) != 0) throw std::runtime_error("unsupported database url: " + url);
+    if (pg)
+      return std::make_unique<soci::session>(*soci::factory_postgresql(), to_soci_postgres(url));
+    if (url.rfind("sqlite://", 0) != 0)
+      throw std::runtime_error("unsupported database url: " + url);
     std::string path = url.substr(9);
-    auto s = std::make_unique<soci::session>(*soci::factory_sqlite3(), "db=" + path + " timeout=30");
+    auto s =
+        std::make_unique<soci::session>(*soci::factory_sqlite3(), "db=" + path + " timeout=30");
     *s << "PRAGMA journal_mode=WAL";
     *s << "PRAGMA synchronous=FULL";
     *s << "PRAGMA foreign_keys=ON";
     *s << "PRAGMA busy_timeout=30000";
     return s;
   };
+  impl->sqlite = !pg;
   impl->writer = make();
   bool memory = url.find(":memory:") != std::string::npos;
   // An in-memory SQLite database exists per connection: readers must share the writer.
@@ -239,10 +274,12 @@ void Database::write(const std::function<void(soci::session&)>& fn) {
 int Database::version(const std::string& service) {
   int v = 0;
   write([&](soci::session& s) {
-    s << "CREATE TABLE IF NOT EXISTS nubo_migrations (service VARCHAR(64) NOT NULL, version INTEGER NOT NULL, "
+    s << "CREATE TABLE IF NOT EXISTS nubo_migrations (service VARCHAR(64) NOT NULL, version "
+         "INTEGER NOT NULL, "
          "applied_at VARCHAR(40) NOT NULL, PRIMARY KEY (service, version))";
     soci::indicator ind;
-    s << "SELECT MAX(version) FROM nubo_migrations WHERE service = :s", soci::into(v, ind), soci::use(service);
+    s << "SELECT MAX(version) FROM nubo_migrations WHERE service = :s", soci::into(v, ind),
+        soci::use(service);
     if (ind == soci::i_null) v = 0;
   });
   return v;
@@ -256,7 +293,8 @@ int Database::migrate(const std::string& service, const std::vector<Migration>& 
     write([&](soci::session& s) {
       for (auto& stmt : split_statements(m.sql)) s << stmt;
       int version = m.version;
-      s << "INSERT INTO nubo_migrations (service, version, applied_at) VALUES (:s, :v, CURRENT_TIMESTAMP)",
+      s << "INSERT INTO nubo_migrations (service, version, applied_at) VALUES (:s, :v, "
+           "CURRENT_TIMESTAMP)",
           soci::use(service), soci::use(version);
     });
     spdlog::info("db: {} migrated to version {}", service, m.version);
