@@ -132,6 +132,17 @@ void where_clause(Bound& b, const Table& t, const Query& q) {
   }
 }
 
+// A statement with positional parameters (:p0, :p1...) already in its text.
+Bound bound(std::string sql, const std::vector<std::optional<std::string>>& params) {
+  Bound b;
+  b.sql = std::move(sql);
+  for (auto& p : params) {
+    b.values.push_back(p.value_or(std::string()));
+    b.indicators.push_back(p ? soci::i_ok : soci::i_null);
+  }
+  return b;
+}
+
 template <class Prep>
 void bind_all(Prep& p, Bound& b) {
   for (size_t i = 0; i < b.values.size(); ++i) p, soci::use(b.values[i], b.indicators[i]);
@@ -297,12 +308,7 @@ std::vector<json::object> select_in(soci::session& s, const Table& t, const Quer
 
 std::vector<json::object> select_where(soci::session& s, const Table& t, const std::string& clause,
                                        const std::vector<std::optional<std::string>>& params) {
-  Bound b;
-  b.sql = "SELECT " + column_list(t) + " FROM " + t.name + " " + clause;
-  for (auto& p : params) {
-    b.values.push_back(p.value_or(std::string()));
-    b.indicators.push_back(p ? soci::i_ok : soci::i_null);
-  }
+  auto b = bound("SELECT " + column_list(t) + " FROM " + t.name + " " + clause, params);
   return run_select(s, t, b);
 }
 
@@ -372,24 +378,14 @@ long remove_id(soci::session& s, const Table& t, std::string_view id) {
 
 long execute(soci::session& s, const std::string& sql,
              const std::vector<std::optional<std::string>>& params) {
-  Bound b;
-  b.sql = sql;
-  for (auto& p : params) {
-    b.values.push_back(p.value_or(std::string()));
-    b.indicators.push_back(p ? soci::i_ok : soci::i_null);
-  }
+  auto b = bound(sql, params);
   return run(s, b);
 }
 
 std::vector<std::vector<std::optional<std::string>>> query_strings(
     soci::session& s, const std::string& sql,
     const std::vector<std::optional<std::string>>& params) {
-  Bound b;
-  b.sql = sql;
-  for (auto& p : params) {
-    b.values.push_back(p.value_or(std::string()));
-    b.indicators.push_back(p ? soci::i_ok : soci::i_null);
-  }
+  auto b = bound(sql, params);
   soci::details::prepare_temp_type p = (s.prepare << b.sql);
   bind_all(p, b);
   soci::rowset<soci::row> rs(p);

@@ -35,14 +35,14 @@ void ComputeAgent::snapshot(const InstanceSpec& spec, bool backup) {
   auto image_id = string_or(spec.task_args, "image_id");
   try {
     if (!images_) throw std::runtime_error("this host has no image service to upload to");
-    auto path = driver_->snapshot(spec.uuid, string_or(spec.task_args, "disk_format", "raw"));
-    try {
-      images_->upload(image_id, path);
-    } catch (...) {
-      std::filesystem::remove(path);
-      throw;
-    }
-    std::filesystem::remove(path);
+    struct RemoveFile {  // the driver's file goes whether the upload worked or not
+      std::string path;
+      ~RemoveFile() {
+        std::error_code ignored;
+        std::filesystem::remove(path, ignored);
+      }
+    } file{driver_->snapshot(spec.uuid, string_or(spec.task_args, "disk_format", "raw"))};
+    images_->upload(image_id, file.path);
   } catch (...) {
     // Nova deletes the image of a failed snapshot.
     try {

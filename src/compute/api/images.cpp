@@ -1,7 +1,6 @@
 // The image proxy (/v2.1/images, removed in 2.36): Glance's images as Nova's v2.1 API showed them,
 // fetched as the caller so that the image service's own rules decide what they see and change.
 #include <algorithm>
-#include <set>
 
 #include "compute/api/common.hpp"
 
@@ -9,21 +8,11 @@ namespace nubo::compute::api {
 
 namespace {
 
-// Glance's own attributes; every other field of an image is a property (Nova's "metadata").
-bool core_attribute(std::string_view key) {
-  static const std::set<std::string_view> core{
-      "id",         "name",         "status",        "visibility", "protected",  "checksum",
-      "owner",      "size",         "virtual_size",  "created_at", "updated_at", "min_disk",
-      "min_ram",    "disk_format",  "container_format", "tags",    "locations",  "location",
-      "file",       "self",         "schema",        "os_hash_algo", "os_hash_value",
-      "os_hidden",  "direct_url",   "stores"};
-  return core.count(key) > 0;
-}
-
+// Nova's image metadata: the image's properties (compute's own trimming of Glance's bookkeeping)
+// without the attributes the view shows apart.
 json::object properties(const json::object& image) {
-  json::object out;
-  for (auto& kv : image)
-    if (!core_attribute(kv.key())) out[kv.key()] = kv.value();
+  auto out = image_properties(image);
+  for (auto* key : {"disk_format", "container_format", "min_disk", "min_ram"}) out.erase(key);
   return out;
 }
 
@@ -50,7 +39,8 @@ json::object image_view(const ComputeService& s, const json::object& image, bool
   l.push_back(json::object{{"rel", "alternate"},
                            {"type", "application/vnd.openstack.image"},
                            {"href", s.images()->location(id)}});
-  json::object v{{"id", id}, {"name", image.contains("name") ? image.at("name") : nullptr},
+  json::object v{{"id", id},
+                 {"name", image.contains("name") ? image.at("name") : nullptr},
                  {"links", std::move(l)}};
   if (!detail) return v;
   auto [status, progress] = status_of(string_or(image, "status"));
@@ -137,7 +127,8 @@ void add_image_routes(std::vector<Route>& routes, ComputeService& s) {
       }
       if (!past_marker) throw BadRequest("marker [" + marker + "] not found");
       json::object body{{"images", std::move(out)}};
-      if (full) body["images_links"] = next_links(s, ctx, detail ? "images/detail" : "images", last);
+      if (full)
+        body["images_links"] = next_links(s, ctx, detail ? "images/detail" : "images", last);
       return json_response(200, body);
     };
   };
@@ -148,9 +139,8 @@ void add_image_routes(std::vector<Route>& routes, ComputeService& s) {
         200, json::object{{"image", image_view(s, image_or_404(s, ctx, ctx.param("id")), true)}});
   }));
   // DELETE /images/ (no id) is a 404 in Nova, not a 405.
-  routes.push_back(proxy("DELETE", "/v2.1/images", [](Context&) -> http::Response {
-    throw NotFound("Image not found.");
-  }));
+  routes.push_back(proxy("DELETE", "/v2.1/images",
+                         [](Context&) -> http::Response { throw NotFound("Image not found."); }));
   routes.push_back(proxy("DELETE", "/v2.1/images/{id}", [&s](Context& ctx) {
     auto c = caller(ctx);
     if (!s.images()->get(c.auth, ctx.param("id"))) throw NotFound("Image not found.");

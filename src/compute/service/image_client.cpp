@@ -29,22 +29,10 @@ std::optional<ImageInfo> RestImageClient::show(const AuthContext& auth, const st
 }
 
 json::object RestImageClient::create(const AuthContext& auth, const json::object& body) {
-  http::ClientResponse r;
-  try {
-    http::Client client(std::chrono::seconds(10));
-    r = client.request("POST", url_ + "/v2/images",
-                       {{"X-Auth-Token", auth.token}, {"Content-Type", "application/json"}},
-                       json::serialize(body));
-  } catch (const std::exception& e) {
-    spdlog::error("compute: image service at {} unreachable: {}", url_, e.what());
+  auto r = call(auth, "POST", "/v2/images", json::serialize(body), "application/json");
+  if (r.status == 404)
     throw ApiError(503, "The image service is unavailable.", "ServiceUnavailable");
-  }
-  if (r.status == 201) return json::parse(r.body).as_object();
-  if (r.status == 413 || r.status == 403)
-    throw Forbidden("Quota exceeded for image snapshots or not allowed: " + r.body.substr(0, 200));
-  throw ApiError(r.status >= 500 ? 503 : 400,
-                 "The image service refused the snapshot image: " + r.body.substr(0, 200),
-                 r.status >= 500 ? "ServiceUnavailable" : "BadRequest");
+  return json::parse(r.body).as_object();
 }
 
 namespace {
@@ -76,7 +64,8 @@ http::ClientResponse RestImageClient::call(const AuthContext& auth, const std::s
     throw ApiError(503, "The image service is unavailable.", "ServiceUnavailable");
   }
   if (r.status >= 400 && r.status != 404) {
-    if (r.status == 403) throw Forbidden("Not allowed by the image service.");
+    if (r.status == 403 || r.status == 413)  // 413: over the image quota
+      throw Forbidden("Not allowed by the image service: " + r.body.substr(0, 200));
     if (r.status == 409) throw Conflict("The image service refused: " + r.body.substr(0, 200));
     throw ApiError(r.status >= 500 ? 503 : 400,
                    "The image service refused: " + r.body.substr(0, 200),
@@ -149,6 +138,9 @@ json::object image_properties(json::object image) {
       "created_at", "updated_at", "location",     "locations",  "tags",         "self",
       "file",       "schema",     "direct_url",   "stores"};
   for (auto* key : bookkeeping) image.erase(key);
+  // os_glance_* are Glance's own (import state): never copied onto another image.
+  for (auto it = image.begin(); it != image.end();)
+    it = std::string_view(it->key()).starts_with("os_glance") ? image.erase(it) : std::next(it);
   return image;
 }
 

@@ -236,8 +236,6 @@ std::string ComputeService::image_action(
   json::object body;
   if (auto* base = row.if_contains("image_properties"); base && base->is_object())
     body = image_properties(base->as_object());
-  for (auto it = body.begin(); it != body.end();)
-    it = std::string_view(it->key()).starts_with("os_glance") ? body.erase(it) : std::next(it);
   auto& flavor = row.at("flavor").as_object();
   // A shelved server keeps its disk as an image named after it, as Nova's shelve does.
   if (action == "shelve") name = string_or(row, "name") + "-shelved";
