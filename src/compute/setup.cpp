@@ -47,6 +47,8 @@ std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c,
         c.get_int("fake", "local_gb", 1000), std::filesystem::path(state_dir) / "fake" / host);
     for (auto& failing : c.get_list("fake", "fail_spawn_hosts", {}))
       if (failing == host) driver->fail_spawns(true);
+    driver->snapshot_delay(std::chrono::milliseconds(
+        static_cast<long>(c.get_double("fake", "snapshot_seconds", 0) * 1000)));
     out.push_back(std::move(driver));
   }
   return out;

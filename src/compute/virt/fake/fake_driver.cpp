@@ -2,6 +2,7 @@
 
 #include <fstream>
 #include <stdexcept>
+#include <thread>
 
 #include "common/error.hpp"
 #include "common/ids.hpp"
@@ -76,6 +77,7 @@ std::vector<std::string> FakeDriver::list_instances() const {
 
 std::string FakeDriver::snapshot(const std::string& uuid, const std::string& disk_format) {
   if (!power_state(uuid)) throw NotFound("Instance " + uuid + " could not be found on this host.");
+  if (snapshot_delay_.count() > 0) std::this_thread::sleep_for(snapshot_delay_);
   auto dir = dir_.empty() ? std::filesystem::temp_directory_path() : dir_;
   auto path = dir / (uuid + "." + uuid4() + ".snapshot");
   std::ofstream out(path, std::ios::binary);

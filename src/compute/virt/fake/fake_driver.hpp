@@ -3,6 +3,7 @@
 // the default; `nubo all-in-one --fake-hosts N` registers N of them for scale tests.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -18,6 +19,9 @@ class FakeDriver : public ComputeDriver {
              std::filesystem::path state_dir = {});
   // Makes every spawn on this host fail (`[fake] fail_spawn_hosts`), to exercise rescheduling.
   void fail_spawns(bool fail) { fail_spawns_ = fail; }
+  // How long a snapshot takes (`[fake] snapshot_seconds`, default none): a real disk copy takes
+  // seconds, and clients (Tempest's test_delete_saving_image) act on the image while it is saved.
+  void snapshot_delay(std::chrono::milliseconds delay) { snapshot_delay_ = delay; }
   std::string name() const override { return "fake"; }
   HostResources resources() const override { return resources_; }
 
@@ -52,6 +56,7 @@ class FakeDriver : public ComputeDriver {
 
   HostResources resources_;
   bool fail_spawns_ = false;
+  std::chrono::milliseconds snapshot_delay_{0};
   std::filesystem::path dir_;
   mutable std::mutex mutex_;
   std::map<std::string, PowerState> servers_;
