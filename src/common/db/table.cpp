@@ -386,17 +386,15 @@ std::vector<std::vector<std::optional<std::string>>> query_strings(
     soci::session& s, const std::string& sql,
     const std::vector<std::optional<std::string>>& params) {
   auto b = bound(sql, params);
-  soci::details::prepare_temp_type p = (s.prepare << b.sql);
-  bind_all(p, b);
-  soci::rowset<soci::row> rs(p);
   std::vector<std::vector<std::optional<std::string>>> out;
-  for (auto& r : rs) {
+  run_statement(s, b, true, [&](const soci::row& r) {
     std::vector<std::optional<std::string>> row;
+    row.reserve(r.size());
     for (std::size_t i = 0; i < r.size(); ++i)
       row.push_back(r.get_indicator(i) == soci::i_null ? std::nullopt
                                                        : std::optional(cell_string(r, i)));
     out.push_back(std::move(row));
-  }
+  });
   return out;
 }
 

@@ -292,11 +292,22 @@ std::vector<HostState> Conductor::host_states(const RequestSpec& spec) {
 }
 
 std::optional<Selection> Conductor::choose(const RequestSpec& spec) {
-  std::lock_guard lock(scheduling_);
-  auto selection = scheduler_.select_and_claim(spec, host_states(spec));
-  if (selection && !spec.group_id.empty())
-    pending_[spec.instance_id] = {spec.group_id, selection->host};
-  return selection;
+  // Decisions are taken one at a time (a group's members chosen but not yet recorded count), the
+  // claims in placement, which wait for a durable write, side by side.
+  std::unique_lock lock(scheduling_);
+  std::set<std::string> refused;
+  for (int attempt = 0; attempt < Scheduler::kMaxClaimAttempts; ++attempt) {
+    auto selection = scheduler_.reserve(spec, host_states(spec), refused);
+    if (!selection) return std::nullopt;
+    if (!spec.group_id.empty()) pending_[spec.instance_id] = {spec.group_id, selection->host};
+    lock.unlock();
+    bool claimed = scheduler_.claim(spec, *selection);
+    lock.lock();
+    if (claimed) return selection;
+    pending_.erase(spec.instance_id);
+    refused.insert(selection->node_uuid);
+  }
+  return std::nullopt;
 }
 
 void Conductor::recorded(const std::string& instance_id) {

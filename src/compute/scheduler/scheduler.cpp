@@ -157,6 +157,9 @@ void Scheduler::refresh_snapshot() {
   snapshot_.clear();
   for (auto& c : placement_->allocation_candidates(everything))
     snapshot_[c.provider_uuid] = std::move(c);
+  // Claims on their way to placement are not in what it said yet.
+  for (auto& [uuid, held] : in_flight_)
+    for (auto& [rc, n] : held) snapshot_[uuid].used[rc] += n;
   snapshot_time_ = std::chrono::steady_clock::now();
   snapshot_stale_ = false;
 }
@@ -178,12 +181,21 @@ std::vector<const placement::Candidate*> Scheduler::fitting(
   return out;
 }
 
-std::optional<Selection> Scheduler::select_and_claim(const RequestSpec& spec,
-                                                     const std::vector<HostState>& hosts) {
+namespace {
+
+std::map<std::string, std::int64_t> requested(const RequestSpec& spec) {
   std::map<std::string, std::int64_t> resources{{"VCPU", spec.vcpus},
                                                 {"MEMORY_MB", spec.memory_mb}};
   if (spec.disk_gb > 0) resources["DISK_GB"] = spec.disk_gb;
-  placement::Consumer consumer{spec.instance_id, spec.project_id, spec.user_id};
+  return resources;
+}
+
+}  // namespace
+
+std::optional<Selection> Scheduler::reserve(const RequestSpec& spec,
+                                            const std::vector<HostState>& hosts,
+                                            const std::set<std::string>& refused) {
+  auto resources = requested(spec);
   std::lock_guard lock(mutex_);
   // Two passes at most: on the snapshot, then (if it was old or a claim was refused) on a fresh
   // one.
@@ -195,17 +207,48 @@ std::optional<Selection> Scheduler::select_and_claim(const RequestSpec& spec,
       fresh = true;
     }
     auto candidates = fitting(resources);
-    for (auto* h : rank(spec, hosts, candidates)) {
-      if (placement_->claim(consumer, {{h->node_uuid, resources}})) {
-        auto& used = snapshot_[h->node_uuid].used;
-        for (auto& [rc, n] : resources) used[rc] += n;
-        return Selection{h->host, h->node, h->node_uuid, h->zone};
+    std::erase_if(candidates, [&](auto* c) { return refused.count(c->provider_uuid) > 0; });
+    auto ranked = rank(spec, hosts, candidates);
+    if (!ranked.empty()) {
+      auto* h = ranked.front();
+      for (auto& [rc, n] : resources) {
+        snapshot_[h->node_uuid].used[rc] += n;
+        in_flight_[h->node_uuid][rc] += n;
       }
-      // A concurrent claim took the room (another scheduler, or usage the snapshot missed).
-      snapshot_stale_ = true;
+      return Selection{h->host, h->node, h->node_uuid, h->zone};
     }
     if (fresh) break;
     snapshot_stale_ = true;
+  }
+  return std::nullopt;
+}
+
+bool Scheduler::claim(const RequestSpec& spec, const Selection& selection) {
+  auto resources = requested(spec);
+  bool ok = placement_->claim({spec.instance_id, spec.project_id, spec.user_id},
+                              {{selection.node_uuid, resources}});
+  std::lock_guard lock(mutex_);
+  auto& held = in_flight_[selection.node_uuid];
+  for (auto& [rc, n] : resources) {
+    held[rc] -= n;
+    // A refused claim gives its room back, and the next decision reads placement again: someone
+    // else's change (another scheduler, usage the snapshot missed) took it.
+    if (!ok) snapshot_[selection.node_uuid].used[rc] -= n;
+  }
+  std::erase_if(held, [](auto& kv) { return kv.second == 0; });
+  if (held.empty()) in_flight_.erase(selection.node_uuid);
+  if (!ok) snapshot_stale_ = true;
+  return ok;
+}
+
+std::optional<Selection> Scheduler::select_and_claim(const RequestSpec& spec,
+                                                     const std::vector<HostState>& hosts) {
+  std::set<std::string> refused;
+  for (int attempt = 0; attempt < kMaxClaimAttempts; ++attempt) {
+    auto selection = reserve(spec, hosts, refused);
+    if (!selection) return std::nullopt;
+    if (claim(spec, *selection)) return selection;
+    refused.insert(selection->node_uuid);
   }
   return std::nullopt;
 }

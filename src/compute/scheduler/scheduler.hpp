@@ -64,20 +64,32 @@ struct Selection {
 class Scheduler {
  public:
   Scheduler(std::shared_ptr<placement::PlacementClient> placement, SchedulerSettings settings);
+  // How many refused claims one request survives before it is NoValidHost.
+  static constexpr int kMaxClaimAttempts = 10;
   // Chooses a host and claims the request's resources there for the instance (replacing what the
-  // instance held before); nullopt when no host fits (Nova's NoValidHost).
+  // instance held before); nullopt when no host fits (Nova's NoValidHost). reserve() then claim(),
+  // the next host when placement refuses one.
   std::optional<Selection> select_and_claim(const RequestSpec& spec,
                                             const std::vector<HostState>& hosts);
+  // The best host with room in the snapshot, leaving out the `refused` providers; its room is held
+  // in the snapshot until claim() settles it. Quick: callers may hold a lock across it, and not
+  // across claim(), which waits for placement's durable write.
+  std::optional<Selection> reserve(const RequestSpec& spec, const std::vector<HostState>& hosts,
+                                   const std::set<std::string>& refused);
+  // Claims a reservation in placement; false when placement refused it (the room is given back).
+  bool claim(const RequestSpec& spec, const Selection& selection);
   // The hosts the filters keep for this request, best first (no claim). Exposed for tests.
-  std::vector<const HostState*> rank(const RequestSpec& spec, const std::vector<HostState>& hosts,
-                                     const std::vector<const placement::Candidate*>& candidates) const;
+  std::vector<const HostState*> rank(
+      const RequestSpec& spec, const std::vector<HostState>& hosts,
+      const std::vector<const placement::Candidate*>& candidates) const;
   std::vector<const HostState*> rank(const RequestSpec& spec, const std::vector<HostState>& hosts,
                                      const std::vector<placement::Candidate>& candidates) const;
 
  private:
   // Placement's view of every provider (capacity and usage of VCPU, MEMORY_MB, DISK_GB).
   void refresh_snapshot();
-  std::vector<const placement::Candidate*> fitting(const std::map<std::string, std::int64_t>& resources) const;
+  std::vector<const placement::Candidate*> fitting(
+      const std::map<std::string, std::int64_t>& resources) const;
 
   std::shared_ptr<placement::PlacementClient> placement_;
   SchedulerSettings settings_;
@@ -85,6 +97,8 @@ class Scheduler {
   std::map<std::string, placement::Candidate> snapshot_;  // provider uuid → capacity and usage
   std::chrono::steady_clock::time_point snapshot_time_{};
   bool snapshot_stale_ = true;
+  // Reserved but not yet claimed, per provider and class: kept across a snapshot refresh.
+  std::map<std::string, std::map<std::string, std::int64_t>> in_flight_;
 };
 
 }  // namespace nubo::compute

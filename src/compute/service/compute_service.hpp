@@ -273,8 +273,14 @@ class ComputeService {
   json::object change_aggregate(
       const Caller& c, const char* rule, const std::string& id,
       const std::function<void(soci::session&, const json::object&, const std::string&)>& change);
+  // Limits with usage; `count_servers` false leaves instances, cores and RAM uncounted (see
+  // count_servers).
   std::map<std::string, QuotaEntry> effective_quotas(soci::session& s, const std::string& project,
-                                                     const std::string& user);
+                                                     const std::string& user,
+                                                     bool count_servers = true);
+  // Fills the usage of instances, cores and RAM (the project's, or the user's in it).
+  void count_servers(soci::session& s, const std::string& project, const std::string& user,
+                     std::map<std::string, QuotaEntry>& quotas);
   // The server the caller may see under `rule` (404 as Nova words it otherwise).
   json::object server_row(soci::session& s, const Caller& c, const std::string& id,
                           const std::string& rule);

@@ -21,7 +21,8 @@ std::map<std::string, std::int64_t> ComputeService::class_limits(soci::session& 
 
 std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session& s,
                                                                    const std::string& project,
-                                                                   const std::string& user) {
+                                                                   const std::string& user,
+                                                                   bool count_servers_too) {
   std::map<std::string, QuotaEntry> out;
   for (auto& [resource, limit] : class_limits(s, "default")) out[resource].limit = limit;
   auto apply = [&](const std::string& who) {
@@ -36,7 +37,15 @@ std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session
     apply(user);
     out["key_pairs"].in_use = db::count(s, st::keypair, db::Query{}.eq("user_id", user));
   }
-  // Servers count what they hold: instances, and their flavors' cores and RAM.
+  if (count_servers_too) count_servers(s, project, user, out);
+  return out;
+}
+
+void ComputeService::count_servers(soci::session& s, const std::string& project,
+                                   const std::string& user,
+                                   std::map<std::string, QuotaEntry>& quotas) {
+  // Servers count what they hold: instances, and their flavors' cores and RAM (index
+  // instance_usage covers the query).
   std::string sql =
       "SELECT COUNT(*), COALESCE(SUM(vcpus), 0), COALESCE(SUM(memory_mb), 0) FROM instance "
       "WHERE project_id = :p0 AND deleted = 0";
@@ -47,10 +56,9 @@ std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session
   }
   // PostgreSQL's SUM(integer) is numeric: read as text and parse.
   auto row = db::query_strings(s, sql, params).at(0);
-  out["instances"].in_use = std::stoll(row[0].value_or("0"));
-  out["cores"].in_use = static_cast<std::int64_t>(std::stod(row[1].value_or("0")));
-  out["ram"].in_use = static_cast<std::int64_t>(std::stod(row[2].value_or("0")));
-  return out;
+  quotas["instances"].in_use = std::stoll(row[0].value_or("0"));
+  quotas["cores"].in_use = static_cast<std::int64_t>(std::stod(row[1].value_or("0")));
+  quotas["ram"].in_use = static_cast<std::int64_t>(std::stod(row[2].value_or("0")));
 }
 
 std::map<std::string, QuotaEntry> ComputeService::quotas(const Caller& c,

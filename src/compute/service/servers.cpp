@@ -288,7 +288,10 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
     std::string over;
     std::int64_t over_used = 0, over_limit = 0, over_requested = 0;
     for (const auto& who : {std::string(), c.user()}) {
-      auto q = effective_quotas(s, c.project(), who);
+      // Unlimited servers, cores and RAM need no count (an admin's project often has them).
+      auto q = effective_quotas(s, c.project(), who, false);
+      if (q["instances"].limit >= 0 || q["cores"].limit >= 0 || q["ram"].limit >= 0)
+        count_servers(s, c.project(), who, q);
       for (auto [resource, each] : {std::pair<const char*, std::int64_t>{"instances", 1},
                                     {"cores", vcpus},
                                     {"ram", memory}}) {

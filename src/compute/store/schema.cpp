@@ -263,6 +263,11 @@ CREATE INDEX migration_created ON migration (created_at);
 DROP INDEX instance_project;
 CREATE INDEX instance_project ON instance (project_id, deleted, created_at, id);
 CREATE INDEX instance_live ON instance (deleted, created_at, id);
+)SQL"},
+          // Quota usage (every boot counts its project's servers, cores and RAM) from the index
+          // alone, without reading each server's row.
+          {9, R"SQL(
+CREATE INDEX instance_usage ON instance (project_id, deleted, user_id, vcpus, memory_mb);
 )SQL"}};
 }
 
