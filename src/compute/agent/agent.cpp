@@ -164,7 +164,12 @@ json::value ComputeAgent::handle(const BusMessage& m) {
       driver_->destroy(id);
     } else if (op == "spawn_unshelve")
       driver_->spawn(spec);
-    else if (op == "resize") {
+    else if (op == "live_migrate") {
+      // The destination takes the server over in the state it ran in (its source is cleaned up
+      // by the conductor once this reports).
+      if (!driver_->power_state(id)) driver_->spawn(spec);
+      if (bool_or(spec.task_args, "paused", false)) driver_->pause(id);
+    } else if (op == "resize") {
       // On a new host the server is built there; on its own host it changes in place.
       if (driver_->power_state(id))
         driver_->resize(spec);

@@ -169,6 +169,40 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           s.server_action(c, id, "lock", args);
           return empty(202);
         }
+        if (action == "os-migrateLive") {
+          // Nova's schema: host and block_migration required; disk_over_commit before 2.25,
+          // block_migration "auto" from 2.25, force from 2.30 to 2.67.
+          require_object(args, action);
+          auto& a = args.as_object();
+          bool v225 = at_least(ctx, 25), v230 = at_least(ctx, 30), v268 = at_least(ctx, 68);
+          for (auto& kv : a) {
+            std::string k(kv.key());
+            if (k == "host" || k == "block_migration" || (k == "disk_over_commit" && !v225) ||
+                (k == "force" && v230 && !v268))
+              continue;
+            throw BadRequest(
+                "Invalid input for field/attribute os-migrateLive. Additional "
+                "properties are not allowed ('" +
+                k + "' was unexpected)");
+          }
+          require_field(args, action, "host");
+          require_field(args, action, "block_migration");
+          if (!v225) require_field(args, action, "disk_over_commit");
+          auto& host = a.at("host");
+          if (!host.is_null() && (!host.is_string() || host.as_string().empty()))
+            throw BadRequest(
+                invalid("host", host, json::serialize(host) + " is not of type 'string', 'null'"));
+          auto& block = a.at("block_migration");
+          if (!block.is_bool() && !(v225 && block.is_string() && block.as_string() == "auto"))
+            throw BadRequest(invalid("block_migration", block,
+                                     json::serialize(block) + " is not of type 'boolean'"));
+          for (auto* key : {"disk_over_commit", "force"})
+            if (auto* v = a.if_contains(key); v && !v->is_bool())
+              throw BadRequest(invalid(key, *v, json::serialize(*v) + " is not of type 'boolean'"));
+          s.server_action(c, id, action,
+                          json::object{{"host", host.is_string() ? host : json::value("")}});
+          return empty(202);
+        }
         if (action == "os-resetState") {
           require_field(args, action, "state");
           auto& st = args.as_object().at("state");

@@ -40,7 +40,8 @@ std::string event_name(const std::string& record) {
       {"shelve", "compute_shelve_offload_instance"},
       {"shelveOffload", "compute_shelve_offload_instance"},
       {"createImage", "compute_snapshot_instance"},
-      {"createBackup", "compute_backup_instance"}};
+      {"createBackup", "compute_backup_instance"},
+      {"live-migration", "compute_live_migration"}};
   auto it = names.find(record);
   return it != names.end() ? it->second : "compute_" + record + "_instance";
 }
@@ -436,6 +437,25 @@ void Conductor::action_done(const json::object& b) {
     compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
     if (row && string_or(*row, "task_state") == task) placement_->release(id);
   }
+  // A live migration gives back the source's room when it ends; when it fails, the destination's
+  // (the server stays on its source). Placement first, as above: a replay moves nothing twice.
+  std::string left_host;
+  if (task == "migrating") {
+    std::optional<json::object> row;
+    compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+    if (row && string_or(*row, "task_state") == task) {
+      auto migration = string_or(*row, "migration_id");
+      if (ok) {
+        placement_->release(migration);
+        left_host = string_or(*row, "source_host");
+      } else if (!migration.empty() && !placement_->allocations(migration).empty()) {
+        placement_->release(id);
+        placement_->move_allocations(
+            migration, id, {id, string_or(*row, "project_id"), string_or(*row, "user_id")});
+        left_host = string_or(*row, "host");
+      }
+    }
+  }
   std::string power_off_host, drop_image;
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
@@ -444,7 +464,14 @@ void Conductor::action_done(const json::object& b) {
     auto t = compute_->now();
     auto host = string_or(*r, "host");
     if (!ok) {
-      db::update(s, st::instance, id, json::object{{"task_state", nullptr}, {"updated_at", t}});
+      json::object changes{{"task_state", nullptr}, {"updated_at", t}};
+      if (task == "migrating") {  // back on its source
+        for (auto* key : {"host", "node"}) changes[key] = r->at(std::string("source_") + key);
+        for (auto* key : {"source_host", "source_node", "migration_id", "move_host", "task_args"})
+          changes[key] = nullptr;
+        set_migration_status(s, string_or(*r, "migration_id"), "error", t);
+      }
+      db::update(s, st::instance, id, changes);
       db::insert(s, st::instance_fault,
                  json::object{{"id", uuid4()},
                               {"instance_id", id},
@@ -476,6 +503,9 @@ void Conductor::action_done(const json::object& b) {
       changes["new_flavor"] = nullptr;
       set_migration_status(s, string_or(*r, "migration_id"), "finished", t);
       changes["power_state"] = int_or(b, "power_state");
+    } else if (task == "migrating") {
+      for (auto* key : {"source_host", "source_node", "migration_id"}) changes[key] = nullptr;
+      set_migration_status(s, string_or(*r, "migration_id"), "completed", t);
     } else if (task == "unshelving") {
       changes["launched_at"] = t;
       changes["shelved_image_id"] = nullptr;
@@ -496,6 +526,8 @@ void Conductor::action_done(const json::object& b) {
   if (!power_off_host.empty())
     bus_->cast("compute." + power_off_host, "power_off", json::object{{"instance_id", id}});
   if (!drop_image.empty()) remove_image(drop_image);
+  if (!left_host.empty())  // the copy the server no longer runs from
+    bus_->cast("compute." + left_host, "cleanup", json::object{{"instance_id", id}});
 }
 
 void Conductor::delete_instance(const std::string& id) {
@@ -554,7 +586,8 @@ void Conductor::run_action(const std::string& id, const std::string& op) {
   if (!row || row->at("deleted").as_bool()) return;
   auto task = string_or(*row, "task_state");
   if (op == "confirm_resize") return confirm_resize(id);
-  if (task == "resize_prep" || task == "unshelving") return schedule_move(id);
+  if (task == "resize_prep" || task == "unshelving" || task == "migrating")
+    return schedule_move(id);
   if (task == "resize_reverting") return revert_resize(id);
   // An action on a server that is on no host (an ERROR before placement) has nothing to drive.
   if (string_or(*row, "host").empty() && !task.empty()) {
@@ -572,7 +605,9 @@ void Conductor::schedule_move(const std::string& id) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
   auto task = string_or(*row, "task_state");
-  bool resizing = task == "resize_prep";
+  bool live = task == "migrating";
+  // A resize and a migration, cold or live, hold the source's room under a migration record.
+  bool resizing = task == "resize_prep" || live;
   auto flavor = object(*row, "new_flavor");
   if (flavor.empty()) flavor = row->at("flavor").as_object();
   // The agent builds the server on its new flavor (the spec carries it).
@@ -582,7 +617,7 @@ void Conductor::schedule_move(const std::string& id) {
     // An unshelved server boots from the image its disk was kept in.
     if (auto kept = string_or(*row, "shelved_image_id"); !resizing && !kept.empty())
       spec_row["image_ref"] = kept;
-    send_to_host(spec_row, resizing ? "resize" : "spawn_unshelve");
+    send_to_host(spec_row, live ? "live_migrate" : resizing ? "resize" : "spawn_unshelve");
   };
   // Replayed after a restart once a host was chosen: send the work there again.
   if (!string_or(*row, "move_host").empty()) return send();
@@ -594,6 +629,8 @@ void Conductor::schedule_move(const std::string& id) {
     migration = uuid4();
     bool migrate = object(*row, "new_flavor").empty();
     if (migrate || !settings_.allow_resize_to_same_host) spec.ignore_hosts.insert(source);
+    // A live migration to a named host goes there if it has room (the filters are not asked).
+    if (live) spec.forced_host = string_or(object(*row, "task_args"), "host");
     placement_->move_allocations(
         id, migration, {migration, string_or(*row, "project_id"), string_or(*row, "user_id")});
   }
@@ -602,6 +639,17 @@ void Conductor::schedule_move(const std::string& id) {
     if (resizing)
       placement_->move_allocations(migration, id,
                                    {id, string_or(*row, "project_id"), string_or(*row, "user_id")});
+    if (live) {  // the server stays where it is, running: Nova's failed pre-check
+      compute_->database().write([&](soci::session& s) {
+        db::update(
+            s, st::instance, id,
+            json::object{
+                {"task_state", nullptr}, {"task_args", nullptr}, {"updated_at", compute_->now()}});
+        add_event(s, id, event_name("live-migration"), false, source, compute_->now(),
+                  "No valid host was found.");
+      });
+      return;
+    }
     fail(id, "No valid host was found. ", 500, string_or(*row, "vm_state"));
     return;
   }
@@ -619,22 +667,23 @@ void Conductor::schedule_move(const std::string& id) {
       auto t = compute_->now();
       db::insert(
           s, st::migration,
-          json::object{
-              {"id", migration},
-              {"number", st::next_number(s, st::migration)},
-              {"instance_id", id},
-              {"source_compute", source},
-              {"source_node", row->at("node")},
-              {"dest_compute", selection->host},
-              {"dest_node", selection->node},
-              {"old_instance_type_id", flavor_number(s, row->at("flavor").as_object())},
-              {"new_instance_type_id", flavor_number(s, flavor)},
-              {"status", "migrating"},
-              {"migration_type", object(*row, "new_flavor").empty() ? "migration" : "resize"},
-              {"project_id", row->at("project_id")},
-              {"user_id", row->at("user_id")},
-              {"created_at", t},
-              {"updated_at", t}});
+          json::object{{"id", migration},
+                       {"number", st::next_number(s, st::migration)},
+                       {"instance_id", id},
+                       {"source_compute", source},
+                       {"source_node", row->at("node")},
+                       {"dest_compute", selection->host},
+                       {"dest_node", selection->node},
+                       {"old_instance_type_id", flavor_number(s, row->at("flavor").as_object())},
+                       {"new_instance_type_id", flavor_number(s, flavor)},
+                       {"status", live ? "running" : "migrating"},
+                       {"migration_type", live                                 ? "live-migration"
+                                          : object(*row, "new_flavor").empty() ? "migration"
+                                                                               : "resize"},
+                       {"project_id", row->at("project_id")},
+                       {"user_id", row->at("user_id")},
+                       {"created_at", t},
+                       {"updated_at", t}});
     }
     db::update(s, st::instance, id, changes);
     row = *db::get(s, st::instance, id);

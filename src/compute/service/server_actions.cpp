@@ -39,6 +39,7 @@ std::string action_rule(const std::string& action) {
       {"unshelve", "os_compute_api:os-shelve:unshelve"},
       {"resize", "os_compute_api:servers:resize"},
       {"migrate", "os_compute_api:os-migrate-server:migrate"},
+      {"os-migrateLive", "os_compute_api:os-migrate-server:migrate_live"},
       {"confirmResize", "os_compute_api:servers:confirm_resize"},
       {"revertResize", "os_compute_api:servers:revert_resize"},
       {"lock", "os_compute_api:os-lock-server:lock"},
@@ -160,6 +161,19 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
     if (auto disk = arg(args, "OS-DCF:diskConfig"); !disk.empty()) changes["disk_config"] = disk;
     if (action == "createImage" || action == "createBackup" || action == "shelve")
       changes["task_args"] = args;
+    if (action == "os-migrateLive") {
+      // A named destination must be another compute host (Nova's checks, answered at once).
+      auto dest = arg(args, "host");
+      if (!dest.empty()) {
+        if (db::count(s, st::compute_service,
+                      db::Query{}.eq("host", dest).eq("binary_name", "nova-compute")) == 0)
+          throw BadRequest("Compute host " + dest + " could not be found.");
+        if (dest == string_or(row, "host"))
+          throw BadRequest("Unable to migrate instance (" + id + ") to current host (" + dest +
+                           ").");
+      }
+      changes["task_args"] = json::object{{"host", dest}, {"paused", vm == "paused"}};
+    }
     if (action == "rebuild") {
       auto image_ref = arg(args, "imageRef");
       std::optional<ImageInfo> image;

@@ -66,6 +66,8 @@ const std::vector<ActionSpec>& actions() {
       {"unshelve", "unshelve", {"shelved", "shelved_offloaded"}, "unshelving", "", "active", 1},
       {"resize", "resize", {"active", "stopped"}, "resize_prep", "", "resized", 1},
       {"migrate", "migrate", {"active", "stopped"}, "resize_prep", "", "resized", 1},
+      // The server keeps running (or paused) while it moves; it ends in the state it had.
+      {"os-migrateLive", "live-migration", {"active", "paused"}, "migrating", "", "", 1},
       {"revertResize", "revertResize", {"resized"}, "resize_reverting", "", "active", 1},
   };
   return table;
