@@ -808,7 +808,8 @@ void Conductor::resume_host(const std::string& host) {
       send_to_host(r, "spawn");
     else if (task == "deleting")
       delete_instance(id);
-    else if (task == "resize_prep" || task == "unshelving" || task == "resize_reverting")
+    else if (task == "resize_prep" || task == "unshelving" || task == "resize_reverting" ||
+             task == "migrating")
       run_action(id, "schedule");
     else if (auto* spec = action_for_task(task); spec && !spec->agent_op.empty())
       send_to_host(r, spec->agent_op);

@@ -839,8 +839,18 @@ TEST(Servers, SpawnFailureReschedulesToAnotherHostThenGivesUp) {
 TEST(Servers, ConductorResumesBuildsAfterARestart) {
   Cloud cloud;
   auto alice = cloud.member("alice");
-  // With the conductor and agents gone (a crash), the API still accepts and records builds.
+  auto moving = cloud.boot(alice, "moving");
+  auto source = str(cloud.wait_for(cloud.admin(), moving, "ACTIVE"), "OS-EXT-SRV-ATTR:host");
+  // With the conductor and agents gone (a crash), the API still accepts and records builds, and
+  // a live migration.
   cloud.stop_plane();
+  ASSERT_EQ(cloud
+                .nova("POST", "/v2.1/servers/" + moving + "/action", cloud.admin(),
+                      json::object{{"os-migrateLive",
+                                    json::object{{"host", nullptr}, {"block_migration", "auto"}}}},
+                      "2.30")
+                .status,
+            202);
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(cloud.boot(alice, "pending-" + std::to_string(i)));
   for (auto& id : ids)
@@ -852,6 +862,9 @@ TEST(Servers, ConductorResumesBuildsAfterARestart) {
               "BUILD");
   cloud.start_plane();
   for (auto& id : ids) cloud.wait_for(alice, id, "ACTIVE");
+  // The migration finishes on the other host.
+  EXPECT_NE(str(cloud.wait_for(cloud.admin(), moving, "ACTIVE"), "OS-EXT-SRV-ATTR:host"), source);
+  EXPECT_EQ(cloud.placement().allocations(moving).size(), 1u);
 }
 
 }  // namespace
