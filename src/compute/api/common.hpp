@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/caller.hpp"
@@ -24,6 +25,8 @@ std::optional<long> count_param(const Context& ctx, const char* name);
 std::string checked_name(const json::value& v, const char* field);
 // Nova's wording of a schema error on one field.
 std::string invalid(const std::string& field, const json::value& v, const std::string& why);
+// Nova's wording of a property the schema of `field` does not allow.
+std::string unexpected(const std::string& field, std::string_view key);
 // Links as Nova renders them: self under /v2.1, bookmark without the version.
 json::array links(const ComputeService& s, const std::string& collection, const std::string& id);
 // The `<collection>_links` next link for a full page.

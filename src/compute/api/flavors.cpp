@@ -81,16 +81,14 @@ void add_flavor_routes(std::vector<Route>& routes, ComputeService& s) {
               auto f = s.show_flavor(caller(ctx), ctx.param("flavor_id"));
               return json_response(200, json::object{{"flavor", flavor_view(s, ctx, f, true)}});
             }});
-  routes.push_back(Route{
-      "POST", "/v2.1/flavors", [&s](Context& ctx) {
-        auto body = member(ctx, "flavor");
-        if (ctx.version < Microversion{2, 55} && body.contains("description"))
-          throw BadRequest(
-              "Invalid input for field/attribute flavor. Additional properties are not allowed "
-              "('description' was unexpected)");
-        auto f = s.create_flavor(caller(ctx), body);
-        return json_response(200, json::object{{"flavor", flavor_view(s, ctx, f, true)}});
-      }});
+  routes.push_back(
+      Route{"POST", "/v2.1/flavors", [&s](Context& ctx) {
+              auto body = member(ctx, "flavor");
+              if (ctx.version < Microversion{2, 55} && body.contains("description"))
+                throw BadRequest(unexpected("flavor", "description"));
+              auto f = s.create_flavor(caller(ctx), body);
+              return json_response(200, json::object{{"flavor", flavor_view(s, ctx, f, true)}});
+            }});
   Route update{"PUT", "/v2.1/flavors/{flavor_id}", [&s](Context& ctx) {
                  auto f =
                      s.update_flavor(caller(ctx), ctx.param("flavor_id"), member(ctx, "flavor"));

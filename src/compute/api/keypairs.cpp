@@ -62,10 +62,7 @@ void add_keypair_routes(std::vector<Route>& routes, ComputeService& s) {
         if (ctx.version >= Microversion{2, 10}) allowed.insert("user_id");
         for (auto& kv : body)
           if (!allowed.count(std::string(kv.key())))
-            throw BadRequest(
-                "Invalid input for field/attribute keypair. Additional properties are not allowed "
-                "('" +
-                std::string(kv.key()) + "' was unexpected)");
+            throw BadRequest(unexpected("keypair", kv.key()));
         if (auto* v = body.if_contains("public_key")) {
           if (!v->is_string()) throw BadRequest("Invalid input for field/attribute public_key.");
           r.public_key = std::string(v->as_string());

@@ -157,10 +157,7 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           if (!args.is_null()) require_object(args, action);
           if (args.is_object()) {
             if (auto* reason = args.as_object().if_contains("locked_reason")) {
-              if (!at_least(ctx, 73))
-                throw BadRequest(
-                    "Invalid input for field/attribute lock. Additional properties are not allowed "
-                    "('locked_reason' was unexpected)");
+              if (!at_least(ctx, 73)) throw BadRequest(unexpected("lock", "locked_reason"));
               if (!reason->is_string() || reason->as_string().size() > 255)
                 throw BadRequest(invalid("locked_reason", *reason,
                                          json::serialize(*reason) + " is not of type 'string'"));
@@ -180,10 +177,7 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
             if (k == "host" || k == "block_migration" || (k == "disk_over_commit" && !v225) ||
                 (k == "force" && v230 && !v268))
               continue;
-            throw BadRequest(
-                "Invalid input for field/attribute os-migrateLive. Additional "
-                "properties are not allowed ('" +
-                k + "' was unexpected)");
+            throw BadRequest(unexpected(action, k));
           }
           require_field(args, action, "host");
           require_field(args, action, "block_migration");

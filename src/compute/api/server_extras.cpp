@@ -183,9 +183,7 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
         auto body = ctx.body();
         for (auto& kv : body)
           if (kv.key() != "status" && kv.key() != "maintenance_mode")
-            throw BadRequest(
-                "Invalid input for field/attribute host. Additional properties are not allowed ('" +
-                std::string(kv.key()) + "' was unexpected)");
+            throw BadRequest(unexpected("host", kv.key()));
         auto status = string_or(body, "status");
         if (body.empty() ||
             (body.contains("status") && status != "enable" && status != "disable") ||

@@ -293,10 +293,7 @@ ServerRequest parse_create(Context& ctx) {
   if (at_least(ctx, 90)) allowed.insert("hostname");
   if (at_least(ctx, 57)) allowed.erase("personality");
   for (auto& kv : server)
-    if (!allowed.count(std::string(kv.key())))
-      throw BadRequest(
-          "Invalid input for field/attribute server. Additional properties are not allowed ('" +
-          std::string(kv.key()) + "' was unexpected)");
+    if (!allowed.count(std::string(kv.key()))) throw BadRequest(unexpected("server", kv.key()));
   ServerRequest r;
   auto* name = field(server, "name");
   if (!name)
@@ -676,10 +673,7 @@ void add_server_routes(std::vector<Route>& routes, ComputeService& s) {
           } else if (key == "hostname" && at_least(ctx, 90)) {
             fields["hostname"] = checked_name(v, "hostname");
           } else {
-            throw BadRequest(
-                "Invalid input for field/attribute server. Additional properties are not allowed "
-                "('" +
-                key + "' was unexpected)");
+            throw BadRequest(unexpected("server", key));
           }
         }
         auto row = s.update_server(caller(ctx), ctx.param("id"), fields);

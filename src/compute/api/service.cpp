@@ -192,6 +192,11 @@ std::string invalid(const std::string& field, const json::value& v, const std::s
          why;
 }
 
+std::string unexpected(const std::string& field, std::string_view key) {
+  return "Invalid input for field/attribute " + field +
+         ". Additional properties are not allowed ('" + std::string(key) + "' was unexpected)";
+}
+
 std::string checked_name(const json::value& v, const char* field) {
   if (!v.is_string() || v.as_string().empty() || v.as_string().size() > 255 ||
       std::isspace(static_cast<unsigned char>(v.as_string().front())) ||

@@ -431,21 +431,18 @@ void Conductor::spawn_failed(const json::object& b) {
 void Conductor::action_done(const json::object& b) {
   auto id = string_or(b, "instance_id"), task = string_or(b, "task_state");
   bool ok = b.at("ok").as_bool();
-  // A shelved server leaves its host: its claim goes before the record says so (see destroyed).
-  if (ok && (task == "shelving" || task == "shelving_offloading")) {
-    std::optional<json::object> row;
-    compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-    if (row && string_or(*row, "task_state") == task) placement_->release(id);
-  }
-  // A live migration gives back the source's room when it ends; when it fails, the destination's
-  // (the server stays on its source). Placement first, as above: a replay moves nothing twice.
+  // Placement before the record (see destroyed), so that a replay moves nothing twice: a shelved
+  // server leaves its host, so its claim goes; a live migration gives back the source's room when
+  // it ends, and the destination's when it fails (the server stays on its source).
   std::string left_host;
-  if (task == "migrating") {
+  if (task == "shelving" || task == "shelving_offloading" || task == "migrating") {
     std::optional<json::object> row;
     compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
     if (row && string_or(*row, "task_state") == task) {
       auto migration = string_or(*row, "migration_id");
-      if (ok) {
+      if (task != "migrating") {
+        if (ok) placement_->release(id);
+      } else if (ok) {
         placement_->release(migration);
         left_host = string_or(*row, "source_host");
       } else if (!migration.empty() && !placement_->allocations(migration).empty()) {

@@ -145,8 +145,7 @@ json::object ComputeService::aggregate_add_host(const Caller& c, const std::stri
                                                 const std::string& host) {
   return change_aggregate(
       c, "add_host", id, [&](soci::session& s, const json::object& row, const std::string& uuid) {
-        if (db::count(s, st::compute_service,
-                      db::Query{}.eq("host", host).eq("binary_name", "nova-compute")) == 0)
+        if (!is_compute_host(s, host))
           throw NotFound("Compute host " + host + " could not be found.");
         if (db::count(s, st::aggregate_host,
                       db::Query{}.eq("aggregate_id", uuid).eq("host", host)) > 0)

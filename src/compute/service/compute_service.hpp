@@ -164,6 +164,8 @@ class ComputeService {
   std::vector<json::object> list_hypervisors(const Caller& c, const std::string& pattern);
   json::object show_hypervisor(const Caller& c, const std::string& id);
   bool service_up(const json::object& service) const;
+  // Whether a nova-compute service is registered on this host.
+  static bool is_compute_host(soci::session& s, const std::string& host);
   // Availability zones: name → hosts → binary → service row (detail for admins).
   std::map<std::string, std::map<std::string, std::map<std::string, json::object>>>
   availability_zones(const Caller& c, bool detail);

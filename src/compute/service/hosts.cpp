@@ -36,6 +36,11 @@ void ComputeService::register_service(const std::string& host, const std::string
   });
 }
 
+bool ComputeService::is_compute_host(soci::session& s, const std::string& host) {
+  return db::count(s, st::compute_service,
+                   db::Query{}.eq("host", host).eq("binary_name", "nova-compute")) > 0;
+}
+
 void ComputeService::register_compute_host(const HostResources& r) {
   register_service(r.host, "nova-compute");
   write_hosts([&](soci::session& s) {

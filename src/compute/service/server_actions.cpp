@@ -165,8 +165,7 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
       // A named destination must be another compute host (Nova's checks, answered at once).
       auto dest = arg(args, "host");
       if (!dest.empty()) {
-        if (db::count(s, st::compute_service,
-                      db::Query{}.eq("host", dest).eq("binary_name", "nova-compute")) == 0)
+        if (!is_compute_host(s, dest))
           throw BadRequest("Compute host " + dest + " could not be found.");
         if (dest == string_or(row, "host"))
           throw BadRequest("Unable to migrate instance (" + id + ") to current host (" + dest +
