@@ -1,6 +1,6 @@
 // The `fake` compute driver: a simulated hypervisor with configured resources whose "VMs" are
-// one small file each (their power state), so that they outlive a restart as real VMs do. Never
-// the default; `nubo all-in-one --fake-hosts N` registers N of them for scale tests.
+// lines in a per-host log (uuid and power state), so that they outlive a restart as real VMs do.
+// Never the default; `nubo all-in-one --fake-hosts N` registers N of them for scale tests.
 #pragma once
 
 #include <chrono>
@@ -17,6 +17,9 @@ class FakeDriver : public ComputeDriver {
   // `state_dir` holds the simulated servers (empty: memory only).
   FakeDriver(std::string host, std::int64_t vcpus, std::int64_t memory_mb, std::int64_t local_gb,
              std::filesystem::path state_dir = {});
+  ~FakeDriver() override;
+  FakeDriver(const FakeDriver&) = delete;
+  FakeDriver& operator=(const FakeDriver&) = delete;
   // Makes every spawn on this host fail (`[fake] fail_spawn_hosts`), to exercise rescheduling.
   void fail_spawns(bool fail) { fail_spawns_ = fail; }
   // How long a snapshot takes (`[fake] snapshot_seconds`, default none): a real disk copy takes
@@ -52,12 +55,14 @@ class FakeDriver : public ComputeDriver {
  private:
   // Sets an existing server's state (NotFound when this host does not have it).
   void set(const std::string& uuid, PowerState state);
-  void save(const std::string& uuid, PowerState state);
+  // Records a server's state (nullopt: gone) in memory and appends it to the log.
+  void save(const std::string& uuid, std::optional<PowerState> state);
 
   HostResources resources_;
   bool fail_spawns_ = false;
   std::chrono::milliseconds snapshot_delay_{0};
   std::filesystem::path dir_;
+  int log_ = -1;  // servers.log, opened for appending
   mutable std::mutex mutex_;
   std::map<std::string, PowerState> servers_;
 };
