@@ -169,6 +169,11 @@ json::value ComputeAgent::handle(const BusMessage& m) {
       // by the conductor once this reports).
       if (!driver_->power_state(id)) driver_->spawn(spec);
       if (bool_or(spec.task_args, "paused", false)) driver_->pause(id);
+    } else if (op == "evacuate") {
+      // Recreated here from its image (its host is down); stopped when it was stopped, or when
+      // asked (2.95).
+      if (!driver_->power_state(id)) driver_->spawn(spec);
+      if (bool_or(spec.task_args, "stop", false)) driver_->power_off(id);
     } else if (op == "resize") {
       // On a new host the server is built there; on its own host it changes in place.
       if (driver_->power_state(id))

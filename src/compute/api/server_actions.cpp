@@ -193,9 +193,61 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           for (auto* key : {"disk_over_commit", "force"})
             if (auto* v = a.if_contains(key); v && !v->is_bool())
               throw BadRequest(invalid(key, *v, json::serialize(*v) + " is not of type 'boolean'"));
-          s.server_action(c, id, action,
-                          json::object{{"host", host.is_string() ? host : json::value("")}});
+          // A named host is taken as it is before 2.30 and with force, else the filters check it.
+          auto* force = a.if_contains("force");
+          bool forced = !v230 || (force && force->as_bool());
+          s.server_action(
+              c, id, action,
+              json::object{{"host", host.is_string() ? host : json::value("")}, {"force", forced}});
           return empty(202);
+        }
+        if (action == "evacuate") {
+          // Nova's schema: onSharedStorage required before 2.14 and gone from it; force from 2.29
+          // to 2.67; from 2.95 the server arrives stopped.
+          require_object(args, action);
+          auto& a = args.as_object();
+          bool v214 = at_least(ctx, 14), v229 = at_least(ctx, 29), v268 = at_least(ctx, 68);
+          for (auto& kv : a) {
+            std::string k(kv.key());
+            if (k == "host" || k == "adminPass" || (k == "onSharedStorage" && !v214) ||
+                (k == "force" && v229 && !v268))
+              continue;
+            throw BadRequest(unexpected(action, k));
+          }
+          if (!v214) require_field(args, action, "onSharedStorage");
+          json::object evacuate{{"stop", at_least(ctx, 95)}};
+          if (auto* host = a.if_contains("host")) {
+            if (!host->is_string() || host->as_string().empty() || host->as_string().size() > 255)
+              throw BadRequest(
+                  invalid("host", *host, json::serialize(*host) + " is not of type 'string'"));
+            evacuate["host"] = *host;
+          }
+          std::optional<bool> shared, force;
+          if (auto* v = a.if_contains("onSharedStorage"); v && !(shared = nova_boolean(*v)))
+            throw BadRequest(invalid("onSharedStorage", *v,
+                                     json::serialize(*v) + " is not of type 'boolean', 'string'"));
+          if (auto* v = a.if_contains("force"); v && !(force = nova_boolean(*v)))
+            throw BadRequest(
+                invalid("force", *v, json::serialize(*v) + " is not of type 'boolean', 'string'"));
+          if (auto* pass = a.if_contains("adminPass")) {
+            if (!pass->is_string())
+              throw BadRequest(
+                  invalid("adminPass", *pass, json::serialize(*pass) + " is not of type 'string'"));
+            if (shared.value_or(false))
+              throw BadRequest("admin password can't be changed on existing disk");
+            evacuate["adminPass"] = *pass;
+          }
+          if (force.value_or(false) && !evacuate.contains("host"))
+            throw BadRequest("Can't force to a non-provided destination");
+          // Before 2.29 a named host is taken as it is; from 2.29 only with force.
+          evacuate["force"] = !v229 || force.value_or(false);
+          auto result = s.server_action(c, id, action, evacuate);
+          if (v214) return empty(200);
+          // Before 2.14 the new password is returned (none when the disk is kept on shared
+          // storage).
+          return json_response(
+              200, json::object{{"adminPass", shared.value_or(false) ? json::value(nullptr)
+                                                                     : result.at("adminPass")}});
         }
         if (action == "os-resetState") {
           require_field(args, action, "state");

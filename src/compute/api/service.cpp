@@ -106,6 +106,7 @@ std::map<std::string, std::string> default_policy() {
       {"os_compute_api:os-shelve:unshelve", "rule:project_member_or_admin"},
       {"os_compute_api:os-migrate-server:migrate", admin},
       {"os_compute_api:os-migrate-server:migrate_live", admin},
+      {"os_compute_api:os-evacuate", admin},
       {"os_compute_api:os-admin-actions:reset_state", admin},
       {"os_compute_api:os-deferred-delete:restore", "rule:project_member_or_admin"},
       {"os_compute_api:os-deferred-delete:force", "rule:project_member_or_admin"},

@@ -28,6 +28,12 @@ json::object object(const json::object& o, const char* key) {
   return v && v->is_object() ? v->as_object() : json::object{};
 }
 
+// An evacuation shares its task state with rebuild; its arguments tell them apart.
+bool evacuating(const json::object& row) {
+  return string_or(row, "task_state") == "rebuilding" &&
+         bool_or(object(row, "task_args"), "evacuate", false);
+}
+
 // The instance action event a finished operation records, as Nova names them.
 std::string event_name(const std::string& record) {
   static const std::map<std::string, std::string> names = {
@@ -122,6 +128,16 @@ void Conductor::start() {
     spdlog::info("conductor: resuming {} builds waiting for a host", waiting.size());
     bus_->cast("conductor", "build_instances", json::object{{"instance_ids", std::move(waiting)}});
   }
+  // Evacuations still waiting for a host: their own host is down, so they cannot wait for it.
+  std::vector<std::string> evacuations;
+  compute_->database().read([&](soci::session& s) {
+    for (auto& row :
+         db::select(s, st::instance, db::Query{}.eq("task_state", "rebuilding").eq("deleted", "0")))
+      if (evacuating(row) && string_or(row, "move_host").empty())
+        evacuations.push_back(string_or(row, "id"));
+  });
+  for (auto& id : evacuations)
+    bus_->cast("conductor", "run_action", json::object{{"instance_id", id}, {"op", "schedule"}});
 }
 
 void Conductor::stop() { bus_->unsubscribe("conductor"); }
@@ -188,7 +204,28 @@ void Conductor::register_host(const json::object& b) {
   inv.traits = {"COMPUTE_NODE"};
   placement_->ensure_provider(inv);
   power_states(b);
+  finish_evacuations(res.host);
   resume_host(res.host);
+}
+
+void Conductor::finish_evacuations(const std::string& host) {
+  std::vector<json::object> done;
+  compute_->database().read([&](soci::session& s) {
+    done = db::select(s, st::migration,
+                      db::Query{}
+                          .eq("source_compute", host)
+                          .eq("migration_type", "evacuation")
+                          .eq("status", "done"));
+  });
+  for (auto& m : done) {
+    auto id = string_or(m, "id"), instance = string_or(m, "instance_id");
+    spdlog::info("conductor: {} was evacuated from {}: its copy and its room there go", instance,
+                 host);
+    bus_->cast("compute." + host, "cleanup", json::object{{"instance_id", instance}});
+    placement_->release(id);  // before the record: a replay finds nothing more to release
+    compute_->database().write(
+        [&](soci::session& s) { set_migration_status(s, id, "completed", compute_->now()); });
+  }
 }
 
 RequestSpec Conductor::request_spec(const json::object& row, const json::object& flavor) {
@@ -435,12 +472,23 @@ void Conductor::action_done(const json::object& b) {
   // server leaves its host, so its claim goes; a live migration gives back the source's room when
   // it ends, and the destination's when it fails (the server stays on its source).
   std::string left_host;
-  if (task == "shelving" || task == "shelving_offloading" || task == "migrating") {
+  if (task == "shelving" || task == "shelving_offloading" || task == "migrating" ||
+      task == "rebuilding") {
     std::optional<json::object> row;
     compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
     if (row && string_or(*row, "task_state") == task) {
       auto migration = string_or(*row, "migration_id");
-      if (task != "migrating") {
+      if (task == "rebuilding") {
+        // A failed evacuation gives the new host's room back and puts the server back on its
+        // (dead) host, from where it can be evacuated again; a finished one keeps the dead
+        // host's room until that host is back.
+        if (evacuating(*row) && !ok && !placement_->allocations(migration).empty()) {
+          placement_->release(id);
+          placement_->move_allocations(
+              migration, id, {id, string_or(*row, "project_id"), string_or(*row, "user_id")});
+          left_host = string_or(*row, "host");
+        }
+      } else if (task != "migrating") {
         if (ok) placement_->release(id);
       } else if (ok) {
         placement_->release(migration);
@@ -460,13 +508,15 @@ void Conductor::action_done(const json::object& b) {
     auto* spec = action_for_task(task);
     auto t = compute_->now();
     auto host = string_or(*r, "host");
+    bool evacuation = evacuating(*r);
     if (!ok) {
       json::object changes{{"task_state", nullptr}, {"updated_at", t}};
-      if (task == "migrating") {  // back on its source
+      if (task == "migrating" || evacuation) {  // back on its source
         for (auto* key : {"host", "node"}) changes[key] = r->at(std::string("source_") + key);
         for (auto* key : {"source_host", "source_node", "migration_id", "move_host", "task_args"})
           changes[key] = nullptr;
-        set_migration_status(s, string_or(*r, "migration_id"), "error", t);
+        set_migration_status(s, string_or(*r, "migration_id"), evacuation ? "failed" : "error", t);
+        if (evacuation) changes["vm_state"] = "error";  // as Nova leaves a failed rebuild
       }
       db::update(s, st::instance, id, changes);
       db::insert(s, st::instance_fault,
@@ -503,6 +553,13 @@ void Conductor::action_done(const json::object& b) {
     } else if (task == "migrating") {
       for (auto* key : {"source_host", "source_node", "migration_id"}) changes[key] = nullptr;
       set_migration_status(s, string_or(*r, "migration_id"), "completed", t);
+    } else if (evacuation) {
+      // "done" until the dead host is back and has dropped its copy (then "completed").
+      for (auto* key : {"source_host", "source_node", "migration_id"}) changes[key] = nullptr;
+      set_migration_status(s, string_or(*r, "migration_id"), "done", t);
+      changes["launched_at"] = t;
+      changes["task_args"] = nullptr;
+      changes["power_state"] = int_or(b, "power_state");
     } else if (task == "unshelving") {
       changes["launched_at"] = t;
       changes["shelved_image_id"] = nullptr;
@@ -511,7 +568,7 @@ void Conductor::action_done(const json::object& b) {
     if (spec && spec->done_vm_state == "active" && int_or(b, "power_state") == 4)
       changes["vm_state"] = "stopped";
     // A stopped server stays stopped through a rebuild or a resize, as in Nova.
-    if (string_or(*r, "previous_vm_state") == "stopped" &&
+    if (string_or(*r, "previous_vm_state") == "stopped" && !evacuation &&
         (task == "rebuilding" || task == "resize_prep" || task == "resize_reverting")) {
       changes["power_state"] = 4;
       if (task != "resize_prep") changes["vm_state"] = "stopped";
@@ -583,6 +640,7 @@ void Conductor::run_action(const std::string& id, const std::string& op) {
   if (!row || row->at("deleted").as_bool()) return;
   auto task = string_or(*row, "task_state");
   if (op == "confirm_resize") return confirm_resize(id);
+  if (evacuating(*row)) return evacuate(id);
   if (task == "resize_prep" || task == "unshelving" || task == "migrating")
     return schedule_move(id);
   if (task == "resize_reverting") return revert_resize(id);
@@ -627,7 +685,12 @@ void Conductor::schedule_move(const std::string& id) {
     bool migrate = object(*row, "new_flavor").empty();
     if (migrate || !settings_.allow_resize_to_same_host) spec.ignore_hosts.insert(source);
     // A live migration to a named host goes there if it has room (the filters are not asked).
-    if (live) spec.forced_host = string_or(object(*row, "task_args"), "host");
+    // A live migration's named host: taken as it is when forced, else checked by the filters.
+    if (live) {
+      auto args = object(*row, "task_args");
+      (bool_or(args, "force", true) ? spec.forced_host : spec.requested_host) =
+          string_or(args, "host");
+    }
     placement_->move_allocations(
         id, migration, {migration, string_or(*row, "project_id"), string_or(*row, "user_id")});
   }
@@ -686,6 +749,58 @@ void Conductor::schedule_move(const std::string& id) {
     row = *db::get(s, st::instance, id);
   });
   send();
+}
+
+void Conductor::evacuate(const std::string& id) {
+  std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  if (!row || !evacuating(*row)) return;
+  // Replayed after a restart once a host was chosen: send the work there again.
+  if (!string_or(*row, "move_host").empty()) return send_to_host(*row, "evacuate");
+  auto args = object(*row, "task_args");
+  auto source = string_or(*row, "host"), migration = string_or(*row, "migration_id");
+  placement::Consumer as_instance{id, string_or(*row, "project_id"), string_or(*row, "user_id")};
+  // The dead host's room stays held, under the migration, until that host is back and has
+  // dropped its copy (finish_evacuations), as Nova keeps it; the new host is claimed for the
+  // server. A replay finds the room already moved.
+  if (placement_->allocations(migration).empty())
+    placement_->move_allocations(
+        id, migration, {migration, string_or(*row, "project_id"), string_or(*row, "user_id")});
+  auto spec = request_spec(*row, row->at("flavor").as_object());
+  spec.ignore_hosts = {source};
+  spec.forced_host.clear();
+  if (auto dest = string_or(args, "host"); !dest.empty())
+    (bool_or(args, "force", false) ? spec.forced_host : spec.requested_host) = dest;
+  auto selection = choose(spec);
+  if (!selection) {  // Nova's conductor: the migration errs and the server goes to ERROR
+    placement_->move_allocations(migration, id, as_instance);
+    compute_->database().write([&](soci::session& s) {
+      set_migration_status(s, migration, "error", compute_->now());
+      db::update(s, st::instance, id,
+                 json::object{{"migration_id", nullptr}, {"task_args", nullptr}});
+    });
+    fail(id, "No valid host was found. ", 500);
+    return;
+  }
+  AtExit done{[&] { recorded(id); }};
+  compute_->database().write([&](soci::session& s) {
+    auto t = compute_->now();
+    db::update(s, st::instance, id,
+               json::object{{"host", selection->host},
+                            {"node", selection->node},
+                            {"availability_zone", selection->zone},
+                            {"move_host", selection->host},
+                            {"source_host", source},
+                            {"source_node", row->at("node")},
+                            {"updated_at", t}});
+    db::update(s, st::migration, migration,
+               json::object{{"dest_compute", selection->host},
+                            {"dest_node", selection->node},
+                            {"status", "pre-migrating"},
+                            {"updated_at", t}});
+    row = *db::get(s, st::instance, id);
+  });
+  send_to_host(*row, "evacuate");
 }
 
 void Conductor::confirm_resize(const std::string& id) {
@@ -800,13 +915,16 @@ void Conductor::resume_host(const std::string& host) {
   });
   for (auto& r : rows) {
     auto id = string_or(r, "id"), task = string_or(r, "task_state");
+    // An evacuation still choosing its host is the conductor's own (resumed by start()), not
+    // the dead host's.
+    if (evacuating(r) && string_or(r, "move_host").empty()) continue;
     spdlog::info("conductor: resuming {} of {} on {}", task, id, host);
     if (task == "spawning")
       send_to_host(r, "spawn");
     else if (task == "deleting")
       delete_instance(id);
     else if (task == "resize_prep" || task == "unshelving" || task == "resize_reverting" ||
-             task == "migrating")
+             task == "migrating" || evacuating(r))
       run_action(id, "schedule");
     else if (auto* spec = action_for_task(task); spec && !spec->agent_op.empty())
       send_to_host(r, spec->agent_op);

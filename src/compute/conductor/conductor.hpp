@@ -47,6 +47,11 @@ class Conductor {
   void delete_instance(const std::string& id);
   void run_action(const std::string& id, const std::string& op);
   void schedule_move(const std::string& id);
+  // Recreates a server whose host is down on another host (os-evacuate).
+  void evacuate(const std::string& id);
+  // The evacuations away from this host that ended while it was down: its copies and the room
+  // they held go now that it is back (Nova's compute does this when it starts).
+  void finish_evacuations(const std::string& host);
   void confirm_resize(const std::string& id);
   void revert_resize(const std::string& id);
   void power_states(const json::object& body);

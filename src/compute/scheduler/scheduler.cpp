@@ -90,6 +90,7 @@ std::vector<const HostState*> Scheduler::rank(
   for (auto& h : hosts) {
     auto c = by_node.find(h.node_uuid);
     if (c == by_node.end() || !h.usable || spec.ignore_hosts.count(h.host)) continue;
+    if (!spec.requested_host.empty() && h.host != spec.requested_host) continue;
     if (!spec.forced_host.empty()) {
       if (h.host != spec.forced_host) continue;
     } else {

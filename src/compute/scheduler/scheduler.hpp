@@ -32,6 +32,9 @@ struct RequestSpec {
   std::string instance_id, project_id, user_id;
   std::int64_t vcpus = 0, memory_mb = 0, disk_gb = 0;
   std::string zone, forced_host;
+  // A host the request names but does not force (Nova's requested_destination): the only one
+  // considered, and the filters still apply.
+  std::string requested_host;
   std::map<std::string, std::string> extra_specs;  // the flavor's
   std::map<std::string, std::string> image_properties;
   std::string group_id, group_policy;  // affinity, anti-affinity, soft-affinity, soft-anti-affinity

@@ -40,6 +40,7 @@ std::string action_rule(const std::string& action) {
       {"resize", "os_compute_api:servers:resize"},
       {"migrate", "os_compute_api:os-migrate-server:migrate"},
       {"os-migrateLive", "os_compute_api:os-migrate-server:migrate_live"},
+      {"evacuate", "os_compute_api:os-evacuate"},
       {"confirmResize", "os_compute_api:servers:confirm_resize"},
       {"revertResize", "os_compute_api:servers:revert_resize"},
       {"lock", "os_compute_api:os-lock-server:lock"},
@@ -171,7 +172,45 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
           throw BadRequest("Unable to migrate instance (" + id + ") to current host (" + dest +
                            ").");
       }
-      changes["task_args"] = json::object{{"host", dest}, {"paused", vm == "paused"}};
+      changes["task_args"] =
+          json::object{{"host", dest}, {"paused", vm == "paused"}, {"force", args.at("force")}};
+    }
+    if (action == "evacuate") {
+      // Nova's checks, in its order: the named host, then the server's own host, which must be
+      // down (an evacuation recreates the server elsewhere; its host must not still run it).
+      auto dest = arg(args, "host"), source = string_or(row, "host");
+      if (!dest.empty() && !is_compute_host(s, dest))
+        throw NotFound("Compute host " + dest + " not found.");
+      if (dest == source) throw BadRequest("The target host can't be the same one.");
+      auto services = db::select(s, st::compute_service,
+                                 db::Query{}.eq("host", source).eq("binary_name", "nova-compute"));
+      if (!services.empty() && service_up(services.front()))
+        throw BadRequest("Compute service of " + source + " is still in use.");
+      auto pass = arg(args, "adminPass");
+      if (pass.empty()) pass = uuid4_hex().substr(0, 12);
+      result["adminPass"] = pass;
+      changes["admin_pass"] = pass;
+      // The migration record exists from the request on, as Nova's does ("accepted").
+      auto migration = uuid4();
+      db::insert(
+          s, st::migration,
+          json::object{{"id", migration},
+                       {"number", st::next_number(s, st::migration)},
+                       {"instance_id", id},
+                       {"source_compute", source},
+                       {"source_node", row.at("node")},
+                       {"dest_compute", dest.empty() ? json::value(nullptr) : json::value(dest)},
+                       {"status", "accepted"},
+                       {"migration_type", "evacuation"},
+                       {"project_id", row.at("project_id")},
+                       {"user_id", row.at("user_id")},
+                       {"created_at", t},
+                       {"updated_at", t}});
+      changes["migration_id"] = migration;
+      changes["task_args"] = json::object{{"evacuate", true},
+                                          {"host", dest},
+                                          {"force", args.at("force")},
+                                          {"stop", args.at("stop").as_bool() || vm == "stopped"}};
     }
     if (action == "rebuild") {
       auto image_ref = arg(args, "imageRef");

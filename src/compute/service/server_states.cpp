@@ -69,6 +69,9 @@ const std::vector<ActionSpec>& actions() {
       // The server keeps running (or paused) while it moves; it ends in the state it had.
       {"os-migrateLive", "live-migration", {"active", "paused"}, "migrating", "", "", 1},
       {"revertResize", "revertResize", {"resized"}, "resize_reverting", "", "active", 1},
+      // Recreated on another host from its image; the conductor chooses the host. Listed after
+      // rebuild, whose task state it shares (and so its events, as in Nova).
+      {"evacuate", "evacuate", {"active", "stopped", "error"}, "rebuilding", "", "active", 1},
   };
   return table;
 }

@@ -15,6 +15,7 @@
 #include "compute/placement/local_client.hpp"
 #include "compute/placement/setup.hpp"
 #include "compute/setup.hpp"
+#include "compute/virt/fake/fake_driver.hpp"
 #include "tests/api/support/identity_cloud.hpp"
 
 using namespace nubo;
@@ -156,6 +157,11 @@ class Cloud : public apitest::IdentityCloud {
   }
   // Stops the conductor and agents as a crash would leave them (records stay as they are).
   void stop_plane() { plane_.reset(); }
+  // The servers a fake host runs (its driver's state, read while the plane is stopped).
+  std::vector<std::string> fake_servers(const std::string& host) {
+    compute::FakeDriver probe(host, 1, 1, 1, dir_ / "fake" / host);
+    return probe.list_instances();
+  }
 
   Reply nova(const std::string& method, const std::string& path, const std::string& token,
              const json::object& body = {}, const std::string& version = {}) {
@@ -623,6 +629,103 @@ TEST(Servers, LiveMigrationMovesARunningServerAndItsClaim) {
   cloud.nova("POST", "/v2.1/servers/" + id + "/action", alice, json::object{{"os-stop", nullptr}});
   cloud.wait_for(alice, id, "SHUTOFF");
   EXPECT_EQ(live({{"host", nullptr}, {"block_migration", "auto"}}).status, 409);
+}
+
+TEST(Servers, EvacuateRecreatesTheServerOfADeadHostElsewhere) {
+  Cloud cloud(3);
+  auto alice = cloud.member("alice");
+  auto id = cloud.boot(alice, "vm");
+  auto source = str(cloud.wait_for(cloud.admin(), id, "ACTIVE"), "OS-EXT-SRV-ATTR:host");
+  auto evacuate = [&](const json::object& args, const std::string& version,
+                      const std::string& token = {}) {
+    return cloud.nova("POST", "/v2.1/servers/" + id + "/action",
+                      token.empty() ? cloud.admin() : token, json::object{{"evacuate", args}},
+                      version);
+  };
+  auto other = source == "fake-host-1" ? "fake-host-2" : "fake-host-1";
+  // Admin only; Nova's schema per microversion; a named host must exist and be another one.
+  EXPECT_EQ(evacuate({}, "2.14", alice).status, 403);
+  EXPECT_EQ(evacuate({}, "2.1").status, 400);  // onSharedStorage required before 2.14
+  EXPECT_EQ(evacuate({{"onSharedStorage", true}}, "2.14").status, 400);
+  EXPECT_EQ(evacuate({{"onSharedStorage", "maybe"}}, "2.1").status, 400);
+  auto shared_pass = evacuate({{"onSharedStorage", true}, {"adminPass", "x"}}, "2.1");
+  EXPECT_EQ(shared_pass.status, 400);
+  EXPECT_NE(shared_pass.raw.find("admin password can't be changed on existing disk"),
+            std::string::npos);
+  EXPECT_EQ(evacuate({{"force", true}}, "2.29").status, 400);  // forced to nowhere
+  EXPECT_EQ(evacuate({{"force", true}, {"host", other}}, "2.68").status, 400);
+  EXPECT_EQ(evacuate({{"host", "nowhere"}}, "2.14").status, 404);
+  EXPECT_EQ(evacuate({{"host", source}}, "2.14").status, 400);
+  // Its host is up: refused, as Nova refuses it.
+  auto in_use = evacuate({}, "2.14");
+  EXPECT_EQ(in_use.status, 400);
+  EXPECT_NE(in_use.raw.find("Compute service of " + source + " is still in use."),
+            std::string::npos);
+
+  auto services = cloud.nova("GET", "/v2.1/os-services?host=" + source, cloud.admin(), {}, "2.53");
+  auto service = str(services.body.at("services").as_array().at(0).as_object(), "id");
+  auto force_down = [&](bool down) {
+    ASSERT_EQ(cloud
+                  .nova("PUT", "/v2.1/os-services/" + service, cloud.admin(),
+                        json::object{{"forced_down", down}}, "2.53")
+                  .status,
+              200);
+  };
+  force_down(true);
+  // Before 2.14 the new password is the answer.
+  auto r = evacuate({{"onSharedStorage", false}}, "2.1");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_FALSE(str(r.body, "adminPass").empty());
+  auto view = cloud.wait_for(cloud.admin(), id, "ACTIVE");
+  auto dest = str(view, "OS-EXT-SRV-ATTR:host");
+  EXPECT_NE(dest, source);
+  auto migrations =
+      cloud.nova("GET", "/v2.1/os-migrations?instance_uuid=" + id, cloud.admin(), {}, "2.59");
+  auto& m = migrations.body.at("migrations").as_array().at(0).as_object();
+  EXPECT_EQ(str(m, "migration_type"), "evacuation");
+  EXPECT_EQ(str(m, "status"), "done");
+  EXPECT_EQ(str(m, "source_compute"), source);
+  EXPECT_EQ(str(m, "dest_compute"), dest);
+  // The server holds the new host; the dead host's room stays held until it is back.
+  EXPECT_EQ(cloud.placement().allocations(id).size(), 1u);
+  EXPECT_EQ(cloud.placement().allocations(str(m, "uuid")).size(), 1u);
+
+  // The dead host comes back (its agent starts): its copy and its room go.
+  cloud.stop_plane();
+  auto before = cloud.fake_servers(source);
+  EXPECT_NE(std::find(before.begin(), before.end(), id), before.end());
+  force_down(false);
+  cloud.start_plane();
+  std::string status;
+  for (int i = 0; i < 300 && status != "completed"; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    auto again =
+        cloud.nova("GET", "/v2.1/os-migrations?instance_uuid=" + id, cloud.admin(), {}, "2.59");
+    status = str(again.body.at("migrations").as_array().at(0).as_object(), "status");
+  }
+  EXPECT_EQ(status, "completed");
+  EXPECT_TRUE(cloud.placement().allocations(str(m, "uuid")).empty());
+  cloud.stop_plane();
+  auto after = cloud.fake_servers(source);
+  EXPECT_EQ(std::find(after.begin(), after.end(), id), after.end());
+  auto on_dest = cloud.fake_servers(dest);
+  EXPECT_NE(std::find(on_dest.begin(), on_dest.end(), id), on_dest.end());
+  cloud.start_plane();
+
+  // From 2.95 a server arrives stopped; the answer is empty from 2.14. Evacuated again while
+  // the conductor is down, it goes when the conductor is back.
+  auto dest_services =
+      cloud.nova("GET", "/v2.1/os-services?host=" + dest, cloud.admin(), {}, "2.53");
+  service = str(dest_services.body.at("services").as_array().at(0).as_object(), "id");
+  force_down(true);
+  cloud.stop_plane();
+  auto stopped = evacuate({}, "2.95");
+  ASSERT_EQ(stopped.status, 200) << stopped.raw;
+  EXPECT_TRUE(stopped.raw.empty()) << stopped.raw;
+  cloud.start_plane();
+  view = cloud.wait_for(cloud.admin(), id, "SHUTOFF");
+  EXPECT_NE(str(view, "OS-EXT-SRV-ATTR:host"), dest);
+  EXPECT_EQ(cloud.placement().allocations(id).size(), 1u);
 }
 
 TEST(Servers, NoValidHostEndsInErrorWithNovasFault) {
