@@ -12,8 +12,10 @@ build: deps
 	@test -f $(BUILD)/build.ninja || cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	ninja -C $(BUILD) -j $(JOBS)
 
+# The all-in-one on this machine's QEMU, with the test guest image loaded as nubo-guest.
 run: build
-	$(NUBO) all-in-one
+	scripts/build-guest-image $(BUILD)/guest
+	$(NUBO) all-in-one --guest-image $(BUILD)/guest/nubo-guest.qcow2
 
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -27,6 +29,7 @@ test: unit
 	tests/e2e/openstack-placement $(NUBO)
 	tests/e2e/openstack-compute $(NUBO)
 	tests/e2e/compute-kill9 $(NUBO)
+	tests/e2e/qemu-vm $(NUBO)
 	tests/e2e/image-failures $(NUBO)
 	tests/conformance/run $(NUBO) --must-pass
 

@@ -7,6 +7,7 @@
 #include "compute/agent/agent.hpp"
 #include "compute/conductor/conductor.hpp"
 #include "compute/virt/fake/fake_driver.hpp"
+#include "compute/virt/qemu/qemu_driver.hpp"
 
 namespace nubo::compute {
 
@@ -36,8 +37,35 @@ std::shared_ptr<ComputeService> open_compute_service(const Config& c,
 }
 
 std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c,
-                                                         const std::string& state_dir) {
+                                                         const std::string& state_dir,
+                                                         std::shared_ptr<ImageClient> images) {
   std::vector<std::unique_ptr<ComputeDriver>> out;
+  auto driver = c.get_string("compute", "driver",
+                             c.get_int("compute", "fake_hosts", 0) > 0 ? "fake" : "qemu");
+  if (driver == "none") return out;
+  if (driver == "qemu") {
+    QemuSettings q;
+    char name[256] = {};
+    gethostname(name, sizeof name - 1);
+    q.host = c.get_string("DEFAULT", "host", name);
+    q.instances_dir = c.get_string("qemu", "instances_path",
+                                   (std::filesystem::path(state_dir) / "instances").string());
+    q.virt_type = c.get_string("qemu", "virt_type", q.virt_type);
+    q.binary = c.get_string("qemu", "binary", q.binary);
+    q.vcpus = c.get_int("qemu", "vcpus", 0);
+    q.memory_mb = c.get_int("qemu", "memory_mb", 0);
+    q.local_gb = c.get_int("qemu", "local_gb", 0);
+    q.force_config_drive = c.get_bool("qemu", "force_config_drive", q.force_config_drive);
+    q.shutdown_timeout = std::chrono::seconds(c.get_int("qemu", "shutdown_timeout", 10));
+    ImageFetcher fetch;
+    if (images)
+      fetch = [images](const std::string& id, const std::filesystem::path& to) {
+        return images->download(id, to.string());
+      };
+    out.push_back(std::make_unique<QemuDriver>(std::move(q), std::move(fetch)));
+    return out;
+  }
+  if (driver != "fake") throw std::runtime_error("[compute] driver: unknown driver " + driver);
   auto n = c.get_int("compute", "fake_hosts", 0);
   auto prefix = c.get_string("fake", "host_prefix", "fake-host-");
   for (long i = 1; i <= n; ++i) {
@@ -112,7 +140,7 @@ std::unique_ptr<ControlPlane> start_control_plane(
   compute->register_service(host, "nova-scheduler");
   compute->register_service(host, "nova-conductor");
   plane->conductor->start();
-  for (auto& driver : make_drivers(c, state_dir)) {
+  for (auto& driver : make_drivers(c, state_dir, compute->images())) {
     auto agent = std::make_shared<ComputeAgent>(std::shared_ptr<ComputeDriver>(std::move(driver)),
                                                 plane->bus, compute->images());
     agent->start();

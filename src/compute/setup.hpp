@@ -18,11 +18,14 @@ ComputeSettings settings_from_config(const Config& config, const std::string& st
 // Opens the database (applying migrations) and creates the default flavors on a new cloud.
 std::shared_ptr<ComputeService> open_compute_service(const Config& config,
                                                      const std::string& state_dir);
-// The hypervisors this process drives: `[compute] fake_hosts = N` simulated ones (fake-host-1...,
-// with `[fake] vcpus, memory_mb, local_gb`); none otherwise until the qemu driver lands.
-// `state_dir` keeps the fake servers across restarts.
-std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& config,
-                                                         const std::string& state_dir);
+// The hypervisors this process drives, by `[compute] driver`: `qemu` (the default, unless
+// fake_hosts is set) is this machine, its servers under <state_dir>/instances and its images
+// fetched through `images`; `fake` is `[compute] fake_hosts = N` simulated ones (fake-host-1...,
+// with `[fake] vcpus, memory_mb, local_gb`, their servers kept under <state_dir>/fake); `none`
+// drives no hypervisor (an API-only process).
+std::vector<std::unique_ptr<ComputeDriver>> make_drivers(
+    const Config& config, const std::string& state_dir,
+    std::shared_ptr<ImageClient> images = nullptr);
 
 class Conductor;
 class ComputeAgent;

@@ -167,6 +167,31 @@ class LocalImageClient : public compute::ImageClient {
       throw;
     }
   }
+  // Loads a file as a public image named `name` unless one has that name (the guest image
+  // `make run` offers every new cloud).
+  void import_if_absent(const std::string& name, const std::string& path,
+                        const std::string& disk_format) {
+    if (!all_pages(service(), {{"name", name}}, "all").empty()) return;
+    auto image = images_->create(service(), json::object{{"name", name},
+                                                         {"disk_format", disk_format},
+                                                         {"container_format", "bare"},
+                                                         {"visibility", "public"}});
+    upload(std::string(image.at("id").as_string()), path);
+    spdlog::info("image: {} loaded from {} as {}", name, path,
+                 std::string(image.at("id").as_string()));
+  }
+  json::object download(const std::string& image_id, const std::string& path) override {
+    auto image = images_->prepare_download(service(), image_id);
+    if (image.at("location").is_null())
+      throw std::runtime_error("image " + image_id + " has no data");
+    auto reader = images_->open_data(image, 0);
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    for (auto chunk = reader->read(1 << 20); !chunk.empty(); chunk = reader->read(1 << 20))
+      out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + path);
+    return image;
+  }
   std::vector<json::object> find(
       const std::vector<std::pair<std::string, std::string>>& properties) override {
     return all_pages(service(), properties, "all");
@@ -306,10 +331,18 @@ int run_services(const Config& config, const std::string& state_dir,
   }
   if (services.count("compute")) {
     compute_service = compute::open_compute_service(config, state_dir);
-    if (images)
-      compute_service->set_image_client(
-          std::make_shared<LocalImageClient>(images, image_pipeline->spec().policy));
-    else
+    if (images) {
+      auto client = std::make_shared<LocalImageClient>(images, image_pipeline->spec().policy);
+      if (auto guest = config.get_string("bootstrap", "guest_image", ""); !guest.empty()) {
+        if (fs::exists(guest))
+          client->import_if_absent(config.get_string("bootstrap", "guest_image_name", "nubo-guest"),
+                                   guest, "qcow2");
+        else
+          spdlog::warn("bootstrap: guest image {} does not exist (scripts/build-guest-image)",
+                       guest);
+      }
+      compute_service->set_image_client(client);
+    } else
       compute_service->set_image_client(
           std::make_shared<compute::RestImageClient>(config.get_string(
               "compute", "image_url", image::settings_from_config(config, state_dir).public_url)));
@@ -371,6 +404,9 @@ int main(int argc, char** argv) {
   long fake_hosts = -1;
   aio->add_option("--fake-hosts", fake_hosts,
                   "register N simulated hypervisors (the fake driver, for scale tests)");
+  std::string guest_image;
+  aio->add_option("--guest-image", guest_image,
+                  "a qcow2 file loaded as the public image nubo-guest unless it exists");
   auto* api = app.add_subcommand("api", "chosen API services");
   std::string services = "identity";
   api->add_option("--services", services,
@@ -392,6 +428,7 @@ int main(int argc, char** argv) {
       state_dir = *s;
     setup_logging(config);
     if (fake_hosts >= 0) config.set("compute", "fake_hosts", std::to_string(fake_hosts));
+    if (!guest_image.empty()) config.set("bootstrap", "guest_image", fs::absolute(guest_image));
     if (aio->parsed())
       return run_services(config, state_dir, {"identity", "image", "compute", "placement"}, true);
     if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);

@@ -43,6 +43,9 @@ namespace {
 }  // namespace
 
 void RestImageClient::upload(const std::string&, const std::string&) { no_service_credentials(); }
+json::object RestImageClient::download(const std::string&, const std::string&) {
+  no_service_credentials();
+}
 std::vector<json::object> RestImageClient::find(
     const std::vector<std::pair<std::string, std::string>>&) {
   no_service_credentials();

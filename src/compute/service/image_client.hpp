@@ -37,6 +37,9 @@ class ImageClient {
   // The compute service's own work on images, with its own rights rather than a user's (the
   // user's token may have expired by then): a snapshot's data, a server's backups, removal.
   virtual void upload(const std::string& image_id, const std::string& path) = 0;
+  // Writes the image's data to `path` (a compute host filling its image cache); returns the image
+  // (disk_format, checksum and os_hash_* to check the data against).
+  virtual json::object download(const std::string& image_id, const std::string& path) = 0;
   // Images whose properties have these values, newest first.
   virtual std::vector<json::object> find(
       const std::vector<std::pair<std::string, std::string>>& properties) = 0;
@@ -63,6 +66,7 @@ class RestImageClient : public ImageClient {
   // Compute's own image work needs service credentials, which the separate-process deployment
   // does not have yet: these throw (snapshots then fail with that reason).
   void upload(const std::string& image_id, const std::string& path) override;
+  json::object download(const std::string& image_id, const std::string& path) override;
   std::vector<json::object> find(
       const std::vector<std::pair<std::string, std::string>>& properties) override;
   void remove(const std::string& image_id) override;

@@ -131,6 +131,12 @@ InstanceSpec instance_spec(const json::object& row,
   spec.image_ref = string_or(row, "image_ref");
   spec.user_data = string_or(row, "user_data");
   spec.key_data = string_or(row, "key_data");
+  spec.display_name = string_or(row, "name");
+  spec.key_name = string_or(row, "key_name");
+  spec.project_id = string_or(row, "project_id");
+  spec.availability_zone = string_or(row, "availability_zone");
+  spec.launched_at = string_or(row, "launched_at");
+  spec.launch_index = int_or(row, "launch_index");
   auto& flavor = row.at("flavor").as_object();
   auto num = [&](const char* k) {
     auto* v = flavor.if_contains(k);

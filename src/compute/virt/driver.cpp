@@ -28,6 +28,12 @@ json::object InstanceSpec::to_json() const {
                       {"user_data", user_data},
                       {"key_data", key_data},
                       {"admin_password", admin_password},
+                      {"display_name", display_name},
+                      {"key_name", key_name},
+                      {"project_id", project_id},
+                      {"availability_zone", availability_zone},
+                      {"launched_at", launched_at},
+                      {"launch_index", launch_index},
                       {"vcpus", vcpus},
                       {"memory_mb", memory_mb},
                       {"root_gb", root_gb},
@@ -48,6 +54,12 @@ InstanceSpec InstanceSpec::from_json(const json::object& o) {
   s.user_data = string_or(o, "user_data");
   s.key_data = string_or(o, "key_data");
   s.admin_password = string_or(o, "admin_password");
+  s.display_name = string_or(o, "display_name");
+  s.key_name = string_or(o, "key_name");
+  s.project_id = string_or(o, "project_id");
+  s.availability_zone = string_or(o, "availability_zone");
+  s.launched_at = string_or(o, "launched_at");
+  s.launch_index = int_or(o, "launch_index");
   s.vcpus = int_or(o, "vcpus");
   s.memory_mb = int_or(o, "memory_mb");
   s.root_gb = int_or(o, "root_gb");

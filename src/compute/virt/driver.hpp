@@ -38,6 +38,9 @@ enum class PowerState {
 struct InstanceSpec {
   std::string uuid, name, hostname;  // name: instance-0000002a
   std::string image_ref, user_data, key_data, admin_password;
+  // What the guest reads about itself (config drive, metadata service).
+  std::string display_name, key_name, project_id, availability_zone, launched_at;
+  std::int64_t launch_index = 0;
   std::int64_t vcpus = 0, memory_mb = 0, root_gb = 0, ephemeral_gb = 0, swap_mb = 0;
   std::map<std::string, std::string> metadata, extra_specs;
   bool config_drive = false;

@@ -64,6 +64,9 @@ class FakeImages : public compute::ImageClient {
       }
     throw std::runtime_error("no image " + id);
   }
+  json::object download(const std::string& id, const std::string&) override {
+    throw std::runtime_error("no data for image " + id + " in this test double");
+  }
   std::vector<json::object> find(
       const std::vector<std::pair<std::string, std::string>>& properties) override {
     std::lock_guard lock(mu_);

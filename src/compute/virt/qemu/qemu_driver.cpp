@@ -1,0 +1,589 @@
+#include "compute/virt/qemu/qemu_driver.hpp"
+
+#include <openssl/evp.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/error.hpp"
+#include "common/ids.hpp"
+#include "common/process.hpp"
+#include "compute/virt/qemu/qmp.hpp"
+
+namespace nubo::compute {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_file(const fs::path& p, const std::string& data) {
+  auto tmp = p;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << data;
+    out.flush();
+    if (!out) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, p);
+}
+
+// The file's digest with OpenSSL's `algorithm` (md5, sha512, ...), in hex.
+std::string file_digest(const fs::path& p, const std::string& algorithm) {
+  const EVP_MD* md = EVP_get_digestbyname(algorithm.c_str());
+  if (!md) throw std::runtime_error("unknown hash algorithm " + algorithm);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), md, nullptr);
+  std::ifstream in(p, std::ios::binary);
+  std::string chunk(1 << 20, '\0');
+  while (in.read(chunk.data(), static_cast<std::streamsize>(chunk.size())) || in.gcount() > 0)
+    EVP_DigestUpdate(ctx.get(), chunk.data(), static_cast<size_t>(in.gcount()));
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  EVP_DigestFinal_ex(ctx.get(), out, &len);
+  return hex_encode(std::string_view(reinterpret_cast<char*>(out), len));
+}
+
+// What qemu-img makes of a file: its format and virtual size.
+std::pair<std::string, std::int64_t> image_format(const fs::path& p) {
+  auto info = json::parse(check_process({"qemu-img", "info", "-U", "--output=json", p.string()}))
+                  .as_object();
+  return {std::string(info.at("format").as_string()), int_or(info, "virtual-size")};
+}
+
+bool alive(int pid) {
+  // A zombie (waiting for init to reap it) counts as gone.
+  auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+  if (stat.empty()) return false;
+  auto close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
+
+}  // namespace
+
+QemuDriver::QemuDriver(QemuSettings settings, ImageFetcher fetch)
+    : settings_(std::move(settings)),
+      fetch_(std::move(fetch)),
+      accel_(accelerator(settings_.virt_type)) {
+  fs::create_directories(settings_.instances_dir / "_base");
+  spdlog::info("qemu driver on {}: {} under {} ({} servers found)", settings_.host,
+               accel_ == "kvm" ? "KVM" : "TCG (software emulation)",
+               settings_.instances_dir.string(), list_instances().size());
+}
+
+std::string QemuDriver::accelerator(const std::string& virt_type) {
+  if (virt_type == "kvm" || virt_type == "tcg") return virt_type;
+  auto modules = read_file("/proc/modules");
+  if (modules.find("kvm_intel ") != std::string::npos ||
+      modules.find("kvm_amd ") != std::string::npos)
+    return "kvm";
+  std::istringstream cpuinfo(read_file("/proc/cpuinfo"));
+  for (std::string line; std::getline(cpuinfo, line);)
+    if (line.rfind("flags", 0) == 0 &&
+        (line.find(" vmx") != std::string::npos || line.find(" svm") != std::string::npos))
+      return "kvm";
+  return "tcg";
+}
+
+HostResources QemuDriver::resources() const {
+  HostResources r;
+  r.host = r.hypervisor_hostname = settings_.host;
+  r.hypervisor_type = "QEMU";
+  r.hypervisor_version = 7002000;  // Debian 12's QEMU 7.2, as libvirt reports versions
+  r.vcpus = settings_.vcpus > 0 ? settings_.vcpus
+                                : static_cast<std::int64_t>(std::thread::hardware_concurrency());
+  if (settings_.memory_mb > 0) {
+    r.memory_mb = settings_.memory_mb;
+  } else {
+    r.memory_mb = sysconf(_SC_PHYS_PAGES) / 1024 * sysconf(_SC_PAGESIZE) / 1024;
+  }
+  if (settings_.local_gb > 0) {
+    r.local_gb = settings_.local_gb;
+  } else {
+    struct statvfs st {};
+    if (statvfs(settings_.instances_dir.c_str(), &st) == 0)
+      r.local_gb = static_cast<std::int64_t>(st.f_blocks * st.f_frsize / kGiB);
+  }
+  r.cpu_info = json::serialize(
+      json::object{{"arch", "x86_64"},
+                   {"model", "qemu64"},
+                   {"vendor", "QEMU"},
+                   {"accelerator", accel_},
+                   {"topology", json::object{{"sockets", 1}, {"cores", r.vcpus}, {"threads", 1}}},
+                   {"features", json::array{}}});
+  return r;
+}
+
+fs::path QemuDriver::dir(const std::string& uuid) const {
+  // uuids come from the control plane; still, never a path outside the instances directory.
+  if (uuid.empty() || uuid.find('/') != std::string::npos || uuid[0] == '.' || uuid[0] == '_')
+    throw std::runtime_error("bad instance id " + uuid);
+  return settings_.instances_dir / uuid;
+}
+
+std::optional<int> QemuDriver::pid(const std::string& uuid) const {
+  auto text = read_file(dir(uuid) / "qemu.pid");
+  if (text.empty()) return std::nullopt;
+  int p = std::atoi(text.c_str());
+  if (p <= 0 || !alive(p)) return std::nullopt;
+  // The pid may have been reused by another process since: it must be this server's QEMU.
+  auto cmdline = read_file("/proc/" + std::to_string(p) + "/cmdline");
+  if (cmdline.find(uuid) == std::string::npos) return std::nullopt;
+  return p;
+}
+
+json::value QemuDriver::monitor(const std::string& uuid, const std::string& command,
+                                const json::object& arguments) const {
+  return qmp::execute(dir(uuid) / "qmp.sock", command, arguments);
+}
+
+void QemuDriver::save_spec(const InstanceSpec& spec) {
+  auto o = spec.to_json();
+  o.erase("admin_password");  // not kept on disk
+  write_file(dir(spec.uuid) / "spec.json", json::serialize(o));
+}
+
+InstanceSpec QemuDriver::load_spec(const std::string& uuid) const {
+  auto text = read_file(dir(uuid) / "spec.json");
+  if (text.empty()) throw NotFound("Instance " + uuid + " could not be found on this host.");
+  return InstanceSpec::from_json(json::parse(text).as_object());
+}
+
+std::pair<fs::path, std::string> QemuDriver::base_image(const std::string& image_id) {
+  if (image_id.empty() || image_id.find('/') != std::string::npos || image_id[0] == '.')
+    throw std::runtime_error("bad image id " + image_id);
+  std::lock_guard lock(cache_mu_);
+  auto base = settings_.instances_dir / "_base" / image_id;
+  auto format_file = base;
+  format_file += ".format";
+  if (fs::exists(base) && fs::exists(format_file)) return {base, read_file(format_file)};
+  auto part = base;
+  part += ".part";
+  struct Remove {
+    fs::path p;
+    ~Remove() {
+      std::error_code ignored;
+      fs::remove(p, ignored);
+    }
+  } cleanup{part};
+  if (!fetch_) throw std::runtime_error("this host cannot fetch images");
+  auto image = fetch_(image_id, part);
+  // The data must be what the image service recorded (Glance's multihash, else its md5).
+  auto algo = string_or(image, "os_hash_algo");
+  auto expected = string_or(image, "os_hash_value");
+  if (algo.empty() || expected.empty()) {
+    algo = "md5";
+    expected = string_or(image, "checksum");
+  }
+  if (!expected.empty() && file_digest(part, algo) != expected)
+    throw std::runtime_error("image " + image_id + " does not match its " + algo +
+                             " checksum (corrupt download)");
+  auto declared = string_or(image, "disk_format");
+  std::string format;
+  try {
+    format = image_format(part).first;
+  } catch (const ProcessError& e) {
+    throw std::runtime_error("image " + image_id +
+                             " is not a disk image qemu-img can read: " + e.what());
+  }
+  // A qcow2 declared raw (or the reverse) is refused: booting it as declared would expose the
+  // host's files (qcow2 backing files) or give the guest a garbled disk.
+  if ((declared == "raw" || declared == "qcow2") && format != declared)
+    throw std::runtime_error("image " + image_id + " is declared " + declared + " but is " +
+                             format);
+  if (format != "raw" && format != "qcow2") {  // vmdk, vdi, vhd...: converted once
+    auto converted = part;
+    converted += ".qcow2";
+    check_process(
+        {"qemu-img", "convert", "-f", format, "-O", "qcow2", part.string(), converted.string()});
+    fs::rename(converted, part);
+    format = "qcow2";
+  } else if (format == "qcow2") {
+    // A corrupt or truncated qcow2 is found here, before any server is built on it.
+    check_process({"qemu-img", "check", "-q", part.string()});
+  }
+  fs::rename(part, base);
+  write_file(format_file, format);
+  return {base, format};
+}
+
+void QemuDriver::make_disks(const InstanceSpec& spec) {
+  auto d = dir(spec.uuid);
+  auto [base, format] = base_image(spec.image_ref);
+  auto virtual_size = image_format(base).second;
+  std::vector<std::string> create{
+      "qemu-img", "create",      "-q", "-f",   "qcow2",
+      "-b",       base.string(), "-F", format, (d / "disk.qcow2.tmp").string()};
+  if (spec.root_gb > 0) {
+    if (spec.root_gb * kGiB < virtual_size)
+      throw std::runtime_error("Flavor's disk is too small for requested image. Flavor disk is " +
+                               std::to_string(spec.root_gb * kGiB) + " bytes, image is " +
+                               std::to_string(virtual_size) + " bytes.");
+    create.push_back(std::to_string(spec.root_gb * kGiB));
+  }
+  check_process(create);
+  fs::rename(d / "disk.qcow2.tmp", d / "disk.qcow2");
+  if (spec.ephemeral_gb > 0)
+    check_process({"qemu-img", "create", "-q", "-f", "qcow2", (d / "disk.eph0").string(),
+                   std::to_string(spec.ephemeral_gb * kGiB)});
+  if (spec.swap_mb > 0)
+    check_process({"qemu-img", "create", "-q", "-f", "qcow2", (d / "disk.swap").string(),
+                   std::to_string(spec.swap_mb * 1024 * 1024)});
+}
+
+void QemuDriver::make_config_drive(const InstanceSpec& spec) {
+  if (!spec.config_drive && !settings_.force_config_drive) return;
+  auto d = dir(spec.uuid);
+  auto tree = d / "config-drive.tmp";
+  fs::remove_all(tree);
+  fs::create_directories(tree / "openstack" / "latest");
+  fs::create_directories(tree / "ec2" / "latest");
+  json::object meta{{"uuid", spec.uuid},
+                    {"name", spec.display_name},
+                    {"hostname", spec.hostname},
+                    {"launch_index", spec.launch_index},
+                    {"availability_zone", spec.availability_zone},
+                    {"project_id", spec.project_id},
+                    {"random_seed", base64_encode(random_bytes(512))},
+                    {"devices", json::array{}},
+                    {"dedicated_cpus", json::array{}}};
+  json::object meta_items;
+  for (auto& [k, v] : spec.metadata) meta_items[k] = v;
+  meta["meta"] = meta_items;
+  json::object ec2{{"instance-id", spec.name},
+                   {"hostname", spec.hostname},
+                   {"local-hostname", spec.hostname},
+                   {"launch-index", spec.launch_index},
+                   {"placement", json::object{{"availability-zone", spec.availability_zone}}}};
+  if (!spec.key_data.empty()) {
+    auto key_name = spec.key_name.empty() ? std::string("key") : spec.key_name;
+    meta["public_keys"] = json::object{{key_name, spec.key_data}};
+    meta["keys"] =
+        json::array{json::object{{"name", key_name}, {"type", "ssh"}, {"data", spec.key_data}}};
+    ec2["public-keys"] =
+        json::object{{"0", json::object{{"openssh-key", spec.key_data}, {"_name", key_name}}}};
+  }
+  write_file(tree / "openstack" / "latest" / "meta_data.json", json::serialize(meta));
+  write_file(tree / "openstack" / "latest" / "network_data.json",
+             R"({"links": [], "networks": [], "services": []})");
+  write_file(tree / "openstack" / "latest" / "vendor_data.json", "{}");
+  write_file(tree / "openstack" / "latest" / "vendor_data2.json", "{}");
+  write_file(tree / "ec2" / "latest" / "meta-data.json", json::serialize(ec2));
+  if (!spec.user_data.empty()) {
+    // The API keeps user data base64-encoded, as Nova receives it.
+    std::string text;
+    for (char ch : spec.user_data) {
+      if (ch == '+')
+        text += '-';
+      else if (ch == '/')
+        text += '_';
+      else if (ch != '=' && ch != '\n' && ch != '\r')
+        text += ch;
+    }
+    auto raw = base64url_decode(text).value_or(spec.user_data);
+    write_file(tree / "openstack" / "latest" / "user_data", raw);
+    write_file(tree / "ec2" / "latest" / "user-data", raw);
+  }
+  for (auto& p : fs::recursive_directory_iterator(tree))
+    if (p.path().extension() == ".tmp") fs::remove(p.path());
+  check_process({"xorriso", "-as", "mkisofs", "-quiet", "-V", "config-2", "-J", "-R", "-o",
+                 (d / "disk.config.tmp").string(), tree.string()});
+  fs::rename(d / "disk.config.tmp", d / "disk.config");
+  fs::remove_all(tree);
+}
+
+void QemuDriver::start(const std::string& uuid, bool incoming) {
+  if (pid(uuid)) return;
+  auto spec = load_spec(uuid);
+  auto d = dir(uuid);
+  bool rescued = fs::exists(d / "rescue.qcow2");
+  std::vector<std::string> cmd{
+      settings_.binary,
+      "-name",
+      "guest=" + spec.name + ",process=nubo-" + uuid,
+      "-uuid",
+      uuid,
+      "-machine",
+      "q35,accel=" + accel_,
+      "-m",
+      std::to_string(std::max<std::int64_t>(spec.memory_mb, 64)),
+      "-smp",
+      std::to_string(std::max<std::int64_t>(spec.vcpus, 1)),
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-chardev",
+      "file,id=console,path=" + (d / "console.log").string() + ",append=on",
+      "-serial",
+      "chardev:console",
+      "-qmp",
+      "unix:" + (d / "qmp.sock").string() + ",server=on,wait=off",
+      "-pidfile",
+      (d / "qemu.pid").string(),
+      "-daemonize"};
+  // Free PCIe slots for the disks and NICs hot-plugged later.
+  for (int i = 0; i < 4; ++i) {
+    cmd.push_back("-device");
+    cmd.push_back("pcie-root-port,id=hotplug" + std::to_string(i) +
+                  ",chassis=" + std::to_string(i + 1));
+  }
+  int boot = 1;
+  auto disk = [&](const std::string& file, const std::string& format, const std::string& id,
+                  bool readonly, bool bootable) {
+    cmd.push_back("-drive");
+    cmd.push_back("file=" + (d / file).string() + ",format=" + format + ",if=none,id=" + id +
+                  (readonly ? ",readonly=on" : ",discard=unmap"));
+    cmd.push_back("-device");
+    cmd.push_back("virtio-blk-pci,drive=" + id +
+                  (bootable ? ",bootindex=" + std::to_string(boot++) : std::string()));
+  };
+  if (rescued) disk("rescue.qcow2", "qcow2", "rescue", false, true);
+  disk("disk.qcow2", "qcow2", "root", false, !rescued);
+  if (fs::exists(d / "disk.eph0")) disk("disk.eph0", "qcow2", "eph0", false, false);
+  if (fs::exists(d / "disk.swap")) disk("disk.swap", "qcow2", "swap", false, false);
+  if (fs::exists(d / "disk.config")) disk("disk.config", "raw", "config", true, false);
+  if (incoming) {
+    cmd.push_back("-incoming");
+    cmd.push_back("exec:cat " + (d / "suspend.state").string());
+  }
+  std::error_code ignored;
+  fs::remove(d / "qmp.sock", ignored);
+  check_process(cmd, std::chrono::seconds(60));
+}
+
+void QemuDriver::stop(const std::string& uuid, bool graceful) {
+  auto p = pid(uuid);
+  if (!p) return;
+  auto wait_gone = [&](std::chrono::milliseconds limit) {
+    auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (!alive(*p)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return !alive(*p);
+  };
+  if (graceful) {
+    try {
+      monitor(uuid, "system_powerdown");
+      if (wait_gone(settings_.shutdown_timeout)) return;
+      spdlog::info("qemu: {} did not power off within {} s; stopping it", uuid,
+                   settings_.shutdown_timeout.count());
+    } catch (const std::exception& e) {
+      spdlog::warn("qemu: {}: {}", uuid, e.what());
+    }
+  }
+  try {
+    monitor(uuid, "quit");
+  } catch (const std::exception&) {
+  }
+  if (wait_gone(std::chrono::seconds(5))) return;
+  ::kill(*p, SIGKILL);
+  wait_gone(std::chrono::seconds(5));
+}
+
+void QemuDriver::spawn(const InstanceSpec& instance) {
+  auto d = dir(instance.uuid);
+  if (fs::exists(d / "spec.json")) {  // a replay: the server is there
+    if (!pid(instance.uuid) && !fs::exists(d / "suspend.state")) start(instance.uuid);
+    return;
+  }
+  // spec.json is written last: a directory without it is a build that did not finish (Nubo
+  // stopped, the disk filled), started again from nothing.
+  fs::remove_all(d);
+  fs::create_directories(d);
+  try {
+    make_disks(instance);
+    make_config_drive(instance);
+    save_spec(instance);
+    start(instance.uuid);
+  } catch (...) {
+    std::error_code ignored;
+    if (auto p = pid(instance.uuid)) ::kill(*p, SIGKILL);
+    fs::remove_all(d, ignored);
+    throw;
+  }
+}
+
+void QemuDriver::destroy(const std::string& uuid) {
+  auto d = dir(uuid);
+  if (!fs::exists(d)) return;
+  stop(uuid, false);
+  fs::remove_all(d);
+}
+
+void QemuDriver::power_off(const std::string& uuid) {
+  load_spec(uuid);
+  stop(uuid, true);
+}
+
+void QemuDriver::power_on(const InstanceSpec& instance) {
+  load_spec(instance.uuid);
+  start(instance.uuid);
+}
+
+void QemuDriver::reboot(const InstanceSpec& instance, bool hard) {
+  load_spec(instance.uuid);
+  if (hard) {
+    // A hard reboot starts the VM again from its definition, as Nova's libvirt driver does.
+    stop(instance.uuid, false);
+  } else {
+    stop(instance.uuid, true);
+  }
+  start(instance.uuid);
+}
+
+void QemuDriver::pause(const std::string& uuid) {
+  if (!pid(uuid)) throw Conflict("Instance " + uuid + " is not running.");
+  monitor(uuid, "stop");
+}
+
+void QemuDriver::unpause(const std::string& uuid) {
+  if (!pid(uuid)) throw Conflict("Instance " + uuid + " is not running.");
+  monitor(uuid, "cont");
+}
+
+void QemuDriver::suspend(const std::string& uuid) {
+  if (!pid(uuid)) throw Conflict("Instance " + uuid + " is not running.");
+  auto d = dir(uuid);
+  // The state goes to a file through QEMU's migration (QEMU 7.2 has no file: target), then QEMU
+  // stops; resume starts it again from that file.
+  monitor(uuid, "stop");
+  monitor(uuid, "migrate",
+          json::object{{"uri", "exec:cat > " + (d / "suspend.state.tmp").string()}});
+  for (int i = 0; i < 1200; ++i) {
+    auto status = monitor(uuid, "query-migrate").as_object();
+    auto s = string_or(status, "status");
+    if (s == "completed") break;
+    if (s == "failed" || s == "cancelled")
+      throw std::runtime_error("saving the state of " + uuid +
+                               " failed: " + string_or(status, "error-desc", s));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  fs::rename(d / "suspend.state.tmp", d / "suspend.state");
+  stop(uuid, false);
+}
+
+void QemuDriver::resume(const InstanceSpec& instance) {
+  auto d = dir(instance.uuid);
+  load_spec(instance.uuid);
+  if (!fs::exists(d / "suspend.state")) return start(instance.uuid);
+  start(instance.uuid, true);
+  // The VM runs once the state is read back; the file goes then.
+  for (int i = 0; i < 1200; ++i) {
+    auto status = string_or(monitor(instance.uuid, "query-status").as_object(), "status");
+    if (status == "running") break;
+    if (status == "paused" || status == "postmigrate") {
+      monitor(instance.uuid, "cont");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  fs::remove(d / "suspend.state");
+}
+
+void QemuDriver::rescue(const InstanceSpec& instance, const std::string& rescue_image_ref) {
+  auto d = dir(instance.uuid);
+  load_spec(instance.uuid);
+  auto [base, format] =
+      base_image(rescue_image_ref.empty() ? instance.image_ref : rescue_image_ref);
+  stop(instance.uuid, true);
+  check_process({"qemu-img", "create", "-q", "-f", "qcow2", "-b", base.string(), "-F", format,
+                 (d / "rescue.qcow2.tmp").string()});
+  fs::rename(d / "rescue.qcow2.tmp", d / "rescue.qcow2");
+  start(instance.uuid);
+}
+
+void QemuDriver::unrescue(const InstanceSpec& instance) {
+  auto d = dir(instance.uuid);
+  load_spec(instance.uuid);
+  stop(instance.uuid, true);
+  std::error_code ignored;
+  fs::remove(d / "rescue.qcow2", ignored);
+  start(instance.uuid);
+}
+
+void QemuDriver::rebuild(const InstanceSpec& instance) {
+  auto d = dir(instance.uuid);
+  load_spec(instance.uuid);
+  stop(instance.uuid, false);
+  for (auto* f : {"disk.qcow2", "disk.eph0", "disk.swap", "disk.config", "suspend.state"}) {
+    std::error_code ignored;
+    fs::remove(d / f, ignored);
+  }
+  save_spec(instance);
+  make_disks(instance);
+  make_config_drive(instance);
+  start(instance.uuid);
+}
+
+void QemuDriver::resize(const InstanceSpec& instance) {
+  auto d = dir(instance.uuid);
+  if (!fs::exists(d / "spec.json")) return spawn(instance);  // built on this host anew
+  stop(instance.uuid, true);
+  save_spec(instance);
+  auto size = image_format(d / "disk.qcow2").second;
+  if (instance.root_gb * kGiB > size)  // disks only grow
+    check_process({"qemu-img", "resize", "-q", (d / "disk.qcow2").string(),
+                   std::to_string(instance.root_gb * kGiB)});
+  start(instance.uuid);
+}
+
+std::optional<PowerState> QemuDriver::power_state(const std::string& uuid) const {
+  auto d = dir(uuid);
+  if (!fs::exists(d / "spec.json")) return std::nullopt;
+  if (!pid(uuid))
+    return fs::exists(d / "suspend.state") ? PowerState::Suspended : PowerState::Shutdown;
+  try {
+    auto status = string_or(monitor(uuid, "query-status").as_object(), "status");
+    if (status == "running") return PowerState::Running;
+    if (status == "guest-panicked" || status == "internal-error") return PowerState::Crashed;
+    if (status == "shutdown") return PowerState::Shutdown;
+    return PowerState::Paused;
+  } catch (const std::exception&) {
+    return PowerState::Running;  // starting up, or busy: its process is there
+  }
+}
+
+std::vector<std::string> QemuDriver::list_instances() const {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(settings_.instances_dir, ec)) {
+    auto name = e.path().filename().string();
+    if (name.empty() || name[0] == '_' || name[0] == '.') continue;
+    if (fs::exists(e.path() / "spec.json")) out.push_back(name);
+  }
+  return out;
+}
+
+std::string QemuDriver::console_output(const std::string& uuid) const {
+  load_spec(uuid);
+  return read_file(dir(uuid) / "console.log");
+}
+
+std::string QemuDriver::snapshot(const std::string& uuid, const std::string& disk_format) {
+  auto d = dir(uuid);
+  load_spec(uuid);
+  auto out = settings_.instances_dir / ("_snapshot-" + uuid + "-" + uuid4() + "." + disk_format);
+  // -U: the running VM holds the disk's lock; the copy is what the disk holds at this moment
+  // (a running guest's unflushed writes are not in it).
+  check_process({"qemu-img", "convert", "-U", "-O", disk_format == "qcow2" ? "qcow2" : "raw",
+                 (d / "disk.qcow2").string(), out.string()});
+  return out.string();
+}
+
+}  // namespace nubo::compute

@@ -1,0 +1,93 @@
+// The `qemu` compute driver: one QEMU process per server, started directly (daemonized, so that
+// it outlives Nubo) and driven over QMP; no libvirt. Each server has a directory under the
+// instances directory:
+//   spec.json     what it was built from (the command line is made from it again on start)
+//   disk.qcow2    its root disk, a qcow2 overlay on the host's cached copy of its image
+//   disk.eph0, disk.swap   the flavor's ephemeral and swap disks (qcow2, unformatted)
+//   disk.config   its config drive (ISO 9660 labelled config-2)
+//   rescue.qcow2  while rescued: the rescue image's overlay, booted instead of disk.qcow2
+//   suspend.state while suspended: the VM's saved state
+//   console.log   the serial console; qmp.sock and qemu.pid while it runs
+// The view of the servers is rebuilt from these directories and the processes they name, so a
+// restart of Nubo finds its VMs running, untouched.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <mutex>
+
+#include "compute/virt/driver.hpp"
+
+namespace nubo::compute {
+
+struct QemuSettings {
+  std::string host;                     // the compute host's name
+  std::filesystem::path instances_dir;  // one directory per server, and _base/ for images
+  std::string virt_type = "auto";       // auto | kvm | tcg
+  std::string binary = "qemu-system-x86_64";
+  std::int64_t vcpus = 0, memory_mb = 0, local_gb = 0;  // reported resources; 0: the host's
+  // Every server gets a config drive (Nova's force_config_drive), not only those that ask.
+  bool force_config_drive = true;
+  // How long a guest has to power off on ACPI's power button before it is stopped hard.
+  std::chrono::seconds shutdown_timeout{10};
+};
+
+// Writes an image's data to `to` and returns its record (disk_format, checksum, os_hash_*).
+using ImageFetcher =
+    std::function<json::object(const std::string& image_id, const std::filesystem::path& to)>;
+
+class QemuDriver : public ComputeDriver {
+ public:
+  QemuDriver(QemuSettings settings, ImageFetcher fetch);
+  // "kvm" when KVM is really usable (kvm_intel or kvm_amd loaded, or vmx/svm among the CPU's
+  // flags; /dev/kvm alone proves nothing), else "tcg"; virt_type kvm or tcg is taken as said.
+  static std::string accelerator(const std::string& virt_type);
+
+  std::string name() const override { return "qemu"; }
+  HostResources resources() const override;
+
+  void spawn(const InstanceSpec& instance) override;
+  void destroy(const std::string& uuid) override;
+  void power_off(const std::string& uuid) override;
+  void power_on(const InstanceSpec& instance) override;
+  void reboot(const InstanceSpec& instance, bool hard) override;
+  void pause(const std::string& uuid) override;
+  void unpause(const std::string& uuid) override;
+  void suspend(const std::string& uuid) override;
+  void resume(const InstanceSpec& instance) override;
+  void rescue(const InstanceSpec& instance, const std::string& rescue_image_ref) override;
+  void unrescue(const InstanceSpec& instance) override;
+  void rebuild(const InstanceSpec& instance) override;
+  void resize(const InstanceSpec& instance) override;
+
+  std::optional<PowerState> power_state(const std::string& uuid) const override;
+  std::vector<std::string> list_instances() const override;
+  std::string console_output(const std::string& uuid) const override;
+  std::string snapshot(const std::string& uuid, const std::string& disk_format) override;
+
+ private:
+  std::filesystem::path dir(const std::string& uuid) const;
+  // The running QEMU's pid, when its process is alive and is this server's.
+  std::optional<int> pid(const std::string& uuid) const;
+  // The image's cached base file and its format, fetched and checked once per host.
+  std::pair<std::filesystem::path, std::string> base_image(const std::string& image_id);
+  // Builds the root disk (and the flavor's other disks) from the spec's image.
+  void make_disks(const InstanceSpec& spec);
+  void make_config_drive(const InstanceSpec& spec);
+  // Starts QEMU from the saved spec (`incoming`: restore the suspended state).
+  void start(const std::string& uuid, bool incoming = false);
+  // Stops QEMU: ACPI power-down first when `graceful`, then quit, then SIGKILL.
+  void stop(const std::string& uuid, bool graceful);
+  void save_spec(const InstanceSpec& spec);
+  InstanceSpec load_spec(const std::string& uuid) const;
+  json::value monitor(const std::string& uuid, const std::string& command,
+                      const json::object& arguments = {}) const;
+
+  QemuSettings settings_;
+  ImageFetcher fetch_;
+  std::string accel_;
+  std::mutex cache_mu_;  // one fetch of an image at a time
+};
+
+}  // namespace nubo::compute
