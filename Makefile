@@ -30,6 +30,7 @@ test: unit
 	tests/e2e/openstack-compute $(NUBO)
 	tests/e2e/compute-kill9 $(NUBO)
 	tests/e2e/qemu-vm $(NUBO)
+	tests/e2e/qemu-failures $(NUBO)
 	tests/e2e/image-failures $(NUBO)
 	tests/conformance/run $(NUBO) --must-pass
 

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -187,9 +188,10 @@ class LocalImageClient : public compute::ImageClient {
     auto reader = images_->open_data(image, 0);
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     for (auto chunk = reader->read(1 << 20); !chunk.empty(); chunk = reader->read(1 << 20))
-      out.write(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+      if (!out.write(chunk.data(), static_cast<std::streamsize>(chunk.size())))
+        throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
     out.flush();
-    if (!out) throw std::runtime_error("cannot write " + path);
+    if (!out) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
     return image;
   }
   std::vector<json::object> find(
@@ -359,7 +361,11 @@ int run_services(const Config& config, const std::string& state_dir,
           config, state_dir, compute_service,
           std::make_shared<placement::LocalPlacementClient>(placement_service));
       auto* plane = control_plane.get();
-      runtime.every(std::chrono::seconds(10), [plane] { plane->tick(); });
+      // Power states follow the VMs within seconds (a guest that powers itself off, a QEMU
+      // killed): agents report on each tick, when something changed.
+      runtime.every(std::chrono::milliseconds(static_cast<long>(
+                        config.get_double("compute", "power_sync_seconds", 2) * 1000)),
+                    [plane] { plane->tick(); });
     } else {
       spdlog::warn(
           "compute: placement does not run in this process; servers are accepted but not built "

@@ -83,9 +83,16 @@ void ComputeAgent::start() {
 
 void ComputeAgent::stop() { bus_->unsubscribe("compute." + host_); }
 
-void ComputeAgent::sync_power_states() {
-  bus_->cast("conductor", "power_states",
-             json::object{{"host", host_}, {"instances", power_report()}});
+void ComputeAgent::sync_power_states(int full_every) {
+  auto report = power_report();
+  auto states = report;
+  states.erase("@");
+  // A VM that stopped by itself shows at the next tick; an unchanged host costs the conductor
+  // nothing most of the time.
+  if (states == last_states_ && ++unchanged_ < full_every) return;
+  unchanged_ = 0;
+  last_states_ = std::move(states);
+  bus_->cast("conductor", "power_states", json::object{{"host", host_}, {"instances", report}});
 }
 
 json::value ComputeAgent::handle(const BusMessage& m) {
@@ -115,6 +122,10 @@ json::value ComputeAgent::handle(const BusMessage& m) {
           "conductor", "spawned",
           json::object{
               {"instance_id", id}, {"host", host_}, {"power_state", static_cast<int>(power)}});
+    } catch (const BuildAbort& e) {
+      bus_->cast("conductor", "spawn_failed",
+                 json::object{
+                     {"instance_id", id}, {"host", host_}, {"reason", e.what()}, {"abort", true}});
     } catch (const std::exception& e) {
       bus_->cast("conductor", "spawn_failed",
                  json::object{{"instance_id", id}, {"host", host_}, {"reason", e.what()}});

@@ -18,8 +18,9 @@ class ComputeAgent {
   // Subscribes, then registers the host with the conductor (which resumes the host's work).
   void start();
   void stop();
-  // Reports the power state of every server on the host (run periodically).
-  void sync_power_states();
+  // Reports the power state of every server on the host (run every few seconds): when a state
+  // changed since the last report, and in full every `full_every` calls regardless.
+  void sync_power_states(int full_every = 15);
   const std::string& host() const { return host_; }
 
  private:
@@ -32,6 +33,8 @@ class ComputeAgent {
   std::shared_ptr<Bus> bus_;
   std::shared_ptr<ImageClient> images_;
   std::string host_;
+  json::object last_states_;  // the last report sent, without its time
+  int unchanged_ = 0;
 };
 
 }  // namespace nubo::compute

@@ -373,7 +373,7 @@ void Conductor::send_to_host(const json::object& row, const std::string& op) {
                             {"instance", spec}});
 }
 
-void Conductor::build(const std::string& id) {
+void Conductor::build(const std::string& id, const std::string& last_error) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
   if (!row || row->at("deleted").as_bool() || string_or(*row, "task_state") != "scheduling") return;
@@ -381,7 +381,15 @@ void Conductor::build(const std::string& id) {
   auto selection = choose(spec);
   if (!selection) {
     placement_->release(id);  // a reschedule may still hold the failed host's claim
-    fail(id, "No valid host was found. There are not enough hosts available.", 500);
+    // A reschedule with no host left ends with why the last host failed (Nova's
+    // MaxRetriesExceeded names it too).
+    fail(id,
+         last_error.empty()
+             ? "No valid host was found. There are not enough hosts available."
+             : "Exceeded maximum number of retries. Exhausted all hosts available for retrying "
+               "build failures for instance " +
+                   id + ". Last error: " + last_error,
+         500);
     return;
   }
   AtExit done{[&] { recorded(id); }};
@@ -439,7 +447,7 @@ void Conductor::spawn_failed(const json::object& b) {
     auto* tried = r->if_contains("tried_hosts");
     auto attempts = tried && tried->is_array() ? static_cast<int>(tried->as_array().size()) : 1;
     add_event(s, id, event_name("create"), false, host, compute_->now(), reason);
-    if (attempts < settings_.max_attempts) {
+    if (attempts < settings_.max_attempts && !bool_or(b, "abort", false)) {
       db::update(s, st::instance, id,
                  json::object{{"task_state", "scheduling"},
                               {"host", nullptr},
@@ -453,14 +461,15 @@ void Conductor::spawn_failed(const json::object& b) {
   spdlog::warn("conductor: build of {} failed on {}: {}{}", id, host, reason,
                retry ? "; rescheduling" : "");
   bus_->cast("compute." + host, "cleanup", json::object{{"instance_id", id}});
-  if (retry) build(id);
+  if (retry) build(id, reason);
   if (failed) {
     placement_->release(id);
     fail(id,
-         "Exceeded maximum number of retries. Exhausted all hosts available for retrying build "
-         "failures for "
-         "instance " +
-             id + ". Last error: " + reason,
+         bool_or(b, "abort", false)
+             ? "Build of instance " + id + " aborted: " + reason
+             : "Exceeded maximum number of retries. Exhausted all hosts available for retrying "
+               "build failures for instance " +
+                   id + ". Last error: " + reason,
          500);
   }
 }

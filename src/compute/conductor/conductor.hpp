@@ -39,7 +39,8 @@ class Conductor {
  private:
   json::value handle(const BusMessage& m);
   void register_host(const json::object& body);
-  void build(const std::string& id);
+  // `last_error`: why the previous host failed, when this is a reschedule.
+  void build(const std::string& id, const std::string& last_error = {});
   void spawned(const json::object& body);
   void spawn_failed(const json::object& body);
   void action_done(const json::object& body);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,13 @@ struct InstanceSpec {
 
   json::object to_json() const;
   static InstanceSpec from_json(const json::object& o);
+};
+
+// A build that no other host could do better (a corrupt image, a flavor too small for it): the
+// server goes to ERROR with this reason at once instead of being rescheduled, as Nova's
+// BuildAbortException.
+struct BuildAbort : std::runtime_error {
+  using std::runtime_error::runtime_error;
 };
 
 class ComputeDriver {

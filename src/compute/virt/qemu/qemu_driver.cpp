@@ -190,21 +190,19 @@ std::pair<fs::path, std::string> QemuDriver::base_image(const std::string& image
     expected = string_or(image, "checksum");
   }
   if (!expected.empty() && file_digest(part, algo) != expected)
-    throw std::runtime_error("image " + image_id + " does not match its " + algo +
-                             " checksum (corrupt download)");
+    throw BuildAbort("image " + image_id + " does not match its " + algo +
+                     " checksum (corrupt download)");
   auto declared = string_or(image, "disk_format");
   std::string format;
   try {
     format = image_format(part).first;
   } catch (const ProcessError& e) {
-    throw std::runtime_error("image " + image_id +
-                             " is not a disk image qemu-img can read: " + e.what());
+    throw BuildAbort("image " + image_id + " is not a disk image qemu-img can read: " + e.what());
   }
   // A qcow2 declared raw (or the reverse) is refused: booting it as declared would expose the
   // host's files (qcow2 backing files) or give the guest a garbled disk.
   if ((declared == "raw" || declared == "qcow2") && format != declared)
-    throw std::runtime_error("image " + image_id + " is declared " + declared + " but is " +
-                             format);
+    throw BuildAbort("image " + image_id + " is declared " + declared + " but is " + format);
   if (format != "raw" && format != "qcow2") {  // vmdk, vdi, vhd...: converted once
     auto converted = part;
     converted += ".qcow2";
@@ -214,7 +212,15 @@ std::pair<fs::path, std::string> QemuDriver::base_image(const std::string& image
     format = "qcow2";
   } else if (format == "qcow2") {
     // A corrupt or truncated qcow2 is found here, before any server is built on it.
-    check_process({"qemu-img", "check", "-q", part.string()});
+    // (exit 3 is leaked clusters only, harmless)
+    auto check = run_process({"qemu-img", "check", part.string()});
+    if (check.exit_code != 0 && check.exit_code != 3) {
+      auto out = check.output;
+      while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+      if (out.size() > 300) out = "..." + out.substr(out.size() - 300);
+      throw BuildAbort("image " + image_id +
+                       " is a corrupt or truncated qcow2 (qemu-img check: " + out + ")");
+    }
   }
   fs::rename(part, base);
   write_file(format_file, format);
@@ -230,9 +236,9 @@ void QemuDriver::make_disks(const InstanceSpec& spec) {
       "-b",       base.string(), "-F", format, (d / "disk.qcow2.tmp").string()};
   if (spec.root_gb > 0) {
     if (spec.root_gb * kGiB < virtual_size)
-      throw std::runtime_error("Flavor's disk is too small for requested image. Flavor disk is " +
-                               std::to_string(spec.root_gb * kGiB) + " bytes, image is " +
-                               std::to_string(virtual_size) + " bytes.");
+      throw BuildAbort("Flavor's disk is too small for requested image. Flavor disk is " +
+                       std::to_string(spec.root_gb * kGiB) + " bytes, image is " +
+                       std::to_string(virtual_size) + " bytes.");
     create.push_back(std::to_string(spec.root_gb * kGiB));
   }
   check_process(create);
