@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <thread>
 
@@ -163,14 +164,19 @@ InstanceSpec QemuDriver::load_spec(const std::string& uuid) const {
   return InstanceSpec::from_json(json::parse(text).as_object());
 }
 
-std::pair<fs::path, std::string> QemuDriver::base_image(const std::string& image_id) {
+QemuDriver::BaseImage QemuDriver::base_image(const std::string& image_id) {
   if (image_id.empty() || image_id.find('/') != std::string::npos || image_id[0] == '.')
     throw std::runtime_error("bad image id " + image_id);
   std::lock_guard lock(cache_mu_);
   auto base = settings_.instances_dir / "_base" / image_id;
   auto format_file = base;
   format_file += ".format";
-  if (fs::exists(base) && fs::exists(format_file)) return {base, read_file(format_file)};
+  if (auto it = cache_.find(image_id); it != cache_.end() && fs::exists(base)) return it->second;
+  if (fs::exists(base) && fs::exists(format_file)) {
+    BaseImage known{base, read_file(format_file), image_format(base).second};
+    cache_[image_id] = known;
+    return known;
+  }
   auto part = base;
   part += ".part";
   struct Remove {
@@ -222,15 +228,17 @@ std::pair<fs::path, std::string> QemuDriver::base_image(const std::string& image
                        " is a corrupt or truncated qcow2 (qemu-img check: " + out + ")");
     }
   }
+  auto size = image_format(part).second;
   fs::rename(part, base);
   write_file(format_file, format);
-  return {base, format};
+  BaseImage made{base, format, size};
+  cache_[image_id] = made;
+  return made;
 }
 
 void QemuDriver::make_disks(const InstanceSpec& spec) {
   auto d = dir(spec.uuid);
-  auto [base, format] = base_image(spec.image_ref);
-  auto virtual_size = image_format(base).second;
+  auto [base, format, virtual_size] = base_image(spec.image_ref);
   std::vector<std::string> create{
       "qemu-img", "create",      "-q", "-f",   "qcow2",
       "-b",       base.string(), "-F", format, (d / "disk.qcow2.tmp").string()};
@@ -306,7 +314,8 @@ void QemuDriver::make_config_drive(const InstanceSpec& spec) {
   }
   for (auto& p : fs::recursive_directory_iterator(tree))
     if (p.path().extension() == ".tmp") fs::remove(p.path());
-  check_process({"xorriso", "-as", "mkisofs", "-quiet", "-V", "config-2", "-J", "-R", "-o",
+  // genisoimage: 13 ms here, xorriso 110 ms for the same few files.
+  check_process({"genisoimage", "-quiet", "-V", "config-2", "-J", "-R", "-o",
                  (d / "disk.config.tmp").string(), tree.string()});
   fs::rename(d / "disk.config.tmp", d / "disk.config");
   fs::remove_all(tree);
@@ -413,8 +422,15 @@ void QemuDriver::spawn(const InstanceSpec& instance) {
   fs::remove_all(d);
   fs::create_directories(d);
   try {
-    make_disks(instance);
-    make_config_drive(instance);
+    // The config drive is made while the disks are (two tools, each mostly waiting).
+    auto config_drive = std::async(std::launch::async, [&] { make_config_drive(instance); });
+    try {
+      make_disks(instance);
+    } catch (...) {
+      config_drive.wait();
+      throw;
+    }
+    config_drive.get();
     save_spec(instance);
     start(instance.uuid);
   } catch (...) {
@@ -505,7 +521,7 @@ void QemuDriver::resume(const InstanceSpec& instance) {
 void QemuDriver::rescue(const InstanceSpec& instance, const std::string& rescue_image_ref) {
   auto d = dir(instance.uuid);
   load_spec(instance.uuid);
-  auto [base, format] =
+  auto [base, format, size] =
       base_image(rescue_image_ref.empty() ? instance.image_ref : rescue_image_ref);
   stop(instance.uuid, true);
   check_process({"qemu-img", "create", "-q", "-f", "qcow2", "-b", base.string(), "-F", format,

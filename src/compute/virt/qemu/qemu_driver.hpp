@@ -15,6 +15,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <mutex>
 
 #include "compute/virt/driver.hpp"
@@ -70,8 +71,13 @@ class QemuDriver : public ComputeDriver {
   std::filesystem::path dir(const std::string& uuid) const;
   // The running QEMU's pid, when its process is alive and is this server's.
   std::optional<int> pid(const std::string& uuid) const;
-  // The image's cached base file and its format, fetched and checked once per host.
-  std::pair<std::filesystem::path, std::string> base_image(const std::string& image_id);
+  struct BaseImage {
+    std::filesystem::path path;
+    std::string format;         // raw or qcow2
+    std::int64_t virtual_size;  // bytes
+  };
+  // The image's cached base file, fetched and checked once per host.
+  BaseImage base_image(const std::string& image_id);
   // Builds the root disk (and the flavor's other disks) from the spec's image.
   void make_disks(const InstanceSpec& spec);
   void make_config_drive(const InstanceSpec& spec);
@@ -87,7 +93,8 @@ class QemuDriver : public ComputeDriver {
   QemuSettings settings_;
   ImageFetcher fetch_;
   std::string accel_;
-  std::mutex cache_mu_;  // one fetch of an image at a time
+  std::mutex cache_mu_;  // one fetch of an image at a time; guards cache_
+  std::map<std::string, BaseImage> cache_;
 };
 
 }  // namespace nubo::compute
