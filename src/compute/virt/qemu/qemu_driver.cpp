@@ -174,6 +174,14 @@ QemuDriver::BaseImage QemuDriver::base_image(const std::string& image_id) {
   if (auto it = cache_.find(image_id); it != cache_.end() && fs::exists(base)) return it->second;
   if (fs::exists(base) && fs::exists(format_file)) {
     BaseImage known{base, read_file(format_file), image_format(base).second};
+    auto boot_file = base;
+    boot_file += ".boot";
+    if (auto text = read_file(boot_file); !text.empty()) {
+      auto boot = json::parse(text).as_object();
+      known.kernel_id = string_or(boot, "kernel_id");
+      known.ramdisk_id = string_or(boot, "ramdisk_id");
+      known.command_line = string_or(boot, "os_command_line");
+    }
     cache_[image_id] = known;
     return known;
   }
@@ -229,16 +237,37 @@ QemuDriver::BaseImage QemuDriver::base_image(const std::string& image_id) {
     }
   }
   auto size = image_format(part).second;
+  BaseImage made{base, format, size};
+  // An image that boots with a separate kernel (and ramdisk), as Glance's kernel_id/ramdisk_id
+  // name them: QEMU loads them directly, with the image's os_command_line if it has one.
+  made.kernel_id = string_or(image, "kernel_id");
+  made.ramdisk_id = string_or(image, "ramdisk_id");
+  made.command_line = string_or(image, "os_command_line");
+  if (!made.kernel_id.empty()) {
+    auto boot_file = base;
+    boot_file += ".boot";
+    write_file(boot_file, json::serialize(json::object{{"kernel_id", made.kernel_id},
+                                                       {"ramdisk_id", made.ramdisk_id},
+                                                       {"os_command_line", made.command_line}}));
+  }
   fs::rename(part, base);
   write_file(format_file, format);
-  BaseImage made{base, format, size};
   cache_[image_id] = made;
   return made;
 }
 
 void QemuDriver::make_disks(const InstanceSpec& spec) {
   auto d = dir(spec.uuid);
-  auto [base, format, virtual_size] = base_image(spec.image_ref);
+  auto image = base_image(spec.image_ref);
+  auto& [base, format, virtual_size, kernel_id, ramdisk_id, command_line] = image;
+  if (!kernel_id.empty()) {
+    json::object boot{
+        {"kernel", base_image(kernel_id).path.string()},
+        {"append", command_line.empty() ? std::string("root=/dev/vda console=tty0 console=ttyS0")
+                                        : command_line}};
+    if (!ramdisk_id.empty()) boot["initrd"] = base_image(ramdisk_id).path.string();
+    write_file(d / "boot.json", json::serialize(boot));
+  }
   std::vector<std::string> create{
       "qemu-img", "create",      "-q", "-f",   "qcow2",
       "-b",       base.string(), "-F", format, (d / "disk.qcow2.tmp").string()};
@@ -372,6 +401,15 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
   if (fs::exists(d / "disk.eph0")) disk("disk.eph0", "qcow2", "eph0", false, false);
   if (fs::exists(d / "disk.swap")) disk("disk.swap", "qcow2", "swap", false, false);
   if (fs::exists(d / "disk.config")) disk("disk.config", "raw", "config", true, false);
+  if (auto text = read_file(d / "boot.json"); !text.empty() && !rescued) {
+    auto boot = json::parse(text).as_object();
+    for (auto [option, key] :
+         {std::pair{"-kernel", "kernel"}, {"-initrd", "initrd"}, {"-append", "append"}})
+      if (auto value = string_or(boot, key); !value.empty()) {
+        cmd.push_back(option);
+        cmd.push_back(value);
+      }
+  }
   if (incoming) {
     cmd.push_back("-incoming");
     cmd.push_back("exec:cat " + (d / "suspend.state").string());
@@ -521,8 +559,9 @@ void QemuDriver::resume(const InstanceSpec& instance) {
 void QemuDriver::rescue(const InstanceSpec& instance, const std::string& rescue_image_ref) {
   auto d = dir(instance.uuid);
   load_spec(instance.uuid);
-  auto [base, format, size] =
-      base_image(rescue_image_ref.empty() ? instance.image_ref : rescue_image_ref);
+  auto rescue_image = base_image(rescue_image_ref.empty() ? instance.image_ref : rescue_image_ref);
+  auto& base = rescue_image.path;
+  auto& format = rescue_image.format;
   stop(instance.uuid, true);
   check_process({"qemu-img", "create", "-q", "-f", "qcow2", "-b", base.string(), "-F", format,
                  (d / "rescue.qcow2.tmp").string()});
@@ -543,7 +582,8 @@ void QemuDriver::rebuild(const InstanceSpec& instance) {
   auto d = dir(instance.uuid);
   load_spec(instance.uuid);
   stop(instance.uuid, false);
-  for (auto* f : {"disk.qcow2", "disk.eph0", "disk.swap", "disk.config", "suspend.state"}) {
+  for (auto* f :
+       {"disk.qcow2", "disk.eph0", "disk.swap", "disk.config", "suspend.state", "boot.json"}) {
     std::error_code ignored;
     fs::remove(d / f, ignored);
   }

@@ -5,6 +5,7 @@
 //   disk.qcow2    its root disk, a qcow2 overlay on the host's cached copy of its image
 //   disk.eph0, disk.swap   the flavor's ephemeral and swap disks (qcow2, unformatted)
 //   disk.config   its config drive (ISO 9660 labelled config-2)
+//   boot.json     for images with a kernel_id: the kernel, ramdisk and command line QEMU loads
 //   rescue.qcow2  while rescued: the rescue image's overlay, booted instead of disk.qcow2
 //   suspend.state while suspended: the VM's saved state
 //   console.log   the serial console; qmp.sock and qemu.pid while it runs
@@ -75,6 +76,8 @@ class QemuDriver : public ComputeDriver {
     std::filesystem::path path;
     std::string format;         // raw or qcow2
     std::int64_t virtual_size;  // bytes
+    // Glance's kernel_id / ramdisk_id / os_command_line: booted with QEMU's -kernel.
+    std::string kernel_id, ramdisk_id, command_line;
   };
   // The image's cached base file, fetched and checked once per host.
   BaseImage base_image(const std::string& image_id);
