@@ -219,9 +219,14 @@ void Conductor::finish_evacuations(const std::string& host) {
   });
   for (auto& m : done) {
     auto id = string_or(m, "id"), instance = string_or(m, "instance_id");
+    // A server that has since come back to this host keeps its disk here.
+    std::optional<json::object> row;
+    compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, instance); });
+    bool lives_here = row && !row->at("deleted").as_bool() && string_or(*row, "host") == host;
     spdlog::info("conductor: {} was evacuated from {}: its copy and its room there go", instance,
                  host);
-    bus_->cast("compute." + host, "cleanup", json::object{{"instance_id", instance}});
+    if (!lives_here)
+      bus_->cast("compute." + host, "cleanup", json::object{{"instance_id", instance}});
     placement_->release(id);  // before the record: a replay finds nothing more to release
     compute_->database().write(
         [&](soci::session& s) { set_migration_status(s, id, "completed", compute_->now()); });
@@ -783,12 +788,13 @@ void Conductor::evacuate(const std::string& id) {
   auto selection = choose(spec);
   if (!selection) {  // Nova's conductor: the migration errs and the server goes to ERROR
     placement_->move_allocations(migration, id, as_instance);
-    compute_->database().write([&](soci::session& s) {
+    // One transaction: a crash between clearing the evacuation and the ERROR would leave a
+    // "rebuilding" server that a host's return would rebuild from its image.
+    fail(id, "No valid host was found. ", 500, "error", [&](soci::session& s) {
       set_migration_status(s, migration, "error", compute_->now());
       db::update(s, st::instance, id,
                  json::object{{"migration_id", nullptr}, {"task_args", nullptr}});
     });
-    fail(id, "No valid host was found. ", 500);
     return;
   }
   AtExit done{[&] { recorded(id); }};
@@ -875,10 +881,11 @@ void Conductor::revert_resize(const std::string& id) {
 }
 
 void Conductor::fail(const std::string& id, const std::string& message, int code,
-                     const std::string& vm_state) {
+                     const std::string& vm_state, const std::function<void(soci::session&)>& also) {
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
     if (!r || r->at("deleted").as_bool()) return;
+    if (also) also(s);
     auto t = compute_->now();
     db::update(s, st::instance, id,
                json::object{{"vm_state", vm_state}, {"task_state", nullptr}, {"updated_at", t}});

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -59,8 +60,10 @@ class Conductor {
   // Re-sends the work in flight on this host (after its agent (re)starts).
   void resume_host(const std::string& host);
   // Ends an operation in ERROR (or back in `vm_state` when given) with a fault.
+  // `also` runs in the same transaction.
   void fail(const std::string& id, const std::string& message, int code,
-            const std::string& vm_state = "error");
+            const std::string& vm_state = "error",
+            const std::function<void(soci::session&)>& also = {});
   // The hosts as the scheduler sees them for this request (call with scheduling_ held).
   std::vector<HostState> host_states(const RequestSpec& spec);
   std::vector<HostState> load_hosts();

@@ -235,6 +235,11 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
     if (images_) image = images_->show(c.auth, r.image_ref);
     if (!image) throw BadRequest("Image " + r.image_ref + " could not be found.");
     if (image->status != "active") throw BadRequest("Image " + r.image_ref + " is not active.");
+    // Its kernel and ramdisk must be images the caller may use too (Nova's
+    // _handle_kernel_and_ramdisk): the host fetches them with its own rights.
+    for (auto* key : {"kernel_id", "ramdisk_id"})
+      if (auto ref = string_or(image->properties, key); !ref.empty())
+        if (!images_->show(c.auth, ref)) throw BadRequest("Image " + ref + " could not be found.");
   } else if (r.block_devices.empty()) {
     throw BadRequest(
         "Block Device Mapping is Invalid: Boot sequence for the instance and image/block device "

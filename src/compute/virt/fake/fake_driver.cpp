@@ -63,15 +63,22 @@ FakeDriver::~FakeDriver() {
 }
 
 void FakeDriver::save(const std::string& uuid, std::optional<PowerState> state) {
+  if (log_ >= 0) {
+    // Written before memory changes: a failed write leaves both as they were. One write per
+    // line (O_APPEND); a short one is cut back, so the next line starts clean.
+    auto line = uuid + ' ' + (state ? std::to_string(static_cast<int>(*state)) : "-") + '\n';
+    auto end = ::lseek(log_, 0, SEEK_END);
+    auto n = ::write(log_, line.data(), line.size());
+    if (n != static_cast<ssize_t>(line.size())) {
+      if (n > 0 && end >= 0 && ::ftruncate(log_, end) != 0) {
+      }
+      throw std::runtime_error("fake driver: cannot append to " + (dir_ / "servers.log").string());
+    }
+  }
   if (state)
     servers_[uuid] = *state;
   else
     servers_.erase(uuid);
-  if (log_ < 0) return;
-  auto line = uuid + ' ' + (state ? std::to_string(static_cast<int>(*state)) : "-") + '\n';
-  // One write per line, so that lines from concurrent hosts' threads never interleave.
-  if (::write(log_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-    throw std::runtime_error("fake driver: cannot append to " + (dir_ / "servers.log").string());
 }
 
 void FakeDriver::spawn(const InstanceSpec& instance) {

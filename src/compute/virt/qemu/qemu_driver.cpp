@@ -6,8 +6,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <fstream>
 #include <future>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -58,9 +60,19 @@ std::string file_digest(const fs::path& p, const std::string& algorithm) {
 }
 
 // What qemu-img makes of a file: its format and virtual size.
-std::pair<std::string, std::int64_t> image_format(const fs::path& p) {
-  auto info = json::parse(check_process({"qemu-img", "info", "-U", "--output=json", p.string()}))
-                  .as_object();
+json::object image_info(const fs::path& p, const std::string& format = {}) {
+  std::vector<std::string> argv{"qemu-img", "info", "-U", "--output=json"};
+  if (!format.empty()) {
+    argv.push_back("-f");
+    argv.push_back(format);
+  }
+  argv.push_back(p.string());
+  return json::parse(check_process(argv, std::chrono::seconds(30))).as_object();
+}
+
+std::pair<std::string, std::int64_t> image_format(const fs::path& p,
+                                                  const std::string& format = {}) {
+  auto info = image_info(p, format);
   return {std::string(info.at("format").as_string()), int_or(info, "virtual-size")};
 }
 
@@ -74,12 +86,67 @@ bool alive(int pid) {
 
 constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
 
+bool is_uuid(const std::string& id) {
+  if (id.size() != 36) return false;
+  for (size_t i = 0; i < id.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? id[i] != '-' : !std::isxdigit(static_cast<unsigned char>(id[i]))) return false;
+  }
+  return true;
+}
+
+// A value inside a QEMU option string (-drive file=...,format=...): commas doubled.
+std::string qemu_value(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    out += c;
+    if (c == ',') out += ',';
+  }
+  return out;
+}
+
+// A path for the shell QEMU's exec: migration runs, single-quoted.
+std::string shell_quoted(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// The formats a host accepts, as qemu-img names them; anything else (qed, luks, dmg...) is
+// refused, since qemu-img follows what such headers point at.
+const std::set<std::string>& allowed_formats() {
+  static const std::set<std::string> formats{"raw", "qcow2", "vmdk", "vdi", "vpc", "vhdx"};
+  return formats;
+}
+
+// What the file refers to besides itself (a backing file, an external data file, vmdk extents
+// elsewhere): a user's image must not make the host read its other files.
+std::string external_reference(const json::object& info, const fs::path& self) {
+  if (auto b = string_or(info, "backing-filename"); !b.empty()) return "a backing file (" + b + ")";
+  if (auto* fs_ = info.if_contains("format-specific"); fs_ && fs_->is_object()) {
+    auto& spec = fs_->as_object();
+    if (auto* data = spec.if_contains("data"); data && data->is_object()) {
+      if (auto file = string_or(data->as_object(), "data-file"); !file.empty())
+        return "an external data file (" + file + ")";
+      if (auto* extents = data->as_object().if_contains("extents"); extents && extents->is_array())
+        for (auto& e : extents->as_array())
+          if (e.is_object())
+            if (auto file = string_or(e.as_object(), "filename");
+                !file.empty() && fs::path(file) != self)
+              return "an extent in another file (" + file + ")";
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 QemuDriver::QemuDriver(QemuSettings settings, ImageFetcher fetch)
     : settings_(std::move(settings)),
       fetch_(std::move(fetch)),
       accel_(accelerator(settings_.virt_type)) {
+  // Absolute: overlays name their base by path, and the daemonized QEMU runs from /.
+  settings_.instances_dir = fs::absolute(settings_.instances_dir);
   fs::create_directories(settings_.instances_dir / "_base");
   spdlog::info("qemu driver on {}: {} under {} ({} servers found)", settings_.host,
                accel_ == "kvm" ? "KVM" : "TCG (software emulation)",
@@ -130,9 +197,9 @@ HostResources QemuDriver::resources() const {
 }
 
 fs::path QemuDriver::dir(const std::string& uuid) const {
-  // uuids come from the control plane; still, never a path outside the instances directory.
-  if (uuid.empty() || uuid.find('/') != std::string::npos || uuid[0] == '.' || uuid[0] == '_')
-    throw std::runtime_error("bad instance id " + uuid);
+  // uuids come from the control plane; still, only a uuid names a directory here (no path
+  // outside the instances directory, nothing a shell or QEMU's option parser would read).
+  if (!is_uuid(uuid)) throw std::runtime_error("bad instance id " + uuid);
   return settings_.instances_dir / uuid;
 }
 
@@ -173,7 +240,8 @@ QemuDriver::BaseImage QemuDriver::base_image(const std::string& image_id) {
   format_file += ".format";
   if (auto it = cache_.find(image_id); it != cache_.end() && fs::exists(base)) return it->second;
   if (fs::exists(base) && fs::exists(format_file)) {
-    BaseImage known{base, read_file(format_file), image_format(base).second};
+    auto known_format = read_file(format_file);
+    BaseImage known{base, known_format, image_format(base, known_format).second};
     auto boot_file = base;
     boot_file += ".boot";
     if (auto text = read_file(boot_file); !text.empty()) {
@@ -209,7 +277,13 @@ QemuDriver::BaseImage QemuDriver::base_image(const std::string& image_id) {
   auto declared = string_or(image, "disk_format");
   std::string format;
   try {
-    format = image_format(part).first;
+    auto info = image_info(part);
+    format = std::string(info.at("format").as_string());
+    if (!allowed_formats().count(format))
+      throw BuildAbort("image " + image_id + " is in a format this host does not run (" + format +
+                       ")");
+    if (auto ref = external_reference(info, part); !ref.empty())
+      throw BuildAbort("image " + image_id + " refers to " + ref + "; refused");
   } catch (const ProcessError& e) {
     throw BuildAbort("image " + image_id + " is not a disk image qemu-img can read: " + e.what());
   }
@@ -236,7 +310,7 @@ QemuDriver::BaseImage QemuDriver::base_image(const std::string& image_id) {
                        " is a corrupt or truncated qcow2 (qemu-img check: " + out + ")");
     }
   }
-  auto size = image_format(part).second;
+  auto size = image_format(part, format).second;
   BaseImage made{base, format, size};
   // An image that boots with a separate kernel (and ramdisk), as Glance's kernel_id/ramdisk_id
   // name them: QEMU loads them directly, with the image's os_command_line if it has one.
@@ -372,11 +446,11 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
       "-display",
       "none",
       "-chardev",
-      "file,id=console,path=" + (d / "console.log").string() + ",append=on",
+      "file,id=console,path=" + qemu_value((d / "console.log").string()) + ",append=on",
       "-serial",
       "chardev:console",
       "-qmp",
-      "unix:" + (d / "qmp.sock").string() + ",server=on,wait=off",
+      "unix:" + qemu_value((d / "qmp.sock").string()) + ",server=on,wait=off",
       "-pidfile",
       (d / "qemu.pid").string(),
       "-daemonize"};
@@ -390,8 +464,8 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
   auto disk = [&](const std::string& file, const std::string& format, const std::string& id,
                   bool readonly, bool bootable) {
     cmd.push_back("-drive");
-    cmd.push_back("file=" + (d / file).string() + ",format=" + format + ",if=none,id=" + id +
-                  (readonly ? ",readonly=on" : ",discard=unmap"));
+    cmd.push_back("file=" + qemu_value((d / file).string()) + ",format=" + format +
+                  ",if=none,id=" + id + (readonly ? ",readonly=on" : ",discard=unmap"));
     cmd.push_back("-device");
     cmd.push_back("virtio-blk-pci,drive=" + id +
                   (bootable ? ",bootindex=" + std::to_string(boot++) : std::string()));
@@ -412,7 +486,7 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
   }
   if (incoming) {
     cmd.push_back("-incoming");
-    cmd.push_back("exec:cat " + (d / "suspend.state").string());
+    cmd.push_back("exec:cat " + shell_quoted((d / "suspend.state").string()));
   }
   std::error_code ignored;
   fs::remove(d / "qmp.sock", ignored);
@@ -493,6 +567,11 @@ void QemuDriver::power_off(const std::string& uuid) {
 
 void QemuDriver::power_on(const InstanceSpec& instance) {
   load_spec(instance.uuid);
+  // A cold boot: a saved state no longer applies.
+  if (!pid(instance.uuid)) {
+    std::error_code ignored;
+    fs::remove(dir(instance.uuid) / "suspend.state", ignored);
+  }
   start(instance.uuid);
 }
 
@@ -504,6 +583,8 @@ void QemuDriver::reboot(const InstanceSpec& instance, bool hard) {
   } else {
     stop(instance.uuid, true);
   }
+  std::error_code ignored;  // a cold boot: a saved state no longer applies
+  fs::remove(dir(instance.uuid) / "suspend.state", ignored);
   start(instance.uuid);
 }
 
@@ -518,21 +599,41 @@ void QemuDriver::unpause(const std::string& uuid) {
 }
 
 void QemuDriver::suspend(const std::string& uuid) {
-  if (!pid(uuid)) throw Conflict("Instance " + uuid + " is not running.");
   auto d = dir(uuid);
+  if (!pid(uuid)) {
+    if (fs::exists(d / "suspend.state")) return;  // a replay: already saved
+    throw Conflict("Instance " + uuid + " is not running.");
+  }
   // The state goes to a file through QEMU's migration (QEMU 7.2 has no file: target), then QEMU
-  // stops; resume starts it again from that file.
+  // stops; resume starts it again from that file. Locally the default bandwidth cap only slows.
   monitor(uuid, "stop");
-  monitor(uuid, "migrate",
-          json::object{{"uri", "exec:cat > " + (d / "suspend.state.tmp").string()}});
-  for (int i = 0; i < 1200; ++i) {
-    auto status = monitor(uuid, "query-migrate").as_object();
-    auto s = string_or(status, "status");
-    if (s == "completed") break;
-    if (s == "failed" || s == "cancelled")
-      throw std::runtime_error("saving the state of " + uuid +
-                               " failed: " + string_or(status, "error-desc", s));
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto resume_guest = [&] {
+    try {
+      monitor(uuid, "migrate_cancel");
+      monitor(uuid, "cont");
+    } catch (const std::exception&) {
+    }
+    std::error_code ignored;
+    fs::remove(d / "suspend.state.tmp", ignored);
+  };
+  try {
+    monitor(uuid, "migrate-set-parameters", json::object{{"max-bandwidth", 1LL << 40}});
+    monitor(
+        uuid, "migrate",
+        json::object{{"uri", "exec:cat > " + shell_quoted((d / "suspend.state.tmp").string())}});
+    for (int i = 0;; ++i) {
+      auto status = monitor(uuid, "query-migrate").as_object();
+      auto st = string_or(status, "status");
+      if (st == "completed") break;
+      if (st == "failed" || st == "cancelled")
+        throw std::runtime_error("saving the state of " + uuid +
+                                 " failed: " + string_or(status, "error-desc", st));
+      if (i >= 6000) throw std::runtime_error("saving the state of " + uuid + " took over 5 min");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  } catch (...) {
+    resume_guest();  // the guest runs on, as it was
+    throw;
   }
   fs::rename(d / "suspend.state.tmp", d / "suspend.state");
   stop(uuid, false);
@@ -542,14 +643,19 @@ void QemuDriver::resume(const InstanceSpec& instance) {
   auto d = dir(instance.uuid);
   load_spec(instance.uuid);
   if (!fs::exists(d / "suspend.state")) return start(instance.uuid);
-  start(instance.uuid, true);
-  // The VM runs once the state is read back; the file goes then.
-  for (int i = 0; i < 1200; ++i) {
+  if (!pid(instance.uuid)) start(instance.uuid, true);
+  // The VM runs once the state is read back; the file goes then (not before: a failed restore
+  // can be tried again).
+  for (int i = 0;; ++i) {
     auto status = string_or(monitor(instance.uuid, "query-status").as_object(), "status");
     if (status == "running") break;
     if (status == "paused" || status == "postmigrate") {
       monitor(instance.uuid, "cont");
       break;
+    }
+    if (i >= 6000) {
+      stop(instance.uuid, false);
+      throw std::runtime_error("restoring the state of " + instance.uuid + " took over 5 min");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -634,17 +740,45 @@ std::vector<std::string> QemuDriver::list_instances() const {
 
 std::string QemuDriver::console_output(const std::string& uuid) const {
   load_spec(uuid);
-  return read_file(dir(uuid) / "console.log");
+  // The last MiB at most: a guest writes to its console without limit.
+  constexpr std::streamoff kTail = 1 << 20;
+  std::ifstream in(dir(uuid) / "console.log", std::ios::binary | std::ios::ate);
+  if (!in) return {};
+  auto size = static_cast<std::streamoff>(in.tellg());
+  in.seekg(std::max<std::streamoff>(0, size - kTail));
+  std::string out(static_cast<size_t>(std::min(size, kTail)), '\0');
+  in.read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
 }
 
 std::string QemuDriver::snapshot(const std::string& uuid, const std::string& disk_format) {
   auto d = dir(uuid);
   load_spec(uuid);
   auto out = settings_.instances_dir / ("_snapshot-" + uuid + "-" + uuid4() + "." + disk_format);
-  // -U: the running VM holds the disk's lock; the copy is what the disk holds at this moment
-  // (a running guest's unflushed writes are not in it).
+  // A running VM is paused for the copy (QMP stop flushes its disk), so that the qcow2 read is
+  // consistent; -U since QEMU still holds the disk's lock.
+  bool paused_here = false;
+  if (pid(uuid) && string_or(monitor(uuid, "query-status").as_object(), "status") == "running") {
+    monitor(uuid, "stop");
+    paused_here = true;
+  }
+  struct Cont {
+    const QemuDriver& driver;
+    const std::string& uuid;
+    bool active;
+    ~Cont() {
+      if (!active) return;
+      try {
+        driver.monitor(uuid, "cont");
+      } catch (const std::exception& e) {
+        spdlog::warn("qemu: {} stays paused after its snapshot: {}", uuid, e.what());
+      }
+    }
+  } resume_after{*this, uuid, paused_here};
   check_process({"qemu-img", "convert", "-U", "-O", disk_format == "qcow2" ? "qcow2" : "raw",
-                 (d / "disk.qcow2").string(), out.string()});
+                 (d / "disk.qcow2").string(), out.string()},
+                std::chrono::hours(6));
   return out.string();
 }
 
