@@ -1,5 +1,6 @@
 // POST /v2.1/servers/{id}/action and the server's sub-resources: metadata, tags, ips, instance
 // actions, password, console output.
+#include <algorithm>
 #include <set>
 
 #include "compute/api/servers.hpp"
@@ -29,6 +30,16 @@ void require_field(const json::value& v, const std::string& action, const char* 
   if (!v.as_object().contains(key))
     throw BadRequest("Invalid input for field/attribute " + action + ". '" + key +
                      "' is a required property");
+}
+
+// Nova's additionalProperties: false, with the keys this microversion's schema has (each key
+// paired with whether the request's microversion allows it).
+void only_keys(const json::object& args, const std::string& action,
+               std::initializer_list<std::pair<std::string_view, bool>> allowed) {
+  for (auto& kv : args)
+    if (std::none_of(allowed.begin(), allowed.end(),
+                     [&](auto& a) { return a.second && a.first == kv.key(); }))
+      throw BadRequest(unexpected(action, kv.key()));
 }
 
 json::object action_view(Context& ctx, const json::object& a) {
@@ -172,13 +183,11 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           require_object(args, action);
           auto& a = args.as_object();
           bool v225 = at_least(ctx, 25), v230 = at_least(ctx, 30), v268 = at_least(ctx, 68);
-          for (auto& kv : a) {
-            std::string k(kv.key());
-            if (k == "host" || k == "block_migration" || (k == "disk_over_commit" && !v225) ||
-                (k == "force" && v230 && !v268))
-              continue;
-            throw BadRequest(unexpected(action, k));
-          }
+          only_keys(a, action,
+                    {{"host", true},
+                     {"block_migration", true},
+                     {"disk_over_commit", !v225},
+                     {"force", v230 && !v268}});
           require_field(args, action, "host");
           require_field(args, action, "block_migration");
           if (!v225) require_field(args, action, "disk_over_commit");
@@ -207,13 +216,11 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           require_object(args, action);
           auto& a = args.as_object();
           bool v214 = at_least(ctx, 14), v229 = at_least(ctx, 29), v268 = at_least(ctx, 68);
-          for (auto& kv : a) {
-            std::string k(kv.key());
-            if (k == "host" || k == "adminPass" || (k == "onSharedStorage" && !v214) ||
-                (k == "force" && v229 && !v268))
-              continue;
-            throw BadRequest(unexpected(action, k));
-          }
+          only_keys(a, action,
+                    {{"host", true},
+                     {"adminPass", true},
+                     {"onSharedStorage", !v214},
+                     {"force", v229 && !v268}});
           if (!v214) require_field(args, action, "onSharedStorage");
           json::object evacuate{{"stop", at_least(ctx, 95)}};
           if (auto* host = a.if_contains("host")) {

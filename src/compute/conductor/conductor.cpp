@@ -738,26 +738,16 @@ void Conductor::schedule_move(const std::string& id) {
       changes["source_host"] = source;
       changes["source_node"] = string_or(*row, "node");
       changes["migration_id"] = migration;
-      auto t = compute_->now();
-      db::insert(
-          s, st::migration,
-          json::object{{"id", migration},
-                       {"number", st::next_number(s, st::migration)},
-                       {"instance_id", id},
-                       {"source_compute", source},
-                       {"source_node", row->at("node")},
-                       {"dest_compute", selection->host},
+      st::insert_migration(
+          s, migration, *row, compute_->now(),
+          json::object{{"dest_compute", selection->host},
                        {"dest_node", selection->node},
                        {"old_instance_type_id", flavor_number(s, row->at("flavor").as_object())},
                        {"new_instance_type_id", flavor_number(s, flavor)},
                        {"status", live ? "running" : "migrating"},
                        {"migration_type", live                                 ? "live-migration"
                                           : object(*row, "new_flavor").empty() ? "migration"
-                                                                               : "resize"},
-                       {"project_id", row->at("project_id")},
-                       {"user_id", row->at("user_id")},
-                       {"created_at", t},
-                       {"updated_at", t}});
+                                                                               : "resize"}});
     }
     db::update(s, st::instance, id, changes);
     row = *db::get(s, st::instance, id);

@@ -192,20 +192,11 @@ json::object ComputeService::server_action(const Caller& c, const std::string& i
       changes["admin_pass"] = pass;
       // The migration record exists from the request on, as Nova's does ("accepted").
       auto migration = uuid4();
-      db::insert(
-          s, st::migration,
-          json::object{{"id", migration},
-                       {"number", st::next_number(s, st::migration)},
-                       {"instance_id", id},
-                       {"source_compute", source},
-                       {"source_node", row.at("node")},
-                       {"dest_compute", dest.empty() ? json::value(nullptr) : json::value(dest)},
+      st::insert_migration(
+          s, migration, row, t,
+          json::object{{"dest_compute", dest.empty() ? json::value(nullptr) : json::value(dest)},
                        {"status", "accepted"},
-                       {"migration_type", "evacuation"},
-                       {"project_id", row.at("project_id")},
-                       {"user_id", row.at("user_id")},
-                       {"created_at", t},
-                       {"updated_at", t}});
+                       {"migration_type", "evacuation"}});
       changes["migration_id"] = migration;
       changes["task_args"] = json::object{{"evacuate", true},
                                           {"host", dest},

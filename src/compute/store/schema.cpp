@@ -158,6 +158,20 @@ const db::Table migration{"migration",
                            {"created_at"},
                            {"updated_at"}}};
 
+void insert_migration(soci::session& s, const std::string& id, const json::object& instance,
+                      const std::string& now, json::object fields) {
+  fields["id"] = id;
+  fields["number"] = next_number(s, migration);
+  fields["instance_id"] = instance.at("id");
+  fields["source_compute"] = instance.at("host");
+  fields["source_node"] = instance.at("node");
+  fields["project_id"] = instance.at("project_id");
+  fields["user_id"] = instance.at("user_id");
+  fields["created_at"] = now;
+  fields["updated_at"] = now;
+  db::insert(s, migration, fields);
+}
+
 std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column) {
   auto rows = db::query_strings(s, "SELECT COALESCE(MAX(" + column + "), 0) FROM " + t.name, {});
   return std::stoll(rows.at(0).at(0).value_or("0")) + 1;

@@ -35,8 +35,8 @@ extern const db::Table aggregate, aggregate_host, aggregate_metadata;
 // state is the durable record of the operation in flight: the conductor resumes from it.
 // instance_metadata, instance_tag hang off it; instance_action and instance_action_event record
 // what was asked and what ran (os-instance-actions); instance_fault the last errors.
-extern const db::Table instance, instance_metadata, instance_tag, instance_action, instance_action_event,
-    instance_fault;
+extern const db::Table instance, instance_metadata, instance_tag, instance_action,
+    instance_action_event, instance_fault;
 
 // migration: a resize or cold migration of a server, as os-migrations lists it (`number` is the
 // integer id shown; flavor ids are the flavors' integer `seq`).
@@ -46,8 +46,14 @@ std::vector<db::Migration> migrations();
 
 // The next value of an increasing integer column (the integer ids Nova shows), read in the write
 // transaction that inserts it.
-std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column = "number");
+std::int64_t next_number(soci::session& s, const db::Table& t,
+                         const std::string& column = "number");
+// Records a migration of the server `instance` (its row) from its host: id, number, source,
+// project, user and times filled in; `fields` adds the rest (type, status, destination, flavors).
+void insert_migration(soci::session& s, const std::string& id, const json::object& instance,
+                      const std::string& now, json::object fields);
 // A row by its uuid, or by the integer `number` older microversions show.
-std::optional<json::object> by_id_or_number(soci::session& s, const db::Table& t, const std::string& id);
+std::optional<json::object> by_id_or_number(soci::session& s, const db::Table& t,
+                                            const std::string& id);
 
 }  // namespace nubo::compute::store
