@@ -173,8 +173,17 @@ void insert_migration(soci::session& s, const std::string& id, const json::objec
 }
 
 std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column) {
-  auto rows = db::query_strings(s, "SELECT COALESCE(MAX(" + column + "), 0) FROM " + t.name, {});
-  return std::stoll(rows.at(0).at(0).value_or("0")) + 1;
+  // A counter per table and column, never the largest number in use plus one: rows are deleted,
+  // and a number given again would let a client's stale id (a tempest cleanup deleting aggregate
+  // 7 after its own 7 is gone) reach somebody else's row. Nova's ids never come back either.
+  std::string name = t.name + "." + column;
+  if (db::execute(s, "UPDATE number_sequence SET value = value + 1 WHERE name = :p0", {name}) == 0)
+    db::execute(s,
+                "INSERT INTO number_sequence (name, value) SELECT :p0, COALESCE(MAX(" + column +
+                    "), 0) + 1 FROM " + t.name,
+                {name});
+  auto rows = db::query_strings(s, "SELECT value FROM number_sequence WHERE name = :p0", {name});
+  return std::stoll(rows.at(0).at(0).value_or("0"));
 }
 
 std::optional<json::object> by_id_or_number(soci::session& s, const db::Table& t,
@@ -282,6 +291,10 @@ CREATE INDEX instance_live ON instance (deleted, created_at, id);
           // alone, without reading each server's row.
           {9, R"SQL(
 CREATE INDEX instance_usage ON instance (project_id, deleted, user_id, vcpus, memory_mb);
+)SQL"},
+          // The numbers handed out so far per table (aggregate ids, service ids, instance names).
+          {10, R"SQL(
+CREATE TABLE number_sequence (name VARCHAR(128) PRIMARY KEY, value BIGINT NOT NULL);
 )SQL"}};
 }
 

@@ -357,6 +357,11 @@ TEST(ComputeApi, AggregatesAndZones) {
             36u);
   EXPECT_EQ(c.nova("DELETE", "/v2.1/os-aggregates/" + id, c.admin()).status, 200);
   expect_fault(c.nova("GET", "/v2.1/os-aggregates/" + id, c.admin()), 404, "itemNotFound");
+  // An id is never given again, even once the newest aggregate is gone: a client still holding
+  // it must not reach the next one.
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/os-aggregates/" + other_id, c.admin()).status, 200);
+  auto next = c.nova("POST", "/v2.1/os-aggregates", c.admin(), agg({{"name", "rack3"}}));
+  EXPECT_GT(next.body.at("aggregate").at("id").as_int64(), std::stoll(other_id));
 }
 
 TEST(ComputeApi, ServerGroups) {
