@@ -106,10 +106,16 @@ std::vector<std::string> split_path(std::string_view path) {
 
 bool match(const std::vector<std::string>& pattern, const std::vector<std::string>& parts,
            std::map<std::string, std::string>& params) {
-  if (pattern.size() != parts.size()) return false;
+  // A last segment "{name*}" takes the rest of the path, slashes included (possibly nothing).
+  bool rest = !pattern.empty() && pattern.back().size() > 3 && pattern.back().ends_with("*}");
+  if (rest ? parts.size() + 1 < pattern.size() : pattern.size() != parts.size()) return false;
   for (size_t i = 0; i < pattern.size(); ++i) {
     auto& p = pattern[i];
-    if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+    if (rest && i + 1 == pattern.size()) {
+      std::string tail;
+      for (size_t j = i; j < parts.size(); ++j) tail += (j > i ? "/" : "") + parts[j];
+      params[p.substr(1, p.size() - 3)] = std::move(tail);
+    } else if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
       params[p.substr(1, p.size() - 2)] = parts[i];
     } else if (p != parts[i]) {
       return false;

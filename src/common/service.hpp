@@ -71,7 +71,7 @@ using UploadHandler = std::function<std::unique_ptr<http::BodySink>(Context&)>;
 
 struct Route {
   std::string method;  // GET, POST...; GET routes also answer HEAD
-  std::string path;    // template: /v3/users/{user_id}
+  std::string path;    // template: /v3/users/{user_id}; a last "{name*}" takes the rest
   RouteHandler handler;
   std::string policy;  // rule checked before the handler; empty: the handler checks
   bool authenticated = true;

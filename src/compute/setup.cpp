@@ -57,6 +57,8 @@ std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c,
     q.local_gb = c.get_int("qemu", "local_gb", 0);
     q.force_config_drive = c.get_bool("qemu", "force_config_drive", q.force_config_drive);
     q.shutdown_timeout = std::chrono::seconds(c.get_int("qemu", "shutdown_timeout", 10));
+    if (c.get_bool("qemu", "user_network", true))
+      q.metadata_relay = c.get_string("qemu", "metadata_relay", "");
     ImageFetcher fetch;
     if (images)
       fetch = [images](const std::string& id, const std::filesystem::path& to) {

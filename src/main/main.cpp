@@ -20,6 +20,8 @@
 #include "common/serve.hpp"
 #include "common/service.hpp"
 #include "compute/api/service.hpp"
+#include "compute/metadata/api.hpp"
+#include "compute/metadata/relay.hpp"
 #include "compute/placement/api/service.hpp"
 #include "compute/placement/local_client.hpp"
 #include "compute/placement/setup.hpp"
@@ -115,6 +117,20 @@ ServerOptions server_options(const Config& c, const std::string& section, uint16
     return render(ApiError(status, message));
   };
   return o;
+}
+
+// The secret metadata proxies sign instance ids with (Nova's metadata_proxy_shared_secret):
+// configured, or made once per state directory for one machine.
+std::string metadata_secret(const Config& config, const std::string& state_dir) {
+  return config.get("metadata", "shared_secret")
+      .value_or(read_or_create_secret(fs::path(state_dir) / "metadata-secret"));
+}
+
+// A word for the shell-like parsing QEMU applies to a guestfwd command (GLib's).
+std::string shell_word(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
 }
 
 std::set<std::string> parse_services(const std::string& list) {
@@ -354,6 +370,12 @@ int run_services(const Config& config, const std::string& state_dir,
     auto port = listen_pipeline(runtime, server_options(config, "compute", 8774, render_nova_error),
                                 compute_pipeline);
     spdlog::info("compute listening on port {}", port);
+    // The metadata service, for the proxies (and relays) that vouch for their instances.
+    auto metadata_port = listen_pipeline(
+        runtime, server_options(config, "metadata", 8775, compute::metadata::render_error),
+        std::make_shared<Pipeline>(compute::metadata::make_service_spec(
+            compute_service, metadata_secret(config, state_dir))));
+    spdlog::info("metadata listening on port {}", metadata_port);
     // The conductor, scheduler and agents run beside the API, claiming through placement
     // in-process.
     if (placement_service) {
@@ -423,6 +445,12 @@ int main(int argc, char** argv) {
   auto* dbcmd = app.add_subcommand("db", "database tasks");
   dbcmd->add_subcommand("sync", "apply migrations");
   dbcmd->require_subcommand(1);
+  auto* relay = app.add_subcommand(
+      "metadata-relay",
+      "relay one guest connection on stdin/stdout to the metadata service (run by QEMU)");
+  compute::metadata::RelaySettings relay_settings;
+  relay->add_option("--instance", relay_settings.instance_id, "the server's id")->required();
+  relay->add_option("--project", relay_settings.project_id, "the server's project")->required();
   auto* token = app.add_subcommand("token", "token key tasks");
   token->add_subcommand("rotate", "rotate the Fernet keys");
   token->require_subcommand(1);
@@ -435,6 +463,21 @@ int main(int argc, char** argv) {
     setup_logging(config);
     if (fake_hosts >= 0) config.set("compute", "fake_hosts", std::to_string(fake_hosts));
     if (!guest_image.empty()) config.set("bootstrap", "guest_image", fs::absolute(guest_image));
+    if (relay->parsed()) {
+      relay_settings.url = config.get_string(
+          "metadata", "url",
+          "http://127.0.0.1:" + std::to_string(config.get_int("metadata", "port", 8775)));
+      relay_settings.shared_secret = metadata_secret(config, state_dir);
+      return compute::metadata::relay(std::cin, std::cout, relay_settings);
+    }
+    // Guests on hosts without Nubo networking reach the metadata service through this binary,
+    // run by QEMU with the same configuration.
+    if (!config.get("qemu", "metadata_relay")) {
+      std::string command = shell_word(fs::read_symlink("/proc/self/exe").string());
+      if (!config_file.empty()) command += " --config " + shell_word(fs::absolute(config_file));
+      command += " --state-dir " + shell_word(fs::absolute(state_dir)) + " metadata-relay";
+      config.set("qemu", "metadata_relay", command);
+    }
     if (aio->parsed())
       return run_services(config, state_dir, {"identity", "image", "compute", "placement"}, true);
     if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);

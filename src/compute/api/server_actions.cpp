@@ -479,12 +479,13 @@ void add_server_detail_routes(std::vector<Route>& routes, ComputeService& s) {
               return json_response(200, json::object{{"instanceAction", std::move(v)}});
             }});
 
-  routes.push_back(Route{"GET", "/v2.1/servers/{id}/os-server-password", [&s](Context& ctx) {
-                           s.show_server(caller(ctx), ctx.param("id"));
-                           return json_response(200, json::object{{"password", ""}});
-                         }});
+  routes.push_back(
+      Route{"GET", "/v2.1/servers/{id}/os-server-password", [&s](Context& ctx) {
+              return json_response(
+                  200, json::object{{"password", s.server_password(caller(ctx), ctx.param("id"))}});
+            }});
   routes.push_back(Route{"DELETE", "/v2.1/servers/{id}/os-server-password", [&s](Context& ctx) {
-                           s.show_server(caller(ctx), ctx.param("id"));
+                           s.clear_server_password(caller(ctx), ctx.param("id"));
                            return empty(204);
                          }});
 }

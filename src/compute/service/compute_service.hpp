@@ -257,6 +257,20 @@ class ComputeService {
   void update_quota_class(const Caller& c, const std::string& name,
                           const std::map<std::string, std::int64_t>& limits);
 
+  // The metadata service's view of a live server (no caller: the proxy's signature vouched for
+  // the instance): its spec and the password its guest posted; nullopt when there is no such
+  // server.
+  struct MetadataView {
+    InstanceSpec instance;
+    std::string password;
+  };
+  std::optional<MetadataView> metadata_view(const std::string& id);
+  // A guest posts its (encrypted) password once: Conflict when one is already set.
+  void set_metadata_password(const std::string& id, const std::string& password);
+  // os-server-password: the password the guest posted ("" when none), and its removal.
+  std::string server_password(const Caller& c, const std::string& id);
+  void clear_server_password(const Caller& c, const std::string& id);
+
   // Moves on whenever what the scheduler sees of hosts changes (services, nodes, aggregates and
   // their metadata), so the conductor can keep its view of hosts between decisions.
   std::uint64_t hosts_generation() const { return hosts_generation_.load(); }

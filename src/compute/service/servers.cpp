@@ -137,7 +137,9 @@ InstanceSpec instance_spec(const json::object& row,
   spec.availability_zone = string_or(row, "availability_zone");
   spec.launched_at = string_or(row, "launched_at");
   spec.launch_index = int_or(row, "launch_index");
+  spec.reservation_id = string_or(row, "reservation_id");
   auto& flavor = row.at("flavor").as_object();
+  spec.flavor_name = string_or(flavor, "name");
   auto num = [&](const char* k) {
     auto* v = flavor.if_contains(k);
     return v && v->is_int64() ? v->as_int64() : 0;
@@ -343,7 +345,7 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
                                  {"extra_specs", flavor.at("extra_specs")}};
     json::array groups;
     for (auto& name : r.security_groups) groups.push_back(json::object{{"name", name}});
-    auto number = st::next_number(s, st::instance);
+    auto number = st::next_number(s, st::instance, "number", n);
     auto created = now();
     for (long i = 0; i < n; ++i) {
       auto id = uuid4();

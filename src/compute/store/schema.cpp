@@ -172,18 +172,22 @@ void insert_migration(soci::session& s, const std::string& id, const json::objec
   db::insert(s, migration, fields);
 }
 
-std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column) {
+std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column,
+                         std::int64_t count) {
   // A counter per table and column, never the largest number in use plus one: rows are deleted,
   // and a number given again would let a client's stale id (a tempest cleanup deleting aggregate
   // 7 after its own 7 is gone) reach somebody else's row. Nova's ids never come back either.
   std::string name = t.name + "." + column;
-  if (db::execute(s, "UPDATE number_sequence SET value = value + 1 WHERE name = :p0", {name}) == 0)
+  // `value` is the last number taken.
+  auto n = std::to_string(count);
+  if (db::execute(s, "UPDATE number_sequence SET value = value + " + n + " WHERE name = :p0",
+                  {name}) == 0)
     db::execute(s,
                 "INSERT INTO number_sequence (name, value) SELECT :p0, COALESCE(MAX(" + column +
-                    "), 0) + 1 FROM " + t.name,
+                    "), 0) + " + n + " FROM " + t.name,
                 {name});
   auto rows = db::query_strings(s, "SELECT value FROM number_sequence WHERE name = :p0", {name});
-  return std::stoll(rows.at(0).at(0).value_or("0"));
+  return std::stoll(rows.at(0).at(0).value_or("0")) - count + 1;
 }
 
 std::optional<json::object> by_id_or_number(soci::session& s, const db::Table& t,

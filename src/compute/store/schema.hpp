@@ -45,9 +45,9 @@ extern const db::Table migration;
 std::vector<db::Migration> migrations();
 
 // The next value of an increasing integer column (the integer ids Nova shows), read in the write
-// transaction that inserts it.
-std::int64_t next_number(soci::session& s, const db::Table& t,
-                         const std::string& column = "number");
+// transaction that inserts it; `count` numbers from it on are taken.
+std::int64_t next_number(soci::session& s, const db::Table& t, const std::string& column = "number",
+                         std::int64_t count = 1);
 // Records a migration of the server `instance` (its row) from its host: id, number, source,
 // project, user and times filled in; `fields` adds the rest (type, status, destination, flavors).
 void insert_migration(soci::session& s, const std::string& id, const json::object& instance,

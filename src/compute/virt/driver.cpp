@@ -33,6 +33,8 @@ json::object InstanceSpec::to_json() const {
                       {"project_id", project_id},
                       {"availability_zone", availability_zone},
                       {"launched_at", launched_at},
+                      {"flavor_name", flavor_name},
+                      {"reservation_id", reservation_id},
                       {"launch_index", launch_index},
                       {"vcpus", vcpus},
                       {"memory_mb", memory_mb},
@@ -59,6 +61,8 @@ InstanceSpec InstanceSpec::from_json(const json::object& o) {
   s.project_id = string_or(o, "project_id");
   s.availability_zone = string_or(o, "availability_zone");
   s.launched_at = string_or(o, "launched_at");
+  s.flavor_name = string_or(o, "flavor_name");
+  s.reservation_id = string_or(o, "reservation_id");
   s.launch_index = int_or(o, "launch_index");
   s.vcpus = int_or(o, "vcpus");
   s.memory_mb = int_or(o, "memory_mb");

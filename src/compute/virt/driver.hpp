@@ -41,6 +41,7 @@ struct InstanceSpec {
   std::string image_ref, user_data, key_data, admin_password;
   // What the guest reads about itself (config drive, metadata service).
   std::string display_name, key_name, project_id, availability_zone, launched_at;
+  std::string flavor_name, reservation_id;
   std::int64_t launch_index = 0;
   std::int64_t vcpus = 0, memory_mb = 0, root_gb = 0, ephemeral_gb = 0, swap_mb = 0;
   std::map<std::string, std::string> metadata, extra_specs;

@@ -7,11 +7,16 @@
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
+#include "common/http/client.hpp"
 #include "common/runtime.hpp"
 #include "common/serve.hpp"
 #include "compute/api/service.hpp"
+#include "compute/metadata/api.hpp"
+#include "compute/metadata/content.hpp"
+#include "compute/metadata/relay.hpp"
 #include "compute/placement/local_client.hpp"
 #include "compute/placement/setup.hpp"
 #include "compute/setup.hpp"
@@ -146,6 +151,15 @@ class Cloud : public apitest::IdentityCloud {
       return render_nova_error(ApiError(status, m));
     };
     url_ = "http://127.0.0.1:" + std::to_string(listen_pipeline(*runtime_, opts, pipeline_));
+    ServerOptions metadata_opts;
+    metadata_opts.render_error = [](int status, const std::string& m) {
+      return compute::metadata::render_error(ApiError(status, m));
+    };
+    metadata_url_ =
+        "http://127.0.0.1:" +
+        std::to_string(listen_pipeline(
+            *runtime_, metadata_opts,
+            std::make_shared<Pipeline>(compute::metadata::make_service_spec(compute_, kSecret))));
     runtime_->start();
     admin_ = token();
   }
@@ -216,6 +230,24 @@ class Cloud : public apitest::IdentityCloud {
                   << json::serialize(last);
     return last;
   }
+  static constexpr const char* kSecret = "metadata-test-secret";
+  const std::string& metadata_url() const { return metadata_url_; }
+  // A request to the metadata service as a proxy sends it for `instance` (signed unless a
+  // signature is given).
+  http::ClientResponse metadata(const std::string& path, const std::string& instance,
+                                const std::string& tenant,
+                                std::optional<std::string> signature = {},
+                                const std::string& method = "GET", const std::string& body = {}) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!instance.empty()) {
+      headers.emplace_back("X-Instance-ID", instance);
+      headers.emplace_back("X-Instance-ID-Signature",
+                           signature.value_or(compute::metadata::sign(kSecret, instance)));
+      headers.emplace_back("X-Tenant-ID", tenant);
+    }
+    http::Client client;
+    return client.request(method, metadata_url_ + path, headers, body);
+  }
   placement::PlacementClient& placement() { return *placement_; }
   FakeImages& images() { return *images_; }
   const fs::path& dir() const { return dir_; }
@@ -229,7 +261,7 @@ class Cloud : public apitest::IdentityCloud {
   std::unique_ptr<compute::ControlPlane> plane_;
   std::unique_ptr<Runtime> runtime_;
   std::shared_ptr<Pipeline> pipeline_;
-  std::string url_, admin_;
+  std::string url_, admin_, metadata_url_;
   std::map<std::string, std::string> projects_;
   apitest::ApiClient client_;
 };
@@ -773,6 +805,23 @@ TEST(Servers, QuotaRefusesTheServerThatDoesNotFitAndMinCountCreatesSeveral) {
                     json::object{{"name", "one-more"}, {"flavorRef", "1"}, {"imageRef", kImage}}}});
   EXPECT_EQ(over.status, 403) << over.raw;
   EXPECT_NE(over.raw.find("Quota exceeded for instances"), std::string::npos) << over.raw;
+  // The next server takes a number none of the three has.
+  ASSERT_EQ(cloud
+                .nova("PUT", "/v2.1/os-quota-sets/" + cloud.project("alice"), cloud.admin(),
+                      json::object{{"quota_set", json::object{{"instances", 4}}}})
+                .status,
+            200);
+  auto next = cloud.boot(alice, "one-more");
+  auto shown = cloud.nova("GET", "/v2.1/servers/" + next, cloud.admin(), {}, "2.3");
+  std::set<std::string> names{
+      str(shown.body.at("server").as_object(), "OS-EXT-SRV-ATTR:instance_name")};
+  for (auto& item : listed.body.at("servers").as_array())
+    names.insert(str(
+        cloud.nova("GET", "/v2.1/servers/" + str(item.as_object(), "id"), cloud.admin(), {}, "2.3")
+            .body.at("server")
+            .as_object(),
+        "OS-EXT-SRV-ATTR:instance_name"));
+  EXPECT_EQ(names.size(), 4u);
 }
 
 TEST(Servers, ListFiltersSortAndPages) {
@@ -977,3 +1026,117 @@ TEST(Servers, ConductorResumesBuildsAfterARestart) {
 }
 
 }  // namespace
+
+TEST(Servers, TheMetadataServiceAnswersForTheInstanceItsProxyVouchesFor) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  auto key = cloud.nova("POST", "/v2.1/os-keypairs", alice,
+                        json::object{{"keypair", json::object{{"name", "k1"}}}});
+  ASSERT_EQ(key.status, 200) << key.raw;
+  auto public_key = str(key.body.at("keypair").as_object(), "public_key");
+  auto id = cloud.boot(alice, "meta 1", "1",
+                       json::object{{"key_name", "k1"},
+                                    {"user_data", base64_encode("#!/bin/sh\necho hi\n")},
+                                    {"metadata", json::object{{"role", "db"}}}});
+  cloud.wait_for(alice, id, "ACTIVE");
+  auto project = cloud.project("alice");
+
+  // The versions are listed to anyone; the rest needs a proxy's word.
+  auto root = cloud.metadata("/", "", "");
+  EXPECT_EQ(root.status, 200);
+  EXPECT_TRUE(root.body.ends_with("2009-04-04\nlatest")) << root.body;
+  auto missing = cloud.metadata("/openstack", "", "");
+  EXPECT_EQ(missing.status, 400);
+  EXPECT_NE(missing.body.find("X-Instance-ID header is missing from request."), std::string::npos);
+  auto forged = cloud.metadata("/openstack", id, project, std::string(64, 'a'));
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_NE(forged.body.find("Invalid proxy request signature."), std::string::npos);
+  EXPECT_EQ(cloud.metadata("/openstack", id, "another-project").status, 404);
+  EXPECT_EQ(cloud.metadata("/openstack", uuid4(), project).status, 404);
+
+  // OpenStack's tree.
+  auto versions = cloud.metadata("/openstack", id, project);
+  EXPECT_EQ(versions.status, 200);
+  EXPECT_TRUE(versions.body.starts_with("2012-08-10\n")) << versions.body;
+  EXPECT_TRUE(versions.body.ends_with("2020-10-14\nlatest")) << versions.body;
+  EXPECT_EQ(cloud.metadata("/openstack/latest", id, project).body,
+            "meta_data.json\nuser_data\npassword\nvendor_data.json\nnetwork_data.json\n"
+            "vendor_data2.json");
+  EXPECT_EQ(cloud.metadata("/openstack/2012-08-10", id, project).body, "meta_data.json\nuser_data");
+  auto meta = cloud.metadata("/openstack/latest/meta_data.json", id, project);
+  ASSERT_EQ(meta.status, 200);
+  EXPECT_EQ(meta.headers.get_or("Content-Type"), "application/json");
+  auto doc = json::parse(meta.body).as_object();
+  EXPECT_EQ(str(doc, "uuid"), id);
+  EXPECT_EQ(str(doc, "name"), "meta 1");
+  EXPECT_EQ(str(doc, "hostname"), "meta-1");
+  EXPECT_EQ(str(doc, "project_id"), project);
+  EXPECT_EQ(str(doc.at("meta").as_object(), "role"), "db");
+  EXPECT_EQ(str(doc.at("public_keys").as_object(), "k1"), public_key);
+  EXPECT_FALSE(doc.contains("admin_pass"));  // only config drives carry it
+  auto old = json::parse(cloud.metadata("/openstack/2012-08-10/meta_data.json", id, project).body);
+  EXPECT_FALSE(old.as_object().contains("project_id"));
+  EXPECT_EQ(cloud.metadata("/openstack/latest/user_data", id, project).body,
+            "#!/bin/sh\necho hi\n");
+  EXPECT_EQ(cloud.metadata("/openstack/latest/nothing", id, project).status, 404);
+  EXPECT_EQ(cloud.metadata("/openstack/2011-01-01/meta_data.json", id, project).status, 404);
+
+  // EC2's.
+  EXPECT_EQ(cloud.metadata("/latest", id, project).body, "meta-data/\nuser-data");
+  auto ec2 = cloud.metadata("/latest/meta-data/", id, project);
+  EXPECT_NE(ec2.body.find("instance-id\n"), std::string::npos) << ec2.body;
+  EXPECT_NE(ec2.body.find("placement/\n"), std::string::npos) << ec2.body;
+  EXPECT_TRUE(cloud.metadata("/latest/meta-data/instance-id", id, project).body.starts_with("i-"));
+  EXPECT_EQ(cloud.metadata("/2009-04-04/meta-data/public-keys", id, project).body, "0=k1");
+  EXPECT_EQ(cloud.metadata("/latest/meta-data/public-keys/0/openssh-key", id, project).body,
+            public_key);
+  EXPECT_EQ(cloud.metadata("/latest/meta-data/placement/availability-zone", id, project).body,
+            "nova");
+  EXPECT_EQ(cloud.metadata("/latest/meta-data/instance-type", id, project).body, "m1.tiny");
+  EXPECT_EQ(cloud.metadata("/1.0/meta-data/instance-type", id, project).status, 404);
+  EXPECT_EQ(cloud.metadata("/latest/user-data", id, project).body, "#!/bin/sh\necho hi\n");
+
+  // The guest posts its password once; its owner reads it through os-server-password and clears it.
+  EXPECT_EQ(cloud
+                .metadata("/openstack/latest/password", id, project, {}, "POST",
+                          std::string(compute::metadata::kMaxPassword + 1, 'x'))
+                .status,
+            400);
+  EXPECT_EQ(cloud.metadata("/openstack/latest/password", id, project, {}, "POST", "sealed").status,
+            200);
+  EXPECT_EQ(cloud.metadata("/openstack/latest/password", id, project, {}, "POST", "again").status,
+            409);
+  EXPECT_EQ(cloud.metadata("/openstack/latest/password", id, project).body, "sealed");
+  auto pw = cloud.nova("GET", "/v2.1/servers/" + id + "/os-server-password", alice);
+  EXPECT_EQ(str(pw.body, "password"), "sealed");
+  EXPECT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id + "/os-server-password", alice).status, 204);
+  EXPECT_EQ(
+      str(cloud.nova("GET", "/v2.1/servers/" + id + "/os-server-password", alice).body, "password"),
+      "");
+
+  // The relay QEMU runs for a guest's connection: the guest's own identity headers are dropped
+  // and the instance's are signed in.
+  compute::metadata::RelaySettings relay{cloud.metadata_url(), Cloud::kSecret, id, project};
+  std::istringstream guest(
+      "GET /openstack/latest/meta_data.json HTTP/1.1\r\nHost: 169.254.169.254\r\n"
+      "X-Instance-ID: " +
+      uuid4() + "\r\nX-Instance-ID-Signature: forged\r\n\r\n");
+  std::ostringstream answer;
+  EXPECT_EQ(compute::metadata::relay(guest, answer, relay), 0);
+  EXPECT_TRUE(answer.str().starts_with("HTTP/1.1 200 OK\r\n")) << answer.str();
+  EXPECT_NE(answer.str().find("\"uuid\":\"" + id + "\""), std::string::npos) << answer.str();
+  std::istringstream garbage("NOT HTTP\r\n\r\n");
+  std::ostringstream refused;
+  EXPECT_EQ(compute::metadata::relay(garbage, refused, relay), 1);
+  EXPECT_TRUE(refused.str().starts_with("HTTP/1.1 400 ")) << refused.str();
+  relay.url = "http://127.0.0.1:1";
+  std::istringstream again("GET /openstack HTTP/1.1\r\n\r\n");
+  std::ostringstream unreachable;
+  EXPECT_EQ(compute::metadata::relay(again, unreachable, relay), 1);
+  EXPECT_TRUE(unreachable.str().starts_with("HTTP/1.1 502 ")) << unreachable.str();
+
+  // A deleted server has no metadata.
+  EXPECT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id, alice).status, 204);
+  cloud.wait_for(alice, id, "GONE");
+  EXPECT_EQ(cloud.metadata("/openstack", id, project).status, 404);
+}

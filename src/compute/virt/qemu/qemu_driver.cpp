@@ -16,6 +16,7 @@
 #include "common/error.hpp"
 #include "common/ids.hpp"
 #include "common/process.hpp"
+#include "compute/metadata/content.hpp"
 #include "compute/virt/qemu/qmp.hpp"
 
 namespace nubo::compute {
@@ -367,53 +368,9 @@ void QemuDriver::make_config_drive(const InstanceSpec& spec) {
   auto d = dir(spec.uuid);
   auto tree = d / "config-drive.tmp";
   fs::remove_all(tree);
-  fs::create_directories(tree / "openstack" / "latest");
-  fs::create_directories(tree / "ec2" / "latest");
-  json::object meta{{"uuid", spec.uuid},
-                    {"name", spec.display_name},
-                    {"hostname", spec.hostname},
-                    {"launch_index", spec.launch_index},
-                    {"availability_zone", spec.availability_zone},
-                    {"project_id", spec.project_id},
-                    {"random_seed", base64_encode(random_bytes(512))},
-                    {"devices", json::array{}},
-                    {"dedicated_cpus", json::array{}}};
-  json::object meta_items;
-  for (auto& [k, v] : spec.metadata) meta_items[k] = v;
-  meta["meta"] = meta_items;
-  json::object ec2{{"instance-id", spec.name},
-                   {"hostname", spec.hostname},
-                   {"local-hostname", spec.hostname},
-                   {"launch-index", spec.launch_index},
-                   {"placement", json::object{{"availability-zone", spec.availability_zone}}}};
-  if (!spec.key_data.empty()) {
-    auto key_name = spec.key_name.empty() ? std::string("key") : spec.key_name;
-    meta["public_keys"] = json::object{{key_name, spec.key_data}};
-    meta["keys"] =
-        json::array{json::object{{"name", key_name}, {"type", "ssh"}, {"data", spec.key_data}}};
-    ec2["public-keys"] =
-        json::object{{"0", json::object{{"openssh-key", spec.key_data}, {"_name", key_name}}}};
-  }
-  write_file(tree / "openstack" / "latest" / "meta_data.json", json::serialize(meta));
-  write_file(tree / "openstack" / "latest" / "network_data.json",
-             R"({"links": [], "networks": [], "services": []})");
-  write_file(tree / "openstack" / "latest" / "vendor_data.json", "{}");
-  write_file(tree / "openstack" / "latest" / "vendor_data2.json", "{}");
-  write_file(tree / "ec2" / "latest" / "meta-data.json", json::serialize(ec2));
-  if (!spec.user_data.empty()) {
-    // The API keeps user data base64-encoded, as Nova receives it.
-    std::string text;
-    for (char ch : spec.user_data) {
-      if (ch == '+')
-        text += '-';
-      else if (ch == '/')
-        text += '_';
-      else if (ch != '=' && ch != '\n' && ch != '\r')
-        text += ch;
-    }
-    auto raw = base64url_decode(text).value_or(spec.user_data);
-    write_file(tree / "openstack" / "latest" / "user_data", raw);
-    write_file(tree / "ec2" / "latest" / "user-data", raw);
+  for (auto& [path, content] : metadata::config_drive_files(spec)) {
+    fs::create_directories((tree / path).parent_path());
+    write_file(tree / path, content);
   }
   for (auto& p : fs::recursive_directory_iterator(tree))
     if (p.path().extension() == ".tmp") fs::remove(p.path());
@@ -483,6 +440,21 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
         cmd.push_back(option);
         cmd.push_back(value);
       }
+  }
+  if (!settings_.metadata_relay.empty()) {
+    // QEMU's user-mode network, closed to everything (restrict=on) but its own DHCP and the
+    // metadata address, where the relay answers for this server. The link-local network keeps
+    // the guest's address out of every real one.
+    auto relay = settings_.metadata_relay + " --instance " + uuid + " --project " +
+                 shell_quoted(spec.project_id);
+    cmd.push_back("-netdev");
+    cmd.push_back(
+        "user,id=net0,net=169.254.0.0/16,restrict=on,hostname=" + qemu_value(spec.hostname) +
+        ",guestfwd=tcp:169.254.169.254:80-cmd:" + qemu_value(relay));
+    cmd.push_back("-device");
+    // OpenStack's MAC prefix and three bytes of the server's uuid.
+    cmd.push_back("virtio-net-pci,netdev=net0,mac=fa:16:3e:" + uuid.substr(0, 2) + ":" +
+                  uuid.substr(2, 2) + ":" + uuid.substr(4, 2));
   }
   if (incoming) {
     cmd.push_back("-incoming");

@@ -33,6 +33,10 @@ struct QemuSettings {
   bool force_config_drive = true;
   // How long a guest has to power off on ACPI's power button before it is stopped hard.
   std::chrono::seconds shutdown_timeout{10};
+  // Without Nubo networking on the host: the command (shell words) QEMU's user-mode network runs
+  // for each connection to 169.254.169.254:80, given "--instance ID --project ID" more; empty: no
+  // NIC at all.
+  std::string metadata_relay;
 };
 
 // Writes an image's data to `to` and returns its record (disk_format, checksum, os_hash_*).

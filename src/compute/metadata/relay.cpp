@@ -1,0 +1,111 @@
+#include "compute/metadata/relay.hpp"
+
+#include <charconv>
+#include <istream>
+#include <ostream>
+#include <sstream>
+
+#include "common/http/client.hpp"
+#include "compute/metadata/content.hpp"
+
+namespace nubo::compute::metadata {
+
+namespace {
+
+void answer(std::ostream& out, int status, const std::string& reason, const std::string& type,
+            const std::string& body) {
+  out << "HTTP/1.1 " << status << " " << reason << "\r\nContent-Type: " << type
+      << "\r\nContent-Length: " << body.size() << "\r\nConnection: close\r\n\r\n"
+      << body;
+  out.flush();
+}
+
+const char* reason(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 409:
+      return "Conflict";
+    default:
+      return status < 400 ? "OK" : "Error";
+  }
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  auto start = s.find_first_not_of(" \t");
+  return start == std::string::npos ? std::string() : s.substr(start);
+}
+
+}  // namespace
+
+int relay(std::istream& in, std::ostream& out, const RelaySettings& settings) {
+  std::string line;
+  if (!std::getline(in, line)) return 0;
+  std::istringstream request_line(trim(line));
+  std::string method, target, version;
+  request_line >> method >> target >> version;
+  if (method.empty() || target.empty() || target.front() != '/' || version.rfind("HTTP/", 0)) {
+    answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n");
+    return 1;
+  }
+  std::size_t content_length = 0;
+  std::size_t header_bytes = 0;
+  std::vector<std::pair<std::string, std::string>> headers;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (line.empty()) break;
+    header_bytes += line.size();
+    if (header_bytes > 16384) {
+      answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n\nHeaders too large.\n");
+      return 1;
+    }
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string name = line.substr(0, colon), value = trim(line.substr(colon + 1));
+    std::string lower;
+    for (char c : name) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (lower == "content-length" &&
+        std::from_chars(value.data(), value.data() + value.size(), content_length).ec !=
+            std::errc{}) {
+      answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n");
+      return 1;
+    }
+    // Only what the service reads: a guest cannot name another instance or forge a signature.
+    if (lower == "content-type" || lower == "accept") headers.emplace_back(name, value);
+  }
+  if (content_length > kMaxPassword + 1024) {
+    answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n\nRequest is too large.\n");
+    return 1;
+  }
+  std::string body(content_length, '\0');
+  if (content_length && !in.read(body.data(), static_cast<std::streamsize>(content_length))) {
+    answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n");
+    return 1;
+  }
+  headers.emplace_back("X-Instance-ID", settings.instance_id);
+  headers.emplace_back("X-Tenant-ID", settings.project_id);
+  headers.emplace_back("X-Instance-ID-Signature",
+                       sign(settings.shared_secret, settings.instance_id));
+  try {
+    http::Client client(std::chrono::seconds(20));
+    auto r = client.request(method, settings.url + target, headers, body);
+    answer(out, r.status, reason(r.status), r.headers.get_or("Content-Type", "text/plain"), r.body);
+  } catch (const std::exception& e) {
+    answer(
+        out, 502, "Bad Gateway", "text/plain",
+        std::string("502 Bad Gateway\n\nThe metadata service does not answer: ") + e.what() + "\n");
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace nubo::compute::metadata
