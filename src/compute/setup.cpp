@@ -20,6 +20,12 @@ ComputeSettings settings_from_config(const Config& c, const std::string&) {
   s.default_availability_zone =
       c.get_string("compute", "default_availability_zone", s.default_availability_zone);
   for (auto& [resource, limit] : s.quota_defaults) limit = c.get_int("quota", resource, limit);
+  s.serial_console_enabled = c.get_bool("serial_console", "enabled", s.serial_console_enabled);
+  s.serial_console_base_url =
+      c.get_string("serial_console", "base_url",
+                   "ws://" + host + ":" +
+                       std::to_string(c.get_int("serial_console", "serialproxy_port", 6083)) + "/");
+  s.console_token_ttl = static_cast<int>(c.get_int("consoleauth", "token_ttl", 600));
   return s;
 }
 
@@ -57,6 +63,10 @@ std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c,
     q.local_gb = c.get_int("qemu", "local_gb", 0);
     q.force_config_drive = c.get_bool("qemu", "force_config_drive", q.force_config_drive);
     q.shutdown_timeout = std::chrono::seconds(c.get_int("qemu", "shutdown_timeout", 10));
+    q.image_cache_max_age = std::chrono::seconds(
+        c.get_int("image_cache", "remove_unused_original_minimum_age_seconds", 86400));
+    q.image_cache_interval =
+        std::chrono::seconds(c.get_int("image_cache", "manager_interval", 2400));
     if (c.get_bool("qemu", "user_network", true))
       q.metadata_relay = c.get_string("qemu", "metadata_relay", "");
     ImageFetcher fetch;

@@ -13,6 +13,7 @@
 
 #include "common/auth_remote.hpp"
 #include "common/config.hpp"
+#include "common/http/websocket_proxy.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
 #include "common/policy.hpp"
@@ -290,6 +291,7 @@ int run_services(const Config& config, const std::string& state_dir,
   std::shared_ptr<placement::PlacementService> placement_service;
   std::shared_ptr<Pipeline> placement_pipeline;
   std::unique_ptr<compute::ControlPlane> control_plane;
+  std::unique_ptr<http::WebsocketProxy> serial_proxy;
   auto password = config.get("bootstrap", "admin_password")
                       .value_or(read_or_create_secret(fs::path(state_dir) / "admin-password"));
   if (services.count("identity")) {
@@ -376,6 +378,27 @@ int run_services(const Config& config, const std::string& state_dir,
         std::make_shared<Pipeline>(compute::metadata::make_service_spec(
             compute_service, metadata_secret(config, state_dir))));
     spdlog::info("metadata listening on port {}", metadata_port);
+    if (compute_service->settings().serial_console_enabled) {
+      // The serial console proxy (nova-serialproxy): tokens from the compute service.
+      http::WebsocketProxyOptions o;
+      o.name = "serial console proxy";
+      o.host = config.get_string("serial_console", "serialproxy_host",
+                                 config.get_string("DEFAULT", "bind_host", "127.0.0.1"));
+      o.port = static_cast<uint16_t>(config.get_int("serial_console", "serialproxy_port", 6083));
+      std::stringstream origins(config.get_string("console", "allowed_origins", ""));
+      for (std::string item; std::getline(origins, item, ',');)
+        if (auto start = item.find_first_not_of(" \t"); start != std::string::npos)
+          o.allowed_origins.push_back(item.substr(start, item.find_last_not_of(" \t") - start + 1));
+      serial_proxy = std::make_unique<http::WebsocketProxy>(
+          o, [compute_service](const std::string& token) -> std::optional<http::ProxyTarget> {
+            auto t = compute_service->console_target(token);
+            if (!t || t->console_type != "serial") return std::nullopt;
+            return http::ProxyTarget{t->internal_access_path, t->host,
+                                     static_cast<std::uint16_t>(t->port), t->instance_uuid};
+          });
+      serial_proxy->start();
+      spdlog::info("serial console proxy listening on port {}", serial_proxy->port());
+    }
     // The conductor, scheduler and agents run beside the API, claiming through placement
     // in-process.
     if (placement_service) {

@@ -84,6 +84,11 @@ void ComputeAgent::start() {
 void ComputeAgent::stop() { bus_->unsubscribe("compute." + host_); }
 
 void ComputeAgent::sync_power_states(int full_every) {
+  try {
+    driver_->periodic_tasks();
+  } catch (const std::exception& e) {
+    spdlog::warn("agent {}: periodic tasks failed: {}", host_, e.what());
+  }
   auto report = power_report();
   auto states = report;
   states.erase("@");
@@ -99,6 +104,10 @@ json::value ComputeAgent::handle(const BusMessage& m) {
   auto& b = m.body;
   auto id = string_or(b, "instance_id");
   if (m.method == "console_output") return json::value(driver_->console_output(id));
+  if (m.method == "console") {
+    auto e = driver_->console(id, string_or(b, "protocol"));
+    return json::object{{"host", e.host}, {"port", e.port}, {"path", e.path}};
+  }
   if (m.method ==
       "power_off") {  // settles a stopped server after a rebuild or resize; nobody waits
     driver_->power_off(id);

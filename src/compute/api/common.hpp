@@ -34,6 +34,7 @@ json::array next_links(const ComputeService& s, const Context& ctx, const std::s
                        const std::string& marker);
 
 void add_flavor_routes(std::vector<Route>& routes, ComputeService& s);
+void add_console_routes(std::vector<Route>& routes, ComputeService& s);
 void add_keypair_routes(std::vector<Route>& routes, ComputeService& s);
 void add_quota_routes(std::vector<Route>& routes, ComputeService& s);
 void add_server_group_routes(std::vector<Route>& routes, ComputeService& s);

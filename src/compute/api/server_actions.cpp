@@ -103,6 +103,31 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
           }
           return json_response(200, json::object{{"output", s.console_output(c, id, length)}});
         }
+        // The console actions before remote-consoles (2.1 to 2.5).
+        static const std::map<std::string, std::string> console_actions{
+            {"os-getVNCConsole", "vnc"},
+            {"os-getSPICEConsole", "spice"},
+            {"os-getRDPConsole", "rdp"},
+            {"os-getSerialConsole", "serial"}};
+        if (auto console = console_actions.find(action);
+            console != console_actions.end() && !at_least(ctx, 6)) {
+          if (!args.is_object()) require_object(args, action);
+          auto& o = args.as_object();
+          auto* type = o.if_contains("type");
+          if (!type)
+            throw BadRequest("Invalid input for field/attribute " + action +
+                             ". 'type' is a required property");
+          for (auto& kv : o)
+            if (kv.key() != "type") throw BadRequest(unexpected(action, kv.key()));
+          if (!type->is_string())
+            throw BadRequest(
+                invalid("type", *type, json::serialize(*type) + " is not of type 'string'"));
+          auto made =
+              s.create_remote_console(c, id, console->second, std::string(type->as_string()));
+          return json_response(200,
+                               json::object{{"console", json::object{{"type", made.at("type")},
+                                                                     {"url", made.at("url")}}}});
+        }
         static const std::set<std::string> no_args{"os-stop",       "unshelve",
                                                    "os-start",      "pause",
                                                    "unpause",       "suspend",
@@ -319,6 +344,61 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
         if (!args.is_null() && !args.is_object()) require_object(args, action);
         s.server_action(c, id, action, args);
         return empty(action == "confirmResize" ? 204 : 202);
+      }});
+}
+
+void add_console_routes(std::vector<Route>& routes, ComputeService& s) {
+  Route create{
+      "POST", "/v2.1/servers/{id}/remote-consoles", [&s](Context& ctx) {
+        auto body = ctx.body();
+        auto* rc = body.if_contains("remote_console");
+        if (!rc)
+          throw BadRequest(
+              "Invalid input for field/attribute remote_console. 'remote_console' is a "
+              "required property");
+        for (auto& kv : body)
+          if (kv.key() != "remote_console") throw BadRequest(unexpected("body", kv.key()));
+        if (!rc->is_object())
+          throw BadRequest(
+              invalid("remote_console", *rc, json::serialize(*rc) + " is not of type 'object'"));
+        auto& o = rc->as_object();
+        // The schema's enums per microversion (mks and webmks from 2.8).
+        std::vector<std::string> protocols{"vnc", "spice", "rdp", "serial"};
+        std::vector<std::string> types{"novnc", "xvpvnc", "rdp-html5", "spice-html5", "serial"};
+        if (at_least(ctx, 8)) {
+          protocols.push_back("mks");
+          types.push_back("webmks");
+        }
+        std::map<std::string, std::string> values;
+        for (auto [field, allowed] : {std::pair{"protocol", &protocols}, {"type", &types}}) {
+          auto* v = o.if_contains(field);
+          if (!v)
+            throw BadRequest("Invalid input for field/attribute remote_console. '" +
+                             std::string(field) + "' is a required property");
+          if (!v->is_string() || std::find(allowed->begin(), allowed->end(),
+                                           std::string(v->as_string())) == allowed->end()) {
+            std::string list;
+            for (auto& a : *allowed) list += (list.empty() ? "'" : ", '") + a + "'";
+            throw BadRequest(
+                invalid(field, *v, json::serialize(*v) + " is not one of [" + list + "]"));
+          }
+          values[field] = std::string(v->as_string());
+        }
+        for (auto& kv : o)
+          if (kv.key() != "protocol" && kv.key() != "type")
+            throw BadRequest(unexpected("remote_console", kv.key()));
+        return json_response(
+            200, json::object{{"remote_console",
+                               s.create_remote_console(caller(ctx), ctx.param("id"),
+                                                       values["protocol"], values["type"])}});
+      }};
+  create.min_version = {2, 6};
+  routes.push_back(std::move(create));
+  routes.push_back(Route{
+      "GET", "/v2.1/os-console-auth-tokens/{token}", [&s](Context& ctx) {
+        return json_response(
+            200, json::object{{"console", s.console_auth_token(caller(ctx), ctx.param("token"),
+                                                               at_least(ctx, 31))}});
       }});
 }
 

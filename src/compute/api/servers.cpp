@@ -687,6 +687,7 @@ void add_server_routes(std::vector<Route>& routes, ComputeService& s) {
                            return r;
                          }});
   add_server_action_routes(routes, s);
+  add_console_routes(routes, s);
   add_server_detail_routes(routes, s);
   add_server_extra_routes(routes, s);
 }

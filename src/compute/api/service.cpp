@@ -112,6 +112,8 @@ std::map<std::string, std::string> default_policy() {
       {"os_compute_api:os-deferred-delete:force", "rule:project_member_or_admin"},
       {"os_compute_api:os-console-output", "rule:project_member_or_admin"},
       {"os_compute_api:os-server-password:show", "rule:project_reader_or_admin"},
+      {"os_compute_api:os-remote-consoles", "rule:project_member_or_admin"},
+      {"os_compute_api:os-console-auth-tokens", admin},
       {"os_compute_api:os-server-password:clear", "rule:project_member_or_admin"},
       {"os_compute_api:server-metadata:index", "rule:project_reader_or_admin"},
       {"os_compute_api:server-metadata:show", "rule:project_reader_or_admin"},

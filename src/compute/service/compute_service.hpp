@@ -57,6 +57,10 @@ struct ComputeSettings {
                                                         {"security_group_rules", 20},
                                                         {"server_groups", 10},
                                                         {"server_group_members", 10}};
+  // [serial_console]: consoles offered through the serial proxy at this base URL.
+  bool serial_console_enabled = true;
+  std::string serial_console_base_url = "ws://127.0.0.1:6083/";
+  int console_token_ttl = 600;  // [consoleauth] token_ttl, seconds
 };
 
 struct QuotaEntry {
@@ -270,6 +274,20 @@ class ComputeService {
   // os-server-password: the password the guest posted ("" when none), and its removal.
   std::string server_password(const Caller& c, const std::string& id);
   void clear_server_password(const Caller& c, const std::string& id);
+
+  // Remote consoles: a token for the server's console (protocol serial, vnc...; type serial,
+  // novnc...) and the URL that carries it, as {"protocol", "type", "url"}.
+  json::object create_remote_console(const Caller& c, const std::string& id,
+                                     const std::string& protocol, const std::string& type);
+  // os-console-auth-tokens: what a valid token leads to (instance_uuid, host, port,
+  // internal_access_path); `any_type` from microversion 2.31 on (before, only RDP's).
+  json::object console_auth_token(const Caller& c, const std::string& token, bool any_type);
+  // The console proxy's question: where a valid, unexpired token leads, with the server's id.
+  struct ConsoleTarget {
+    std::string instance_uuid, console_type, host, internal_access_path;
+    std::int64_t port = 0;
+  };
+  std::optional<ConsoleTarget> console_target(const std::string& token);
 
   // Moves on whenever what the scheduler sees of hosts changes (services, nodes, aggregates and
   // their metadata), so the conductor can keep its view of hosts between decisions.

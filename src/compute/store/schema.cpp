@@ -141,6 +141,18 @@ const db::Table instance_fault{"instance_fault",
                                 {"host"},
                                 {"created_at"}}};
 
+const db::Table console_auth_token{"console_auth_token",
+                                   {{"id"},
+                                    {"token_hash"},
+                                    {"console_type"},
+                                    {"host"},
+                                    {"port", T::Int},
+                                    {"internal_access_path"},
+                                    {"instance_uuid"},
+                                    {"access_url_base"},
+                                    {"created_at"},
+                                    {"expires", T::Int}}};
+
 const db::Table migration{"migration",
                           {{"id"},
                            {"number", T::Int},
@@ -299,6 +311,14 @@ CREATE INDEX instance_usage ON instance (project_id, deleted, user_id, vcpus, me
           // The numbers handed out so far per table (aggregate ids, service ids, instance names).
           {10, R"SQL(
 CREATE TABLE number_sequence (name VARCHAR(128) PRIMARY KEY, value BIGINT NOT NULL);
+)SQL"},
+          // Remote console tokens (only their hashes), as Nova keeps them.
+          {11, R"SQL(
+CREATE TABLE console_auth_token (id VARCHAR(64) PRIMARY KEY, token_hash VARCHAR(255) NOT NULL UNIQUE,
+  console_type VARCHAR(64) NOT NULL, host VARCHAR(255) NOT NULL, port INTEGER, internal_access_path TEXT,
+  instance_uuid VARCHAR(64) NOT NULL, access_url_base TEXT, created_at VARCHAR(32) NOT NULL,
+  expires BIGINT NOT NULL);
+CREATE INDEX console_auth_token_instance ON console_auth_token (instance_uuid);
 )SQL"}};
 }
 

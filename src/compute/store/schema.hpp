@@ -41,6 +41,7 @@ extern const db::Table instance, instance_metadata, instance_tag, instance_actio
 // migration: a resize or cold migration of a server, as os-migrations lists it (`number` is the
 // integer id shown; flavor ids are the flavors' integer `seq`).
 extern const db::Table migration;
+extern const db::Table console_auth_token;
 
 std::vector<db::Migration> migrations();
 

@@ -1,5 +1,7 @@
 #include "compute/virt/driver.hpp"
 
+#include "common/error.hpp"
+
 namespace nubo::compute {
 
 namespace {
@@ -76,6 +78,10 @@ InstanceSpec InstanceSpec::from_json(const json::object& o) {
   if (auto* args = o.if_contains("task_args"); args && args->is_object())
     s.task_args = args->as_object();
   return s;
+}
+
+ConsoleEndpoint ComputeDriver::console(const std::string&, const std::string& protocol) const {
+  throw BadRequest("Unavailable console type " + protocol + ".");
 }
 
 }  // namespace nubo::compute

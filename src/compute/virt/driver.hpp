@@ -60,6 +60,14 @@ struct BuildAbort : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Where one of a server's consoles is reached from its host (Nova's ConsoleSerial, ConsoleVNC):
+// a unix socket `path`, or `host`:`port`.
+struct ConsoleEndpoint {
+  std::string host;
+  std::int64_t port = 0;
+  std::string path;
+};
+
 class ComputeDriver {
  public:
   virtual ~ComputeDriver() = default;
@@ -89,6 +97,12 @@ class ComputeDriver {
   virtual std::optional<PowerState> power_state(const std::string& uuid) const = 0;
   virtual std::vector<std::string> list_instances() const = 0;
   virtual std::string console_output(const std::string& uuid) const = 0;
+  // The server's interactive console of this protocol ("serial", "vnc"); throws Conflict when
+  // the server does not run, BadRequest ("Unavailable console type") when the driver has none.
+  virtual ConsoleEndpoint console(const std::string& uuid, const std::string& protocol) const;
+  // Housekeeping the agent runs on each of its ticks (every few seconds); the driver decides
+  // what is due (the qemu driver trims its image cache).
+  virtual void periodic_tasks() {}
   // Writes the server's root disk as one image file in `disk_format` (raw, qcow2) and returns its
   // path; the caller removes the file once it has uploaded it.
   virtual std::string snapshot(const std::string& uuid, const std::string& disk_format) = 0;

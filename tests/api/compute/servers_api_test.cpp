@@ -1140,3 +1140,71 @@ TEST(Servers, TheMetadataServiceAnswersForTheInstanceItsProxyVouchesFor) {
   cloud.wait_for(alice, id, "GONE");
   EXPECT_EQ(cloud.metadata("/openstack", id, project).status, 404);
 }
+
+TEST(Servers, RemoteConsolesHandOutTokensTheProxyResolves) {
+  Cloud cloud;
+  auto alice = cloud.member("alice");
+  auto id = cloud.boot(alice, "console 1");
+  cloud.wait_for(alice, id, "ACTIVE");
+  auto console = [&](json::object rc, const std::string& version = "2.6") {
+    return cloud.nova("POST", "/v2.1/servers/" + id + "/remote-consoles", alice,
+                      json::object{{"remote_console", std::move(rc)}}, version);
+  };
+  auto made = console({{"protocol", "serial"}, {"type", "serial"}});
+  ASSERT_EQ(made.status, 200) << made.raw;
+  auto& rc = made.body.at("remote_console").as_object();
+  EXPECT_EQ(str(rc, "protocol"), "serial");
+  EXPECT_EQ(str(rc, "type"), "serial");
+  auto url = str(rc, "url");
+  ASSERT_TRUE(url.starts_with("ws://127.0.0.1:6083/?token=")) << url;
+  auto token = url.substr(url.find("token=") + 6);
+
+  // Nova's refusals: a type the protocol has not, a console this cloud does not serve, values
+  // outside the schema (mks only from 2.8), extra keys.
+  auto refused = [&](const Reply& r, const std::string& words) {
+    EXPECT_EQ(r.status, 400) << r.raw;
+    EXPECT_NE(r.raw.find(words), std::string::npos) << r.raw;
+  };
+  refused(console({{"protocol", "vnc"}, {"type", "serial"}}), "Invalid console type serial");
+  refused(console({{"protocol", "vnc"}, {"type", "novnc"}}), "Unavailable console type novnc.");
+  refused(console({{"protocol", "mks"}, {"type", "webmks"}}), "is not one of");
+  refused(console({{"protocol", "mks"}, {"type", "webmks"}}, "2.8"),
+          "Unavailable console type webmks.");
+  refused(console({{"protocol", "serial"}}), "'type' is a required property");
+  refused(console({{"protocol", "serial"}, {"type", "serial"}, {"x", 1}}),
+          "Additional properties are not allowed");
+  EXPECT_EQ(console({{"protocol", "serial"}, {"type", "serial"}}, "2.5").status, 404);
+
+  // Before 2.6, the action.
+  auto legacy = cloud.nova("POST", "/v2.1/servers/" + id + "/action", alice,
+                           json::object{{"os-getSerialConsole", json::object{{"type", "serial"}}}});
+  ASSERT_EQ(legacy.status, 200) << legacy.raw;
+  EXPECT_EQ(str(legacy.body.at("console").as_object(), "type"), "serial");
+  EXPECT_NE(str(legacy.body.at("console").as_object(), "url").find("?token="), std::string::npos);
+
+  // What a token leads to: admins only, any console type from 2.31.
+  auto path = "/v2.1/os-console-auth-tokens/" + token;
+  auto shown = cloud.nova("GET", path, cloud.admin(), {}, "2.31");
+  ASSERT_EQ(shown.status, 200) << shown.raw;
+  auto& target = shown.body.at("console").as_object();
+  EXPECT_EQ(str(target, "instance_uuid"), id);
+  EXPECT_EQ(str(target, "host"), "127.0.0.1");
+  EXPECT_EQ(target.at("port").as_int64(), 6999);
+  EXPECT_EQ(cloud.nova("GET", path, cloud.admin(), {}, "2.30").status, 400);
+  EXPECT_EQ(cloud.nova("GET", path, alice, {}, "2.31").status, 403);
+  auto unknown = cloud.nova("GET", "/v2.1/os-console-auth-tokens/nope", cloud.admin(), {}, "2.31");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.raw.find("The token 'nope' is invalid or has expired"), std::string::npos);
+
+  // A stopped server has no console; a deleted one's tokens lead nowhere.
+  ASSERT_EQ(cloud
+                .nova("POST", "/v2.1/servers/" + id + "/action", alice,
+                      json::object{{"os-stop", nullptr}})
+                .status,
+            202);
+  cloud.wait_for(alice, id, "SHUTOFF");
+  EXPECT_EQ(console({{"protocol", "serial"}, {"type", "serial"}}).status, 409);
+  ASSERT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id, alice).status, 204);
+  cloud.wait_for(alice, id, "GONE");
+  EXPECT_EQ(cloud.nova("GET", path, cloud.admin(), {}, "2.31").status, 404);
+}

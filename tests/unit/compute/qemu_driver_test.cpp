@@ -78,3 +78,36 @@ TEST_F(QemuImageChecks, ARawImageDeclaredQcow2AndACorruptDownloadAreRefused) {
 }
 
 }  // namespace
+
+TEST_F(QemuImageChecks, TheImageCacheKeepsWhatServersUseAndWhatWasUsedLately) {
+  QemuSettings s;
+  s.host = "test-host";
+  s.instances_dir = dir / "instances";
+  s.image_cache_max_age = std::chrono::seconds(3600);
+  QemuDriver d(s, nullptr);
+  auto base = dir / "instances" / "_base";
+  fs::create_directories(base);
+  auto old = fs::file_time_type::clock::now() - std::chrono::hours(2);
+  for (auto* name : {"in-use", "old", "recent", "old.tmp-1"}) {
+    check_process({"qemu-img", "create", "-q", "-f", "raw", (base / name).string(), "1M"});
+    std::ofstream(base / (std::string(name) + ".format")) << "raw";
+    if (std::string(name) != "recent") fs::last_write_time(base / name, old);
+  }
+  // A server whose root disk is backed by "in-use".
+  InstanceSpec spec;
+  spec.uuid = uuid4();
+  auto server = dir / "instances" / spec.uuid;
+  fs::create_directories(server);
+  std::ofstream(server / "spec.json") << json::serialize(spec.to_json());
+  check_process({"qemu-img", "create", "-q", "-f", "qcow2", "-b", (base / "in-use").string(), "-F",
+                 "raw", (server / "disk.qcow2").string()});
+
+  EXPECT_EQ(d.trim_image_cache(), std::vector<std::string>{"old"});
+  EXPECT_FALSE(fs::exists(base / "old"));
+  EXPECT_FALSE(fs::exists(base / "old.format"));
+  for (auto* kept : {"in-use", "in-use.format", "recent", "old.tmp-1"})
+    EXPECT_TRUE(fs::exists(base / kept)) << kept;
+  // Once the server is gone, its image goes too.
+  fs::remove_all(server);
+  EXPECT_EQ(d.trim_image_cache(), std::vector<std::string>{"in-use"});
+}

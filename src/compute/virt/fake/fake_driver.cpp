@@ -135,4 +135,12 @@ std::string FakeDriver::console_output(const std::string& uuid) const {
          "fake login:\nANOTHER\nLAST LINE";
 }
 
+ConsoleEndpoint FakeDriver::console(const std::string& uuid, const std::string& protocol) const {
+  auto state = power_state(uuid);
+  if (!state) throw NotFound("Instance " + uuid + " could not be found on this host.");
+  if (protocol != "serial") return ComputeDriver::console(uuid, protocol);
+  if (*state != PowerState::Running) throw Conflict("Instance " + uuid + " is not ready");
+  return ConsoleEndpoint{"127.0.0.1", 6999, ""};  // nothing listens: no VM behind it
+}
+
 }  // namespace nubo::compute

@@ -49,6 +49,7 @@ class FakeDriver : public ComputeDriver {
   std::optional<PowerState> power_state(const std::string& uuid) const override;
   std::vector<std::string> list_instances() const override;
   std::string console_output(const std::string& uuid) const override;
+  ConsoleEndpoint console(const std::string& uuid, const std::string& protocol) const override;
   // A small file naming the server, in the state directory (or the system's temporary one).
   std::string snapshot(const std::string& uuid, const std::string& disk_format) override;
 

@@ -239,6 +239,9 @@ QemuDriver::BaseImage QemuDriver::base_image(const std::string& image_id) {
   auto base = settings_.instances_dir / "_base" / image_id;
   auto format_file = base;
   format_file += ".format";
+  std::error_code ignored;
+  // A use: the trimmer keeps what was used within its max age.
+  fs::last_write_time(base, fs::file_time_type::clock::now(), ignored);
   if (auto it = cache_.find(image_id); it != cache_.end() && fs::exists(base)) return it->second;
   if (fs::exists(base) && fs::exists(format_file)) {
     auto known_format = read_file(format_file);
@@ -355,12 +358,53 @@ void QemuDriver::make_disks(const InstanceSpec& spec) {
   }
   check_process(create);
   fs::rename(d / "disk.qcow2.tmp", d / "disk.qcow2");
+  make_extra_disks(spec);
+}
+
+void QemuDriver::make_extra_disks(const InstanceSpec& spec) {
+  auto d = dir(spec.uuid);
+  // Ephemeral and swap disks come formatted, as Nova makes them (ext4 labelled ephemeral0, and
+  // mkswap): overlays on one formatted base per size, made once per host.
+  auto overlay = [&](const fs::path& base, const char* file) {
+    if (fs::exists(d / file)) return;  // a resize keeps what the server wrote there
+    check_process({"qemu-img", "create", "-q", "-f", "qcow2", "-b", base.string(), "-F", "raw",
+                   (d / (std::string(file) + ".tmp")).string()});
+    fs::rename(d / (std::string(file) + ".tmp"), d / file);
+  };
   if (spec.ephemeral_gb > 0)
-    check_process({"qemu-img", "create", "-q", "-f", "qcow2", (d / "disk.eph0").string(),
-                   std::to_string(spec.ephemeral_gb * kGiB)});
+    overlay(formatted_base("ephemeral_" + std::to_string(spec.ephemeral_gb) + "_ext4",
+                           spec.ephemeral_gb * kGiB,
+                           {"mkfs.ext4", "-q", "-F", "-L", "ephemeral0", "-E",
+                            "lazy_itable_init=1,lazy_journal_init=1"}),
+            "disk.eph0");
   if (spec.swap_mb > 0)
-    check_process({"qemu-img", "create", "-q", "-f", "qcow2", (d / "disk.swap").string(),
-                   std::to_string(spec.swap_mb * 1024 * 1024)});
+    overlay(formatted_base("swap_" + std::to_string(spec.swap_mb), spec.swap_mb * 1024 * 1024,
+                           {"mkswap", "-q"}),
+            "disk.swap");
+}
+
+fs::path QemuDriver::formatted_base(const std::string& name, std::int64_t bytes,
+                                    std::vector<std::string> format) {
+  auto base = settings_.instances_dir / "_base" / name;
+  if (fs::exists(base)) {
+    fs::last_write_time(base, fs::file_time_type::clock::now());  // in use: kept by the trimmer
+    return base;
+  }
+  fs::create_directories(base.parent_path());
+  auto tmp = base;
+  tmp += ".tmp-" + uuid4_hex();
+  try {
+    { std::ofstream(tmp, std::ios::binary | std::ios::trunc); }
+    fs::resize_file(tmp, static_cast<std::uintmax_t>(bytes));  // sparse
+    format.push_back(tmp.string());
+    check_process(format, std::chrono::seconds(120));
+    fs::rename(tmp, base);  // a concurrent maker's identical file may win: either will do
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw;
+  }
+  return base;
 }
 
 void QemuDriver::make_config_drive(const InstanceSpec& spec) {
@@ -403,7 +447,9 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
       "-display",
       "none",
       "-chardev",
-      "file,id=console,path=" + qemu_value((d / "console.log").string()) + ",append=on",
+      "socket,id=console,path=" + qemu_value((d / "serial.sock").string()) +
+          ",server=on,wait=off,logfile=" + qemu_value((d / "console.log").string()) +
+          ",logappend=on",
       "-serial",
       "chardev:console",
       "-qmp",
@@ -462,6 +508,7 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
   }
   std::error_code ignored;
   fs::remove(d / "qmp.sock", ignored);
+  fs::remove(d / "serial.sock", ignored);
   check_process(cmd, std::chrono::seconds(60));
 }
 
@@ -680,6 +727,7 @@ void QemuDriver::resize(const InstanceSpec& instance) {
   if (instance.root_gb * kGiB > size)  // disks only grow
     check_process({"qemu-img", "resize", "-q", (d / "disk.qcow2").string(),
                    std::to_string(instance.root_gb * kGiB)});
+  make_extra_disks(instance);  // a flavor with ephemeral or swap disks the old one had not
   start(instance.uuid);
 }
 
@@ -708,6 +756,87 @@ std::vector<std::string> QemuDriver::list_instances() const {
     if (fs::exists(e.path() / "spec.json")) out.push_back(name);
   }
   return out;
+}
+
+namespace {
+
+// The backing file a qcow2 names in its header (QEMU's own layout: magic, version, then the
+// backing file's offset and size, big-endian), or nothing.
+std::optional<fs::path> backing_file(const fs::path& disk) {
+  std::ifstream in(disk, std::ios::binary);
+  unsigned char h[20];
+  if (!in.read(reinterpret_cast<char*>(h), sizeof h)) return std::nullopt;
+  if (h[0] != 'Q' || h[1] != 'F' || h[2] != 'I' || h[3] != 0xfb) return std::nullopt;
+  std::uint64_t offset = 0;
+  for (int i = 8; i < 16; ++i) offset = offset << 8 | h[i];
+  std::uint32_t size = 0;
+  for (int i = 16; i < 20; ++i) size = size << 8 | h[i];
+  if (!offset || !size || size > 4096) return std::nullopt;
+  std::string name(size, '\0');
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in.read(name.data(), size)) return std::nullopt;
+  return fs::path(name);
+}
+
+}  // namespace
+
+void QemuDriver::periodic_tasks() {
+  if (settings_.image_cache_interval.count() < 0) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - last_trim_ < settings_.image_cache_interval) return;
+  last_trim_ = now;
+  trim_image_cache();
+}
+
+std::vector<std::string> QemuDriver::trim_image_cache() {
+  auto canonical = [](const fs::path& p) {
+    std::error_code ec;
+    auto c = fs::weakly_canonical(p, ec);
+    return ec ? p : c;
+  };
+  std::set<fs::path> used;
+  for (auto& uuid : list_instances()) {
+    auto d = dir(uuid);
+    for (auto* f : {"disk.qcow2", "disk.eph0", "disk.swap", "rescue.qcow2"})
+      if (auto b = backing_file(d / f)) used.insert(canonical(b->is_absolute() ? *b : d / *b));
+    if (auto text = read_file(d / "boot.json"); !text.empty()) {
+      auto boot = json::parse(text).as_object();
+      for (auto* k : {"kernel", "initrd"})
+        if (auto v = string_or(boot, k); !v.empty()) used.insert(canonical(v));
+    }
+  }
+  std::vector<std::string> removed;
+  std::lock_guard lock(cache_mu_);
+  std::error_code ec;
+  auto cutoff = fs::file_time_type::clock::now() - settings_.image_cache_max_age;
+  for (auto& e : fs::directory_iterator(settings_.instances_dir / "_base", ec)) {
+    auto name = e.path().filename().string();
+    // Side files go with their image; files being made are not the trimmer's.
+    if (name.find(".tmp") != std::string::npos || name.ends_with(".part") ||
+        name.ends_with(".format") || name.ends_with(".boot"))
+      continue;
+    std::error_code time_error;
+    auto used_at = fs::last_write_time(e.path(), time_error);
+    if (time_error || used.count(canonical(e.path())) || used_at > cutoff) continue;
+    for (auto* suffix : {"", ".format", ".boot"}) {
+      std::error_code ignored;
+      fs::remove(e.path().string() + suffix, ignored);
+    }
+    cache_.erase(name);
+    removed.push_back(name);
+    spdlog::info("qemu {}: image cache: removed {}, unused for over {} s", settings_.host, name,
+                 settings_.image_cache_max_age.count());
+  }
+  return removed;
+}
+
+ConsoleEndpoint QemuDriver::console(const std::string& uuid, const std::string& protocol) const {
+  load_spec(uuid);
+  if (protocol != "serial") return ComputeDriver::console(uuid, protocol);
+  auto socket = dir(uuid) / "serial.sock";
+  // A VM started before its serial port became a socket has none until it is started again.
+  if (!pid(uuid) || !fs::exists(socket)) throw Conflict("Instance " + uuid + " is not ready");
+  return ConsoleEndpoint{resources().host_ip, 0, socket.string()};
 }
 
 std::string QemuDriver::console_output(const std::string& uuid) const {

@@ -3,12 +3,14 @@
 // instances directory:
 //   spec.json     what it was built from (the command line is made from it again on start)
 //   disk.qcow2    its root disk, a qcow2 overlay on the host's cached copy of its image
-//   disk.eph0, disk.swap   the flavor's ephemeral and swap disks (qcow2, unformatted)
+//   disk.eph0, disk.swap   the flavor's ephemeral and swap disks (qcow2 overlays on formatted
+//                          bases in _base/: ext4 labelled ephemeral0, and swap)
 //   disk.config   its config drive (ISO 9660 labelled config-2)
 //   boot.json     for images with a kernel_id: the kernel, ramdisk and command line QEMU loads
 //   rescue.qcow2  while rescued: the rescue image's overlay, booted instead of disk.qcow2
 //   suspend.state while suspended: the VM's saved state
-//   console.log   the serial console; qmp.sock and qemu.pid while it runs
+//   console.log   everything written to the serial console
+//   serial.sock, qmp.sock, qemu.pid   while it runs: the serial console, QMP, the process
 // The view of the servers is rebuilt from these directories and the processes they name, so a
 // restart of Nubo finds its VMs running, untouched.
 #pragma once
@@ -37,6 +39,11 @@ struct QemuSettings {
   // for each connection to 169.254.169.254:80, given "--instance ID --project ID" more; empty: no
   // NIC at all.
   std::string metadata_relay;
+  // The image cache (_base/): files no server uses and nobody used for max_age are removed,
+  // checked every interval (Nova's [image_cache] remove_unused_original_minimum_age_seconds and
+  // manager_interval); a negative interval never trims.
+  std::chrono::seconds image_cache_max_age{86400};
+  std::chrono::seconds image_cache_interval{2400};
 };
 
 // Writes an image's data to `to` and returns its record (disk_format, checksum, os_hash_*).
@@ -70,10 +77,23 @@ class QemuDriver : public ComputeDriver {
   std::optional<PowerState> power_state(const std::string& uuid) const override;
   std::vector<std::string> list_instances() const override;
   std::string console_output(const std::string& uuid) const override;
+  // serial: the serial port's socket (serial.sock), one client at a time; the console log keeps
+  // everything the guest writes either way.
+  ConsoleEndpoint console(const std::string& uuid, const std::string& protocol) const override;
   std::string snapshot(const std::string& uuid, const std::string& disk_format) override;
+  void periodic_tasks() override;
+  // Removes the cached images (and formatted bases) no server's disk is backed by and that
+  // were last used more than image_cache_max_age ago; returns their names.
+  std::vector<std::string> trim_image_cache();
 
  private:
   std::filesystem::path dir(const std::string& uuid) const;
+  // The flavor's ephemeral and swap disks, when the server has them not yet.
+  void make_extra_disks(const InstanceSpec& spec);
+  // A raw file in the image cache of this size, formatted by `format` (the file's path is added
+  // last), made once.
+  std::filesystem::path formatted_base(const std::string& name, std::int64_t bytes,
+                                       std::vector<std::string> format);
   // The running QEMU's pid, when its process is alive and is this server's.
   std::optional<int> pid(const std::string& uuid) const;
   struct BaseImage {
@@ -102,6 +122,7 @@ class QemuDriver : public ComputeDriver {
   std::string accel_;
   std::mutex cache_mu_;  // one fetch of an image at a time; guards cache_
   std::map<std::string, BaseImage> cache_;
+  std::chrono::steady_clock::time_point last_trim_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace nubo::compute
