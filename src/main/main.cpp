@@ -1,6 +1,8 @@
 // The `nubo` multi-call binary: subcommands only; the services hold the logic.
+#include <fcntl.h>
 #include <malloc.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -52,10 +54,15 @@ std::string read_or_create_secret(const fs::path& path) {
     if (!s.empty()) return s;
   }
   auto secret = base64url_encode(random_bytes(18));
-  {
-    std::ofstream f(path, std::ios::trunc);
-    f << secret << "\n";
-  }
+  // Readable by its owner only from the start.
+  fs::create_directories(path.parent_path());
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
+  auto line = secret + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::close(fd);
+  if (!ok) throw std::runtime_error("cannot write " + path.string() + ": " + std::strerror(errno));
   fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
   return secret;
 }
@@ -123,8 +130,12 @@ ServerOptions server_options(const Config& c, const std::string& section, uint16
 // The secret metadata proxies sign instance ids with (Nova's metadata_proxy_shared_secret):
 // configured, or made once per state directory for one machine.
 std::string metadata_secret(const Config& config, const std::string& state_dir) {
-  return config.get("metadata", "shared_secret")
-      .value_or(read_or_create_secret(fs::path(state_dir) / "metadata-secret"));
+  if (auto configured = config.get("metadata", "shared_secret")) {
+    // An empty key signs for anybody who can reach the port.
+    if (configured->empty()) throw std::runtime_error("[metadata] shared_secret is empty");
+    return *configured;
+  }
+  return read_or_create_secret(fs::path(state_dir) / "metadata-secret");
 }
 
 // A word for the shell-like parsing QEMU applies to a guestfwd command (GLib's).
@@ -445,6 +456,17 @@ int main(int argc, char** argv) {
   // Streamed bodies move through 1 MiB buffers on many threads: keep such blocks mmapped (glibc's
   // adaptive threshold would otherwise park them in per-thread arenas and inflate RSS).
   mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // The metadata relay's stdin, stdout and stderr are a guest's connection (QEMU's guestfwd):
+  // nothing but the answer may reach it, and a guest that holds the connection open must not
+  // hold the process.
+  for (int i = 1; i < argc; ++i)
+    if (std::string_view(argv[i]) == "metadata-relay") {
+      if (int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC); null >= 0) {
+        ::dup2(null, STDERR_FILENO);
+        ::close(null);
+      }
+      ::alarm(20);
+    }
   CLI::App app{"Nubo: an OpenStack-compatible cloud in one binary"};
   app.require_subcommand(1);
   std::string config_file, state_dir = default_state_dir();
@@ -487,9 +509,14 @@ int main(int argc, char** argv) {
     if (fake_hosts >= 0) config.set("compute", "fake_hosts", std::to_string(fake_hosts));
     if (!guest_image.empty()) config.set("bootstrap", "guest_image", fs::absolute(guest_image));
     if (relay->parsed()) {
+      // The service as this configuration serves it (a wildcard bind is reached on loopback).
+      auto bind = config.get_string("metadata", "bind_host",
+                                    config.get_string("DEFAULT", "bind_host", "127.0.0.1"));
+      if (bind == "0.0.0.0" || bind == "::") bind = "127.0.0.1";
+      if (bind.find(':') != std::string::npos) bind = "[" + bind + "]";
       relay_settings.url = config.get_string(
           "metadata", "url",
-          "http://127.0.0.1:" + std::to_string(config.get_int("metadata", "port", 8775)));
+          "http://" + bind + ":" + std::to_string(config.get_int("metadata", "port", 8775)));
       relay_settings.shared_secret = metadata_secret(config, state_dir);
       return compute::metadata::relay(std::cin, std::cout, relay_settings);
     }

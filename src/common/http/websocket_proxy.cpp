@@ -76,6 +76,7 @@ struct WebsocketProxy::Impl {
   WebsocketProxyOptions options;
   ResolveToken resolve;
   asio::io_context io{1};
+  asio::thread_pool pool{2};
   tcp::acceptor acceptor{io};
   std::thread thread;
   std::uint16_t port = 0;
@@ -85,9 +86,24 @@ struct WebsocketProxy::Impl {
       auto [error, socket] = co_await acceptor.async_accept(tuple_awaitable);
       if (error) {
         if (error == asio::error::operation_aborted) co_return;
+        // Out of descriptors, say: wait a little rather than spin.
+        spdlog::warn("{}: accept failed: {}", options.name, error.message());
+        asio::steady_timer pause(io, std::chrono::milliseconds(200));
+        co_await pause.async_wait(tuple_awaitable);
         continue;
       }
       asio::co_spawn(io, session(std::move(socket)), asio::detached);
+    }
+  }
+
+  // A member coroutine rather than a capturing lambda: GCC 12 frees a coroutine lambda's
+  // captures twice when co_spawn runs it.
+  awaitable<std::optional<ProxyTarget>> resolve_token(std::string token) {
+    try {
+      co_return resolve(token);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: resolving a token failed: {}", options.name, e.what());
+      co_return std::nullopt;
     }
   }
 
@@ -99,7 +115,9 @@ struct WebsocketProxy::Impl {
     res.body() = why + "\n";
     res.prepare_payload();
     co_await bhttp::async_write(stream, res, tuple_awaitable);
-    spdlog::info("{}: {} refused: {}", options.name, req.target(), why);
+    // The path only: the query holds the token, which may still be valid.
+    auto target = std::string_view(req.target());
+    spdlog::info("{}: {} refused: {}", options.name, target.substr(0, target.find('?')), why);
   }
 
   awaitable<void> session(tcp::socket socket) {
@@ -136,11 +154,8 @@ struct WebsocketProxy::Impl {
     auto token = token_of(req.target());
     std::optional<ProxyTarget> target;
     if (!token.empty()) {
-      try {
-        target = resolve(token);
-      } catch (const std::exception& e) {
-        spdlog::error("{}: resolving a token failed: {}", options.name, e.what());
-      }
+      // A database read: on the pool, so that a slow one holds no other console.
+      target = co_await asio::co_spawn(pool.get_executor(), resolve_token(token), use_awaitable);
     }
     if (!target) {
       co_await refuse(stream, req, bhttp::status::forbidden,
@@ -237,6 +252,7 @@ void WebsocketProxy::stop() {
   // Relayed connections last as long as their users: they end with the process.
   impl_->io.stop();
   impl_->thread.join();
+  impl_->pool.join();
 }
 
 }  // namespace nubo::http

@@ -3,6 +3,8 @@
 #include <openssl/crypto.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/algorithm/string/predicate.hpp>
+
 #include "compute/metadata/content.hpp"
 #include "compute/service/compute_service.hpp"
 
@@ -44,6 +46,14 @@ ComputeService::MetadataView identify(ComputeService& compute, const std::string
   if (!instance_id) throw BadRequest("X-Instance-ID header is missing from request.");
   if (!signature) throw BadRequest("X-Instance-ID-Signature header is missing from request.");
   if (!tenant_id) throw BadRequest("X-Tenant-ID header is missing from request.");
+  auto count = [&](std::string_view name) {
+    return std::count_if(request.headers.all().begin(), request.headers.all().end(),
+                         [&](auto& h) { return boost::iequals(h.first, name); });
+  };
+  if (count("X-Instance-ID") > 1)
+    throw BadRequest("Multiple X-Instance-ID headers found within request.");
+  if (count("X-Tenant-ID") > 1)
+    throw BadRequest("Multiple X-Tenant-ID headers found within request.");
   auto expected = sign(secret, std::string(*instance_id));
   if (signature->size() != expected.size() ||
       CRYPTO_memcmp(signature->data(), expected.data(), expected.size()) != 0) {
@@ -98,9 +108,11 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> compute, std::stri
   spec.routes.push_back(std::move(get));
   Route post{"POST", "/openstack/{version}/password", [compute, secret, &c](Context& ctx) {
                auto view = identify(c, *secret, ctx.request);
+               // Guests post their password from Grizzly's version (2013-04-04) on.
                auto& v = openstack_versions();
                auto version = ctx.param("version");
-               if (version != "latest" && std::find(v.begin(), v.end(), version) == v.end())
+               if (version != "latest" &&
+                   (std::find(v.begin(), v.end(), version) == v.end() || version < "2013-04-04"))
                  throw NotFound("The resource could not be found.");
                c.set_metadata_password(view.instance.uuid, ctx.request.body);
                return text(200, "", "text/plain; charset=UTF-8");

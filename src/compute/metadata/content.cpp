@@ -16,6 +16,7 @@ namespace {
 constexpr const char* kGrizzly = "2013-04-04";
 constexpr const char* kHavana = "2013-10-17";
 constexpr const char* kLiberty = "2015-10-15";
+constexpr const char* kNewtonOne = "2016-06-30";
 constexpr const char* kNewton = "2016-10-06";
 constexpr const char* kVictoria = "2020-10-14";
 
@@ -71,13 +72,19 @@ std::string print(const json::value& v) {
   return json::serialize(v);
 }
 
+// The path's segments with "." and ".." resolved, as Nova normalizes it.
 std::vector<std::string> split(const std::string& path) {
   std::vector<std::string> out;
   std::size_t i = 0;
   while (i <= path.size()) {
     auto j = path.find('/', i);
     if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
+    auto part = path.substr(i, j - i);
+    if (part == "..") {
+      if (!out.empty()) out.pop_back();
+    } else if (!part.empty() && part != ".") {
+      out.push_back(std::move(part));
+    }
     i = j + 1;
   }
   return out;
@@ -116,7 +123,9 @@ std::optional<Answer> lookup_openstack(const InstanceSpec& instance,
   auto& file = parts[2];
   if (file == "meta_data.json") {
     auto meta = openstack_meta_data(instance, false);
+    if (*version < kGrizzly) meta.erase("random_seed");
     if (*version < kLiberty) meta.erase("project_id");
+    if (*version < kNewtonOne) meta.erase("devices");
     if (*version < kVictoria) meta.erase("dedicated_cpus");
     return json_answer(meta);
   }
@@ -262,6 +271,11 @@ std::optional<Answer> lookup(const InstanceSpec& instance, const std::string& pa
     return text(lines(v));
   }
   if (parts[0] == "openstack") return lookup_openstack(instance, parts, password);
+  // EC2's tree also answers under /ec2, as Nova's does.
+  if (parts[0] == "ec2") {
+    parts.erase(parts.begin());
+    if (parts.empty()) return lookup(instance, "", password);
+  }
   return lookup_ec2(instance, parts);
 }
 

@@ -45,11 +45,22 @@ std::string trim(std::string s) {
   return start == std::string::npos ? std::string() : s.substr(start);
 }
 
+// One line of at most `max` bytes (a guest may send an endless one); false at its end or limit.
+bool read_line(std::istream& in, std::string& line, std::size_t max) {
+  line.clear();
+  for (int c; (c = in.get()) != std::char_traits<char>::eof();) {
+    if (c == '\n') return true;
+    if (line.size() >= max) return false;
+    line += static_cast<char>(c);
+  }
+  return !line.empty();
+}
+
 }  // namespace
 
 int relay(std::istream& in, std::ostream& out, const RelaySettings& settings) {
   std::string line;
-  if (!std::getline(in, line)) return 0;
+  if (!read_line(in, line, 8192)) return 0;
   std::istringstream request_line(trim(line));
   std::string method, target, version;
   request_line >> method >> target >> version;
@@ -60,7 +71,11 @@ int relay(std::istream& in, std::ostream& out, const RelaySettings& settings) {
   std::size_t content_length = 0;
   std::size_t header_bytes = 0;
   std::vector<std::pair<std::string, std::string>> headers;
-  while (std::getline(in, line)) {
+  for (;;) {
+    if (!read_line(in, line, 8192)) {
+      answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n");
+      return 1;
+    }
     line = trim(line);
     if (line.empty()) break;
     header_bytes += line.size();

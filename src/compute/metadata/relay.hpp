@@ -17,6 +17,8 @@ struct RelaySettings {
 };
 
 // Serves one connection (one request, answered with Connection: close); returns the exit code.
+// The caller bounds its time (`nubo metadata-relay` exits after 20 s): a guest may hold
+// connections open.
 int relay(std::istream& in, std::ostream& out, const RelaySettings& settings);
 
 }  // namespace nubo::compute::metadata

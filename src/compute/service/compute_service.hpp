@@ -280,7 +280,8 @@ class ComputeService {
   json::object create_remote_console(const Caller& c, const std::string& id,
                                      const std::string& protocol, const std::string& type);
   // os-console-auth-tokens: what a valid token leads to (instance_uuid, host, port,
-  // internal_access_path); `any_type` from microversion 2.31 on (before, only RDP's).
+  // internal_access_path); before microversion 2.31 (`any_type` false) only RDP's were, and
+  // RDP is gone: 400.
   json::object console_auth_token(const Caller& c, const std::string& token, bool any_type);
   // The console proxy's question: where a valid, unexpired token leads, with the server's id.
   struct ConsoleTarget {

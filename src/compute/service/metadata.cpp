@@ -31,12 +31,18 @@ std::optional<ComputeService::MetadataView> ComputeService::metadata_view(const 
 }
 
 void ComputeService::set_metadata_password(const std::string& id, const std::string& password) {
-  if (password.size() > metadata::kMaxPassword) throw BadRequest("Request is too large.");
   db_->write([&](soci::session& s) {
     auto row = db::get(s, st::instance, id);
     if (!row || row->at("deleted").as_bool())
       throw NotFound("Instance " + id + " could not be found.");
+    // Nova's order: an existing password first, then the size.
     if (!string_or(*row, kPassword).empty()) throw Conflict("The password is already set.");
+    if (password.size() > metadata::kMaxPassword) throw BadRequest("Request is too large.");
+    // A guest posts its password encrypted and base64-encoded; anything else (bytes that are not
+    // text) could not be kept in the row's JSON.
+    if (password.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                   "0123456789+/=\r\n") != std::string::npos)
+      throw BadRequest("The password must be base64-encoded.");
     db::update(s, st::instance, id, json::object{{kPassword, password}});
   });
 }

@@ -191,13 +191,15 @@ std::int64_t next_number(soci::session& s, const db::Table& t, const std::string
   // 7 after its own 7 is gone) reach somebody else's row. Nova's ids never come back either.
   std::string name = t.name + "." + column;
   // `value` is the last number taken.
+  // One statement, so that two first uses on PostgreSQL cannot both insert (the WHERE makes
+  // SQLite read ON CONFLICT as the upsert's, not the join's).
   auto n = std::to_string(count);
-  if (db::execute(s, "UPDATE number_sequence SET value = value + " + n + " WHERE name = :p0",
-                  {name}) == 0)
-    db::execute(s,
-                "INSERT INTO number_sequence (name, value) SELECT :p0, COALESCE(MAX(" + column +
-                    "), 0) + " + n + " FROM " + t.name,
-                {name});
+  db::execute(s,
+              "INSERT INTO number_sequence (name, value) SELECT :p0, COALESCE(MAX(" + column +
+                  "), 0) + " + n + " FROM " + t.name +
+                  " WHERE 1 = 1 ON CONFLICT (name) DO UPDATE SET value = number_sequence.value + " +
+                  n,
+              {name});
   auto rows = db::query_strings(s, "SELECT value FROM number_sequence WHERE name = :p0", {name});
   return std::stoll(rows.at(0).at(0).value_or("0")) - count + 1;
 }

@@ -113,6 +113,24 @@ std::string shell_quoted(const std::string& v) {
   return out + "'";
 }
 
+// The backing file a qcow2 names in its header (QEMU's own layout: magic, version, then the
+// backing file's offset and size, big-endian), or nothing.
+std::optional<fs::path> backing_file(const fs::path& disk) {
+  std::ifstream in(disk, std::ios::binary);
+  unsigned char h[20];
+  if (!in.read(reinterpret_cast<char*>(h), sizeof h)) return std::nullopt;
+  if (h[0] != 'Q' || h[1] != 'F' || h[2] != 'I' || h[3] != 0xfb) return std::nullopt;
+  std::uint64_t offset = 0;
+  for (int i = 8; i < 16; ++i) offset = offset << 8 | h[i];
+  std::uint32_t size = 0;
+  for (int i = 16; i < 20; ++i) size = size << 8 | h[i];
+  if (!offset || !size || size > 4096) return std::nullopt;
+  std::string name(size, '\0');
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in.read(name.data(), size)) return std::nullopt;
+  return fs::path(name);
+}
+
 // The formats a host accepts, as qemu-img names them; anything else (qed, luks, dmg...) is
 // refused, since qemu-img follows what such headers point at.
 const std::set<std::string>& allowed_formats() {
@@ -377,6 +395,12 @@ void QemuDriver::make_extra_disks(const InstanceSpec& spec) {
                            {"mkfs.ext4", "-q", "-F", "-L", "ephemeral0", "-E",
                             "lazy_itable_init=1,lazy_journal_init=1"}),
             "disk.eph0");
+  // Swap holds nothing to keep: a flavor with another size (or none) gets a new one (or none).
+  auto swap_base = "swap_" + std::to_string(spec.swap_mb);
+  if (auto b = backing_file(d / "disk.swap"); b && b->filename() != swap_base) {
+    std::error_code ignored;
+    fs::remove(d / "disk.swap", ignored);
+  }
   if (spec.swap_mb > 0)
     overlay(formatted_base("swap_" + std::to_string(spec.swap_mb), spec.swap_mb * 1024 * 1024,
                            {"mkswap", "-q"}),
@@ -386,10 +410,11 @@ void QemuDriver::make_extra_disks(const InstanceSpec& spec) {
 fs::path QemuDriver::formatted_base(const std::string& name, std::int64_t bytes,
                                     std::vector<std::string> format) {
   auto base = settings_.instances_dir / "_base" / name;
-  if (fs::exists(base)) {
-    fs::last_write_time(base, fs::file_time_type::clock::now());  // in use: kept by the trimmer
-    return base;
-  }
+  // Under the cache's lock, as the trimmer's check and removal are.
+  std::lock_guard lock(cache_mu_);
+  std::error_code missing;
+  fs::last_write_time(base, fs::file_time_type::clock::now(), missing);  // a use: kept
+  if (!missing) return base;
   fs::create_directories(base.parent_path());
   auto tmp = base;
   tmp += ".tmp-" + uuid4_hex();
@@ -757,28 +782,6 @@ std::vector<std::string> QemuDriver::list_instances() const {
   }
   return out;
 }
-
-namespace {
-
-// The backing file a qcow2 names in its header (QEMU's own layout: magic, version, then the
-// backing file's offset and size, big-endian), or nothing.
-std::optional<fs::path> backing_file(const fs::path& disk) {
-  std::ifstream in(disk, std::ios::binary);
-  unsigned char h[20];
-  if (!in.read(reinterpret_cast<char*>(h), sizeof h)) return std::nullopt;
-  if (h[0] != 'Q' || h[1] != 'F' || h[2] != 'I' || h[3] != 0xfb) return std::nullopt;
-  std::uint64_t offset = 0;
-  for (int i = 8; i < 16; ++i) offset = offset << 8 | h[i];
-  std::uint32_t size = 0;
-  for (int i = 16; i < 20; ++i) size = size << 8 | h[i];
-  if (!offset || !size || size > 4096) return std::nullopt;
-  std::string name(size, '\0');
-  in.seekg(static_cast<std::streamoff>(offset));
-  if (!in.read(name.data(), size)) return std::nullopt;
-  return fs::path(name);
-}
-
-}  // namespace
 
 void QemuDriver::periodic_tasks() {
   if (settings_.image_cache_interval.count() < 0) return;
