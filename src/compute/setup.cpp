@@ -67,6 +67,7 @@ std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c,
         c.get_int("image_cache", "remove_unused_original_minimum_age_seconds", 86400));
     q.image_cache_interval =
         std::chrono::seconds(c.get_int("image_cache", "manager_interval", 2400));
+    q.console_log_max_bytes = c.get_int("qemu", "console_log_max_bytes", q.console_log_max_bytes);
     if (c.get_bool("qemu", "user_network", true))
       q.metadata_relay = c.get_string("qemu", "metadata_relay", "");
     ImageFetcher fetch;

@@ -518,6 +518,18 @@ int main(int argc, char** argv) {
           "metadata", "url",
           "http://" + bind + ":" + std::to_string(config.get_int("metadata", "port", 8775)));
       relay_settings.shared_secret = metadata_secret(config, state_dir);
+      auto instances =
+          config.get_string("qemu", "instances_path", (fs::path(state_dir) / "instances").string());
+      if (relay_settings.instance_id.find('/') != std::string::npos ||
+          !compute::metadata::take_relay_slot(
+              fs::path(instances) / relay_settings.instance_id,
+              static_cast<int>(config.get_int("metadata", "relays_per_server", 8)))) {
+        std::cout << "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: 36\r\nConnection: close\r\n\r\n"
+                     "Too many metadata requests at once.\n"
+                  << std::flush;
+        return 1;
+      }
       return compute::metadata::relay(std::cin, std::cout, relay_settings);
     }
     // Guests on hosts without Nubo networking reach the metadata service through this binary,

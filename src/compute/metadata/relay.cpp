@@ -1,5 +1,9 @@
 #include "compute/metadata/relay.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <charconv>
 #include <istream>
 #include <ostream>
@@ -121,6 +125,18 @@ int relay(std::istream& in, std::ostream& out, const RelaySettings& settings) {
     return 1;
   }
   return 0;
+}
+
+bool take_relay_slot(const std::filesystem::path& dir, int slots) {
+  if (!std::filesystem::is_directory(dir)) return true;
+  for (int i = 0; i < slots; ++i) {
+    auto lock = dir / ("relay." + std::to_string(i) + ".lock");
+    int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return true;  // nothing to count with: not a reason to fail the guest
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return true;  // kept open: held until exit
+    ::close(fd);
+  }
+  return false;
 }
 
 }  // namespace nubo::compute::metadata

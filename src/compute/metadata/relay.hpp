@@ -5,6 +5,7 @@
 // at the usual address.
 #pragma once
 
+#include <filesystem>
 #include <iosfwd>
 #include <string>
 
@@ -20,5 +21,10 @@ struct RelaySettings {
 // The caller bounds its time (`nubo metadata-relay` exits after 20 s): a guest may hold
 // connections open.
 int relay(std::istream& in, std::ostream& out, const RelaySettings& settings);
+
+// Takes one of `slots` places for relays of the server whose directory this is (a flock on
+// DIR/relay.N.lock, held until the process ends), so that a guest opening many connections holds
+// few processes; false when all are taken. A server without a directory here is not limited.
+bool take_relay_slot(const std::filesystem::path& dir, int slots);
 
 }  // namespace nubo::compute::metadata

@@ -1159,6 +1159,15 @@ TEST(Servers, TheMetadataServiceAnswersForTheInstanceItsProxyVouchesFor) {
   EXPECT_EQ(compute::metadata::relay(again, unreachable, relay), 1);
   EXPECT_TRUE(unreachable.str().starts_with("HTTP/1.1 502 ")) << unreachable.str();
 
+  // Relays per server are counted with locks in its directory (a guest may open many at once).
+  auto slots = fs::temp_directory_path() / ("nubo-relay-" + uuid4_hex());
+  fs::create_directories(slots);
+  EXPECT_TRUE(compute::metadata::take_relay_slot(slots, 2));
+  EXPECT_TRUE(compute::metadata::take_relay_slot(slots, 2));
+  EXPECT_FALSE(compute::metadata::take_relay_slot(slots, 2));
+  EXPECT_TRUE(compute::metadata::take_relay_slot(slots / "elsewhere", 2));
+  fs::remove_all(slots);
+
   // A deleted server has no metadata.
   EXPECT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id, alice).status, 204);
   cloud.wait_for(alice, id, "GONE");

@@ -783,7 +783,24 @@ std::vector<std::string> QemuDriver::list_instances() const {
   return out;
 }
 
+void QemuDriver::rotate_console_logs() {
+  for (auto& uuid : list_instances()) {
+    auto log = dir(uuid) / "console.log";
+    std::error_code ec;
+    auto size = fs::file_size(log, ec);
+    if (ec || size <= static_cast<std::uintmax_t>(settings_.console_log_max_bytes)) continue;
+    // QEMU appends (O_APPEND): the log is kept as console.log.1 and the file it writes to starts
+    // over, so at most twice the limit stays on disk (virtlogd keeps more backups).
+    fs::copy_file(log, dir(uuid) / "console.log.1", fs::copy_options::overwrite_existing, ec);
+    if (!ec) fs::resize_file(log, 0, ec);
+    if (ec)
+      spdlog::warn("qemu {}: cannot rotate the console log of {}: {}", settings_.host, uuid,
+                   ec.message());
+  }
+}
+
 void QemuDriver::periodic_tasks() {
+  rotate_console_logs();
   if (settings_.image_cache_interval.count() < 0) return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_trim_ < settings_.image_cache_interval) return;
@@ -846,14 +863,20 @@ std::string QemuDriver::console_output(const std::string& uuid) const {
   load_spec(uuid);
   // The last MiB at most: a guest writes to its console without limit.
   constexpr std::streamoff kTail = 1 << 20;
-  std::ifstream in(dir(uuid) / "console.log", std::ios::binary | std::ios::ate);
-  if (!in) return {};
-  auto size = static_cast<std::streamoff>(in.tellg());
-  in.seekg(std::max<std::streamoff>(0, size - kTail));
-  std::string out(static_cast<size_t>(std::min(size, kTail)), '\0');
-  in.read(out.data(), static_cast<std::streamsize>(out.size()));
-  out.resize(static_cast<size_t>(in.gcount()));
-  return out;
+  auto tail = [&](const fs::path& file, std::streamoff limit) {
+    std::ifstream in(file, std::ios::binary | std::ios::ate);
+    if (!in || limit <= 0) return std::string();
+    auto size = static_cast<std::streamoff>(in.tellg());
+    in.seekg(std::max<std::streamoff>(0, size - limit));
+    std::string out(static_cast<size_t>(std::min(size, limit)), '\0');
+    in.read(out.data(), static_cast<std::streamsize>(out.size()));
+    out.resize(static_cast<size_t>(in.gcount()));
+    return out;
+  };
+  auto current = tail(dir(uuid) / "console.log", kTail);
+  // What was rotated away fills the rest.
+  return tail(dir(uuid) / "console.log.1", kTail - static_cast<std::streamoff>(current.size())) +
+         current;
 }
 
 std::string QemuDriver::snapshot(const std::string& uuid, const std::string& disk_format) {

@@ -9,7 +9,8 @@
 //   boot.json     for images with a kernel_id: the kernel, ramdisk and command line QEMU loads
 //   rescue.qcow2  while rescued: the rescue image's overlay, booted instead of disk.qcow2
 //   suspend.state while suspended: the VM's saved state
-//   console.log   everything written to the serial console
+//   console.log   everything written to the serial console (console.log.1: the part before,
+//                 once it grew past console_log_max_bytes)
 //   serial.sock, qmp.sock, qemu.pid   while it runs: the serial console, QMP, the process
 // The view of the servers is rebuilt from these directories and the processes they name, so a
 // restart of Nubo finds its VMs running, untouched.
@@ -44,6 +45,8 @@ struct QemuSettings {
   // manager_interval); a negative interval never trims.
   std::chrono::seconds image_cache_max_age{86400};
   std::chrono::seconds image_cache_interval{2400};
+  // A console log past this size is rotated (console.log.1), as virtlogd's max_size.
+  std::int64_t console_log_max_bytes = 2 << 20;
 };
 
 // Writes an image's data to `to` and returns its record (disk_format, checksum, os_hash_*).
@@ -82,6 +85,8 @@ class QemuDriver : public ComputeDriver {
   ConsoleEndpoint console(const std::string& uuid, const std::string& protocol) const override;
   std::string snapshot(const std::string& uuid, const std::string& disk_format) override;
   void periodic_tasks() override;
+  // Rotates the console logs grown past console_log_max_bytes.
+  void rotate_console_logs();
   // Removes the cached images (and formatted bases) no server's disk is backed by and that
   // were last used more than image_cache_max_age ago; returns their names.
   std::vector<std::string> trim_image_cache();
