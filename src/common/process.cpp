@@ -85,4 +85,10 @@ std::string check_process(const std::vector<std::string>& argv, std::chrono::mil
   return r.output;
 }
 
+std::string shell_quote(const std::string& word) {
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace nubo

@@ -22,6 +22,9 @@ ProcessResult run_process(const std::vector<std::string>& argv,
 std::string check_process(const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout = std::chrono::minutes(10));
 
+// One word for a POSIX shell (and for GLib's g_shell_parse_argv, which QEMU uses): single-quoted.
+std::string shell_quote(const std::string& word);
+
 struct ProcessError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };

@@ -19,6 +19,7 @@
 #include "common/ids.hpp"
 #include "common/log.hpp"
 #include "common/policy.hpp"
+#include "common/process.hpp"
 #include "common/runtime.hpp"
 #include "common/serve.hpp"
 #include "common/service.hpp"
@@ -136,13 +137,6 @@ std::string metadata_secret(const Config& config, const std::string& state_dir) 
     return *configured;
   }
   return read_or_create_secret(fs::path(state_dir) / "metadata-secret");
-}
-
-// A word for the shell-like parsing QEMU applies to a guestfwd command (GLib's).
-std::string shell_word(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
 }
 
 std::set<std::string> parse_services(const std::string& list) {
@@ -535,9 +529,9 @@ int main(int argc, char** argv) {
     // Guests on hosts without Nubo networking reach the metadata service through this binary,
     // run by QEMU with the same configuration.
     if (!config.get("qemu", "metadata_relay")) {
-      std::string command = shell_word(fs::read_symlink("/proc/self/exe").string());
-      if (!config_file.empty()) command += " --config " + shell_word(fs::absolute(config_file));
-      command += " --state-dir " + shell_word(fs::absolute(state_dir)) + " metadata-relay";
+      std::string command = shell_quote(fs::read_symlink("/proc/self/exe").string());
+      if (!config_file.empty()) command += " --config " + shell_quote(fs::absolute(config_file));
+      command += " --state-dir " + shell_quote(fs::absolute(state_dir)) + " metadata-relay";
       config.set("qemu", "metadata_relay", command);
     }
     if (aio->parsed())

@@ -5,29 +5,13 @@
 
 #include <boost/algorithm/string/predicate.hpp>
 
+#include "common/error.hpp"
 #include "compute/metadata/content.hpp"
 #include "compute/service/compute_service.hpp"
 
 namespace nubo::compute::metadata {
 
 namespace {
-
-const char* reason(int status) {
-  switch (status) {
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    default:
-      return "Internal Server Error";
-  }
-}
 
 http::Response text(int status, std::string body, const std::string& type) {
   http::Response r;
@@ -81,9 +65,10 @@ ComputeService::MetadataView identify(ComputeService& compute, const std::string
 }  // namespace
 
 http::Response render_error(const ApiError& e) {
-  return text(e.status(),
-              std::to_string(e.status()) + " " + reason(e.status()) + "\n\n" + e.what() + "\n\n",
-              "text/plain; charset=UTF-8");
+  return text(
+      e.status(),
+      std::to_string(e.status()) + " " + status_reason(e.status()) + "\n\n" + e.what() + "\n\n",
+      "text/plain; charset=UTF-8");
 }
 
 ServiceSpec make_service_spec(std::shared_ptr<ComputeService> compute, std::string shared_secret) {

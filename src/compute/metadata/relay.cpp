@@ -9,6 +9,7 @@
 #include <ostream>
 #include <sstream>
 
+#include "common/error.hpp"
 #include "common/http/client.hpp"
 #include "compute/metadata/content.hpp"
 
@@ -16,31 +17,17 @@ namespace nubo::compute::metadata {
 
 namespace {
 
-void answer(std::ostream& out, int status, const std::string& reason, const std::string& type,
-            const std::string& body) {
-  out << "HTTP/1.1 " << status << " " << reason << "\r\nContent-Type: " << type
+void answer(std::ostream& out, int status, const std::string& type, const std::string& body) {
+  out << "HTTP/1.1 " << status << " " << status_reason(status) << "\r\nContent-Type: " << type
       << "\r\nContent-Length: " << body.size() << "\r\nConnection: close\r\n\r\n"
       << body;
   out.flush();
 }
 
-const char* reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 409:
-      return "Conflict";
-    default:
-      return status < 400 ? "OK" : "Error";
-  }
+// Answers 400 (with why, when there is more to say) and returns the relay's exit code.
+int bad_request(std::ostream& out, const std::string& why = {}) {
+  answer(out, 400, "text/plain", "400 Bad Request\n" + (why.empty() ? "" : "\n" + why + "\n"));
+  return 1;
 }
 
 std::string trim(std::string s) {
@@ -69,23 +56,20 @@ int relay(std::istream& in, std::ostream& out, const RelaySettings& settings) {
   std::string method, target, version;
   request_line >> method >> target >> version;
   if (method.empty() || target.empty() || target.front() != '/' || version.rfind("HTTP/", 0)) {
-    answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n");
-    return 1;
+    return bad_request(out);
   }
   std::size_t content_length = 0;
   std::size_t header_bytes = 0;
   std::vector<std::pair<std::string, std::string>> headers;
   for (;;) {
     if (!read_line(in, line, 8192)) {
-      answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n");
-      return 1;
+      return bad_request(out);
     }
     line = trim(line);
     if (line.empty()) break;
     header_bytes += line.size();
     if (header_bytes > 16384) {
-      answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n\nHeaders too large.\n");
-      return 1;
+      return bad_request(out, "Headers too large.");
     }
     auto colon = line.find(':');
     if (colon == std::string::npos) continue;
@@ -95,20 +79,17 @@ int relay(std::istream& in, std::ostream& out, const RelaySettings& settings) {
     if (lower == "content-length" &&
         std::from_chars(value.data(), value.data() + value.size(), content_length).ec !=
             std::errc{}) {
-      answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n");
-      return 1;
+      return bad_request(out);
     }
     // Only what the service reads: a guest cannot name another instance or forge a signature.
     if (lower == "content-type" || lower == "accept") headers.emplace_back(name, value);
   }
   if (content_length > kMaxPassword + 1024) {
-    answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n\nRequest is too large.\n");
-    return 1;
+    return bad_request(out, "Request is too large.");
   }
   std::string body(content_length, '\0');
   if (content_length && !in.read(body.data(), static_cast<std::streamsize>(content_length))) {
-    answer(out, 400, "Bad Request", "text/plain", "400 Bad Request\n");
-    return 1;
+    return bad_request(out);
   }
   headers.emplace_back("X-Instance-ID", settings.instance_id);
   headers.emplace_back("X-Tenant-ID", settings.project_id);
@@ -117,10 +98,10 @@ int relay(std::istream& in, std::ostream& out, const RelaySettings& settings) {
   try {
     http::Client client(std::chrono::seconds(20));
     auto r = client.request(method, settings.url + target, headers, body);
-    answer(out, r.status, reason(r.status), r.headers.get_or("Content-Type", "text/plain"), r.body);
+    answer(out, r.status, r.headers.get_or("Content-Type", "text/plain"), r.body);
   } catch (const std::exception& e) {
     answer(
-        out, 502, "Bad Gateway", "text/plain",
+        out, 502, "text/plain",
         std::string("502 Bad Gateway\n\nThe metadata service does not answer: ") + e.what() + "\n");
     return 1;
   }

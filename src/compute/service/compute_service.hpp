@@ -324,6 +324,10 @@ class ComputeService {
   void record_action(soci::session& s, const Caller& c, const std::string& instance_id,
                      const std::string& action);
   void cast_to_host(const json::object& server, const std::string& method, json::object body);
+  // A question to the server's host (10 s): 409 when the server is not built there (yet), 503
+  // starting with `unavailable` when the host does not answer.
+  json::value ask_host(const json::object& server, const std::string& method,
+                       const json::object& body, const std::string& unavailable);
   void cast_to_conductor(const std::string& method, json::object body);
   std::string image_action(const Caller& c, const std::string& id, const std::string& action,
                            std::string name, const std::map<std::string, std::string>& metadata,

@@ -47,21 +47,9 @@ json::object ComputeService::create_remote_console(const Caller& c, const std::s
     throw BadRequest("Invalid console type " + type);
   if (protocol != "serial" || !settings_.serial_console_enabled)
     throw BadRequest("Unavailable console type " + type + ".");
-  if (string_or(row, "host").empty() || string_or(row, "vm_state") == "building")
-    throw Conflict("Instance " + id + " is not ready");
-  json::object endpoint;
-  try {
-    auto answer = bus_->call("compute." + string_or(row, "host"), "console",
-                             json::object{{"instance_id", id}, {"protocol", protocol}},
-                             std::chrono::seconds(10));
-    if (answer.is_object()) endpoint = answer.as_object();
-  } catch (const BusTimeout& e) {
-    throw ApiError(503, std::string("The console is not available: ") + e.what(),
-                   "ServiceUnavailable");
-  } catch (const ApiError& e) {
-    if (e.status() != 404) throw;
-    throw Conflict("Instance " + id + " is not ready");
-  }
+  auto answer = ask_host(row, "console", json::object{{"instance_id", id}, {"protocol", protocol}},
+                         "The console is not available: ");
+  json::object endpoint = answer.is_object() ? answer.as_object() : json::object{};
   auto token = uuid4();
   auto base = settings_.serial_console_base_url;
   db_->write([&](soci::session& s) {

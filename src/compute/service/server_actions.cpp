@@ -356,25 +356,29 @@ json::object ComputeService::instance_action(const Caller& c, const std::string&
   return out;
 }
 
+json::value ComputeService::ask_host(const json::object& row, const std::string& method,
+                                     const json::object& body, const std::string& unavailable) {
+  auto id = string_or(row, "id");
+  if (string_or(row, "host").empty() || string_or(row, "vm_state") == "building")
+    throw Conflict("Instance " + id + " is not ready");
+  try {
+    return bus_->call("compute." + string_or(row, "host"), method, body, std::chrono::seconds(10));
+  } catch (const BusTimeout& e) {
+    throw ApiError(503, unavailable + e.what(), "ServiceUnavailable");
+  } catch (const ApiError& e) {
+    if (e.status() != 404) throw;  // the host does not have it (yet): not ready, as Nova says
+    throw Conflict("Instance " + id + " is not ready");
+  }
+}
+
 std::string ComputeService::console_output(const Caller& c, const std::string& id,
                                            std::optional<long> length) {
   json::object row;
   db_->read(
       [&](soci::session& s) { row = server_row(s, c, id, "os_compute_api:os-console-output"); });
-  if (string_or(row, "host").empty() || string_or(row, "vm_state") == "building")
-    throw Conflict("Instance " + id + " is not ready");
-  std::string output;
-  try {
-    auto answer = bus_->call("compute." + string_or(row, "host"), "console_output",
-                             json::object{{"instance_id", id}}, std::chrono::seconds(10));
-    output = answer.is_string() ? std::string(answer.as_string()) : std::string();
-  } catch (const BusTimeout& e) {
-    throw ApiError(503, std::string("Console output is not available: ") + e.what(),
-                   "ServiceUnavailable");
-  } catch (const ApiError& e) {
-    if (e.status() != 404) throw;
-    throw Conflict("Instance " + id + " is not ready");
-  }
+  auto answer = ask_host(row, "console_output", json::object{{"instance_id", id}},
+                         "Console output is not available: ");
+  std::string output = answer.is_string() ? std::string(answer.as_string()) : std::string();
   if (length) {
     // Nova's tail: the last `length` pieces between newlines (a trailing newline ends an empty
     // one).

@@ -106,13 +106,6 @@ std::string qemu_value(const std::string& v) {
   return out;
 }
 
-// A path for the shell QEMU's exec: migration runs, single-quoted.
-std::string shell_quoted(const std::string& v) {
-  std::string out = "'";
-  for (char c : v) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return out + "'";
-}
-
 // The backing file a qcow2 names in its header (QEMU's own layout: magic, version, then the
 // backing file's offset and size, big-endian), or nothing.
 std::optional<fs::path> backing_file(const fs::path& disk) {
@@ -517,7 +510,7 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
     // metadata address, where the relay answers for this server. The link-local network keeps
     // the guest's address out of every real one.
     auto relay = settings_.metadata_relay + " --instance " + uuid + " --project " +
-                 shell_quoted(spec.project_id);
+                 shell_quote(spec.project_id);
     cmd.push_back("-netdev");
     cmd.push_back(
         "user,id=net0,net=169.254.0.0/16,restrict=on,hostname=" + qemu_value(spec.hostname) +
@@ -529,7 +522,7 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
   }
   if (incoming) {
     cmd.push_back("-incoming");
-    cmd.push_back("exec:cat " + shell_quoted((d / "suspend.state").string()));
+    cmd.push_back("exec:cat " + shell_quote((d / "suspend.state").string()));
   }
   std::error_code ignored;
   fs::remove(d / "qmp.sock", ignored);
@@ -662,9 +655,8 @@ void QemuDriver::suspend(const std::string& uuid) {
   };
   try {
     monitor(uuid, "migrate-set-parameters", json::object{{"max-bandwidth", 1LL << 40}});
-    monitor(
-        uuid, "migrate",
-        json::object{{"uri", "exec:cat > " + shell_quoted((d / "suspend.state.tmp").string())}});
+    monitor(uuid, "migrate",
+            json::object{{"uri", "exec:cat > " + shell_quote((d / "suspend.state.tmp").string())}});
     for (int i = 0;; ++i) {
       auto status = monitor(uuid, "query-migrate").as_object();
       auto st = string_or(status, "status");
@@ -800,9 +792,13 @@ void QemuDriver::rotate_console_logs() {
 }
 
 void QemuDriver::periodic_tasks() {
-  rotate_console_logs();
-  if (settings_.image_cache_interval.count() < 0) return;
   auto now = std::chrono::steady_clock::now();
+  // A serial port writes about 11 kB/s at most: every 30 s is often enough.
+  if (now - last_rotation_ >= std::chrono::seconds(30)) {
+    last_rotation_ = now;
+    rotate_console_logs();
+  }
+  if (settings_.image_cache_interval.count() < 0) return;
   if (now - last_trim_ < settings_.image_cache_interval) return;
   last_trim_ = now;
   trim_image_cache();

@@ -128,6 +128,7 @@ class QemuDriver : public ComputeDriver {
   std::mutex cache_mu_;  // one fetch of an image at a time; guards cache_
   std::map<std::string, BaseImage> cache_;
   std::chrono::steady_clock::time_point last_trim_ = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point last_rotation_{};
 };
 
 }  // namespace nubo::compute
