@@ -390,10 +390,7 @@ int run_services(const Config& config, const std::string& state_dir,
       o.host = config.get_string("serial_console", "serialproxy_host",
                                  config.get_string("DEFAULT", "bind_host", "127.0.0.1"));
       o.port = static_cast<uint16_t>(config.get_int("serial_console", "serialproxy_port", 6083));
-      std::stringstream origins(config.get_string("console", "allowed_origins", ""));
-      for (std::string item; std::getline(origins, item, ',');)
-        if (auto start = item.find_first_not_of(" \t"); start != std::string::npos)
-          o.allowed_origins.push_back(item.substr(start, item.find_last_not_of(" \t") - start + 1));
+      o.allowed_origins = config.get_list("console", "allowed_origins", {});
       serial_proxy = std::make_unique<http::WebsocketProxy>(
           o, [compute_service](const std::string& token) -> std::optional<http::ProxyTarget> {
             auto t = compute_service->console_target(token);
