@@ -31,11 +31,7 @@ ComputeSettings settings_from_config(const Config& c, const std::string&) {
 
 std::shared_ptr<ComputeService> open_compute_service(const Config& c,
                                                      const std::string& state_dir) {
-  std::filesystem::create_directories(state_dir);
-  auto url =
-      c.get_string("database", "compute_connection", "sqlite://" + state_dir + "/compute.db");
-  auto database =
-      db::Database::open(url, static_cast<unsigned>(c.get_int("database", "readers", 4)));
+  auto database = db::Database::open_for(c, "compute", state_dir);
   auto service =
       std::make_shared<ComputeService>(std::move(database), settings_from_config(c, state_dir));
   if (c.get_bool("compute", "default_flavors", true)) service->ensure_default_flavors();

@@ -27,6 +27,10 @@ struct BootstrapOptions {
   std::vector<CatalogEntry> catalog;
 };
 
-void bootstrap(IdentityService& s, const BootstrapOptions& options);
+struct BootstrapResult {
+  std::string admin_project_id;
+};
+
+BootstrapResult bootstrap(IdentityService& s, const BootstrapOptions& options);
 
 }  // namespace nubo::identity

@@ -31,10 +31,7 @@ ImageSettings settings_from_config(const Config& c, const std::string& state_dir
 
 std::shared_ptr<ImageService> open_image_service(const Config& c, const std::string& state_dir,
                                                  bool recover) {
-  std::filesystem::create_directories(state_dir);
-  auto url = c.get_string("database", "image_connection", "sqlite://" + state_dir + "/image.db");
-  auto database =
-      db::Database::open(url, static_cast<unsigned>(c.get_int("database", "readers", 4)));
+  auto database = db::Database::open_for(c, "image", state_dir);
   auto service =
       std::make_shared<ImageService>(std::move(database), settings_from_config(c, state_dir));
   if (recover) service->recover();
@@ -45,7 +42,7 @@ std::vector<std::pair<std::string, std::int64_t>> default_registered_limits() {
   // Generous defaults that an operator lowers per project with `openstack limit create`.
   return {{"image_count_total", 1000},
           {"image_count_uploading", 10},
-          {"image_size_total", 1048576},    // MiB: 1 TiB
+          {"image_size_total", 1048576},   // MiB: 1 TiB
           {"image_stage_total", 102400}};  // MiB: 100 GiB
 }
 

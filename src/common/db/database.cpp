@@ -8,10 +8,12 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 
+#include "common/config.hpp"
 #include "common/db/table.hpp"
 
 namespace nubo::db {
@@ -309,6 +311,14 @@ int Database::migrate(const std::string& service, const std::vector<Migration>& 
       cache_statements(*s);
     }
   return applied;
+}
+
+std::unique_ptr<Database> Database::open_for(const Config& c, const std::string& service,
+                                             const std::string& state_dir) {
+  std::filesystem::create_directories(state_dir);
+  auto url = c.get_string("database", service + "_connection",
+                          "sqlite://" + state_dir + "/" + service + ".db");
+  return open(url, static_cast<unsigned>(c.get_int("database", "readers", 4)));
 }
 
 }  // namespace nubo::db

@@ -11,6 +11,10 @@ namespace soci {
 class session;
 }
 
+namespace nubo {
+class Config;
+}
+
 namespace nubo::db {
 
 struct Migration {
@@ -20,8 +24,13 @@ struct Migration {
 
 class Database {
  public:
-  // url: "sqlite:///absolute/path.db", "sqlite://:memory:" or "postgresql://user:pass@host:port/dbname"
+  // url: "sqlite:///absolute/path.db", "sqlite://:memory:" or
+  // "postgresql://user:pass@host:port/dbname"
   static std::unique_ptr<Database> open(const std::string& url, unsigned readers = 4);
+  // A service's database as configured: `[database] <service>_connection`, else
+  // STATE_DIR/<service>.db, with `[database] readers` readers.
+  static std::unique_ptr<Database> open_for(const Config& config, const std::string& service,
+                                            const std::string& state_dir);
   ~Database();
 
   bool is_postgresql() const { return postgresql_; }

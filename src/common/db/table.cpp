@@ -252,6 +252,14 @@ std::optional<std::string> bind_value(const Column& c, const json::value& v) {
   return json::serialize(v);
 }
 
+// The row's fields that are not columns (what the `extra` column holds).
+static json::object extra_fields(const Table& t, const json::object& row) {
+  json::object extra;
+  for (auto& kv : row)
+    if (!t.column(kv.key())) extra[kv.key()] = kv.value();
+  return extra;
+}
+
 void insert(soci::session& s, const Table& t, const json::object& row) {
   Bound b;
   b.sql = "INSERT INTO " + t.name + " (" + column_list(t) + ") VALUES (";
@@ -263,11 +271,8 @@ void insert(soci::session& s, const Table& t, const json::object& row) {
     b.add(v ? bind_value(c, *v) : std::nullopt);
   }
   if (t.has_extra) {
-    json::object extra;
-    for (auto& kv : row)
-      if (!t.column(kv.key())) extra[kv.key()] = kv.value();
     b.sql += ", ";
-    b.add(json::serialize(extra));
+    b.add(json::serialize(extra_fields(t, row)));
   }
   b.sql += ")";
   run(s, b);
@@ -360,6 +365,31 @@ long update(soci::session& s, const Table& t, std::string_view id, const json::o
   if (first) return 1;  // nothing to change
   b.sql += " WHERE " + t.columns.front().name + " = ";
   b.add(std::string(id));
+  return run(s, b);
+}
+
+long replace(soci::session& s, const Table& t, const json::object& row) {
+  Bound b;
+  b.sql = "UPDATE " + t.name + " SET ";
+  bool first = true;
+  for (auto& c : t.columns) {
+    if (&c == &t.columns.front()) continue;
+    if (!first) b.sql += ", ";
+    first = false;
+    b.sql += c.name + " = ";
+    auto* v = find(row, c.name);
+    b.add(v ? bind_value(c, *v) : std::nullopt);
+  }
+  if (t.has_extra) {
+    if (!first) b.sql += ", ";
+    first = false;
+    b.sql += "extra = ";
+    b.add(json::serialize(extra_fields(t, row)));
+  }
+  if (first) return 1;
+  auto* id = find(row, t.columns.front().name);
+  b.sql += " WHERE " + t.columns.front().name + " = ";
+  b.add(id && id->is_string() ? std::string(id->as_string()) : std::string());
   return run(s, b);
 }
 

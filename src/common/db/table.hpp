@@ -3,12 +3,12 @@
 // live in an optional `extra` JSON column, as Keystone keeps them.
 #pragma once
 
-#include "common/json.hpp"
-
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "common/json.hpp"
 
 namespace soci {
 class session;
@@ -80,12 +80,17 @@ std::vector<json::object> select_where(soci::session& s, const Table& t, const s
 long count(soci::session& s, const Table& t, const Query& q = {});
 // Sets the given fields (columns and extra) on the row with this id; returns rows changed.
 long update(soci::session& s, const Table& t, std::string_view id, const json::object& fields);
+// Writes a whole row (found by its primary key): every column, and `extra` as exactly the row's
+// other fields, nulls included.
+long replace(soci::session& s, const Table& t, const json::object& row);
 long remove(soci::session& s, const Table& t, const Query& q);
 long remove_id(soci::session& s, const Table& t, std::string_view id);
 // Runs a statement with positional string parameters (:p0, :p1...) that returns no rows.
-long execute(soci::session& s, const std::string& sql, const std::vector<std::optional<std::string>>& params);
+long execute(soci::session& s, const std::string& sql,
+             const std::vector<std::optional<std::string>>& params);
 // Runs a query with positional string parameters; each row as strings (nullopt for NULL).
 std::vector<std::vector<std::optional<std::string>>> query_strings(
-    soci::session& s, const std::string& sql, const std::vector<std::optional<std::string>>& params);
+    soci::session& s, const std::string& sql,
+    const std::vector<std::optional<std::string>>& params);
 
 }  // namespace nubo::db

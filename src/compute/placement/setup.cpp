@@ -23,11 +23,7 @@ PlacementSettings settings_from_config(const Config& c) {
 
 std::shared_ptr<PlacementService> open_placement_service(const Config& c,
                                                          const std::string& state_dir) {
-  std::filesystem::create_directories(state_dir);
-  auto url =
-      c.get_string("database", "placement_connection", "sqlite://" + state_dir + "/placement.db");
-  auto database =
-      db::Database::open(url, static_cast<unsigned>(c.get_int("database", "readers", 4)));
+  auto database = db::Database::open_for(c, "placement", state_dir);
   database->migrate("placement", store::migrations());
   return std::make_shared<PlacementService>(std::move(database), settings_from_config(c));
 }

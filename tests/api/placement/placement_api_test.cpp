@@ -76,20 +76,7 @@ class Cloud : public apitest::IdentityCloud {
   std::shared_ptr<placement::PlacementService> service_ptr_placement() { return placement_; }
   const std::string& admin() const { return admin_; }
   // A member (not admin) of a fresh project.
-  std::string member(const std::string& name) {
-    auto p = IdentityCloud::call("POST", "/v3/projects", admin_,
-                                 json::object{{"project", json::object{{"name", name}}}});
-    std::string project(p.body.at("project").as_object().at("id").as_string());
-    auto u = IdentityCloud::call(
-        "POST", "/v3/users", admin_,
-        json::object{{"user", json::object{{"name", name}, {"password", "pw-" + name}}}});
-    std::string user(u.body.at("user").as_object().at("id").as_string());
-    auto roles = IdentityCloud::call("GET", "/v3/roles?name=member", admin_);
-    std::string role(roles.body.at("roles").as_array()[0].as_object().at("id").as_string());
-    IdentityCloud::call("PUT", "/v3/projects/" + project + "/users/" + user + "/roles/" + role,
-                        admin_);
-    return token(name, "pw-" + name, name);
-  }
+  std::string member(const std::string& name) { return member_of_new_project(admin_, name).first; }
 
  private:
   fs::path dir_;

@@ -2,6 +2,16 @@
 // PostgreSQL with a fresh schema when NUBO_TEST_DATABASE names one), driven over real HTTP.
 #pragma once
 
+#include <gtest/gtest.h>
+#include <soci/soci.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "common/config.hpp"
 #include "common/ids.hpp"
 #include "common/json.hpp"
@@ -12,16 +22,6 @@
 #include "identity/api/service.hpp"
 #include "identity/setup.hpp"
 #include "tests/api/support/api_client.hpp"
-
-#include <gtest/gtest.h>
-#include <soci/soci.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <memory>
-#include <string>
-#include <utility>
-#include <vector>
 
 namespace nubo::apitest {
 
@@ -57,7 +57,9 @@ class IdentityCloud {
     runtime_ = std::make_unique<Runtime>(1, 4);
     pipeline_ = std::make_shared<Pipeline>(identity::api::make_service_spec(service_));
     ServerOptions opts;
-    opts.render_error = [](int status, const std::string& m) { return render_keystone_error(ApiError(status, m)); };
+    opts.render_error = [](int status, const std::string& m) {
+      return render_keystone_error(ApiError(status, m));
+    };
     port_ = listen_pipeline(*runtime_, opts, pipeline_);
     url_ = "http://127.0.0.1:" + std::to_string(port_);
     boot.catalog.push_back({"identity", "keystone", url_ + "/v3"});
@@ -70,11 +72,13 @@ class IdentityCloud {
   }
 
   Reply call(const std::string& method, const std::string& path, const std::string& token = {},
-             const std::string& body = {}, std::vector<std::pair<std::string, std::string>> headers = {}) {
+             const std::string& body = {},
+             std::vector<std::pair<std::string, std::string>> headers = {}) {
     return client_.request(url_ + path, method, token, body, body.empty() ? "" : "application/json",
                            std::move(headers));
   }
-  Reply call(const std::string& method, const std::string& path, const std::string& token, const json::object& body) {
+  Reply call(const std::string& method, const std::string& path, const std::string& token,
+             const json::object& body) {
     return call(method, path, token, json::serialize(body));
   }
 
@@ -89,6 +93,21 @@ class IdentityCloud {
     EXPECT_EQ(r.status, 201) << r.raw;
     auto t = r.headers.get("X-Subject-Token");
     return t ? std::string(*t) : std::string();
+  }
+
+  // A member (not admin) of a fresh project named `name`: its token and the project's id.
+  std::pair<std::string, std::string> member_of_new_project(const std::string& admin_token,
+                                                            const std::string& name) {
+    auto p = call("POST", "/v3/projects", admin_token,
+                  json::object{{"project", json::object{{"name", name}}}});
+    std::string project(p.body.at("project").as_object().at("id").as_string());
+    auto u = call("POST", "/v3/users", admin_token,
+                  json::object{{"user", json::object{{"name", name}, {"password", "pw-" + name}}}});
+    std::string user(u.body.at("user").as_object().at("id").as_string());
+    auto roles = call("GET", "/v3/roles?name=member", admin_token);
+    std::string role(roles.body.at("roles").as_array()[0].as_object().at("id").as_string());
+    call("PUT", "/v3/projects/" + project + "/users/" + user + "/roles/" + role, admin_token);
+    return {token(name, "pw-" + name, name), project};
   }
 
   identity::IdentityService& service() { return *service_; }
