@@ -35,6 +35,8 @@
 #include "image/api/common.hpp"
 #include "image/api/service.hpp"
 #include "image/setup.hpp"
+#include "network/api/service.hpp"
+#include "network/setup.hpp"
 
 namespace fs = std::filesystem;
 using namespace nubo;
@@ -103,8 +105,9 @@ identity::BootstrapOptions bootstrap_options(const Config& c, const std::string&
                        image::default_registered_limits()});
   o.catalog.push_back(
       {"compute", "nova", compute::settings_from_config(c, state_dir).public_url + "/v2.1"});
-  // Placement's endpoint has no version suffix.
+  // Placement's and Neutron's endpoints have no version suffix.
   o.catalog.push_back({"placement", "placement", placement::settings_from_config(c).public_url});
+  o.catalog.push_back({"network", "neutron", network::settings_from_config(c).public_url});
   return o;
 }
 
@@ -147,7 +150,8 @@ std::set<std::string> parse_services(const std::string& list) {
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
     if (item.empty()) continue;
-    if (item != "identity" && item != "image" && item != "compute" && item != "placement")
+    if (item != "identity" && item != "image" && item != "compute" && item != "placement" &&
+        item != "network")
       throw std::runtime_error("unknown service: " + item);
     out.insert(item);
   }
@@ -297,12 +301,16 @@ int run_services(const Config& config, const std::string& state_dir,
   std::shared_ptr<Pipeline> placement_pipeline;
   std::unique_ptr<compute::ControlPlane> control_plane;
   std::unique_ptr<http::WebsocketProxy> serial_proxy;
+  std::shared_ptr<network::NetworkService> network_service;
+  std::string admin_project_id;
   auto password = config.get("bootstrap", "admin_password")
                       .value_or(read_or_create_secret(fs::path(state_dir) / "admin-password"));
   if (services.count("identity")) {
     svc = identity::open_identity_service(config, state_dir);
-    identity::bootstrap(*svc,
-                        bootstrap_options(config, password, svc->settings().public_url, state_dir));
+    admin_project_id =
+        identity::bootstrap(
+            *svc, bootstrap_options(config, password, svc->settings().public_url, state_dir))
+            .admin_project_id;
     write_client_files(state_dir, svc->settings().public_url, password, svc->settings().region);
     identity_pipeline = std::make_shared<Pipeline>(identity::api::make_service_spec(
         svc, config.get_string("identity", "policy_file", state_dir + "/policy.yaml")));
@@ -318,8 +326,8 @@ int run_services(const Config& config, const std::string& state_dir,
   // identity API.
   std::shared_ptr<TokenValidator> validator = svc;
   std::shared_ptr<LimitSource> limits = svc;
-  if (!validator &&
-      (services.count("image") || services.count("compute") || services.count("placement"))) {
+  if (!validator && (services.count("image") || services.count("compute") ||
+                     services.count("placement") || services.count("network"))) {
     auto identity_url = identity::settings_from_config(config, state_dir).public_url;
     ServiceCredentials creds;
     creds.auth_url = config.get_string("keystone_authtoken", "auth_url", identity_url + "/v3");
@@ -343,6 +351,17 @@ int run_services(const Config& config, const std::string& state_dir,
         runtime, server_options(config, "image", 9292, image::api::render_glance_error),
         image_pipeline);
     spdlog::info("image listening on port {}", port);
+  }
+  if (services.count("network")) {
+    network_service = network::open_network_service(config, state_dir);
+    if (!admin_project_id.empty())
+      network::ensure_public_network(*network_service, config, admin_project_id);
+    auto pipeline = std::make_shared<Pipeline>(network::api::make_service_spec(
+        network_service, validator,
+        config.get_string("network", "policy_file", state_dir + "/network-policy.yaml")));
+    auto port = listen_pipeline(
+        runtime, server_options(config, "network", 9696, network::api::render_error), pipeline);
+    spdlog::info("network listening on port {}", port);
   }
   if (services.count("placement")) {
     placement_service = placement::open_placement_service(config, state_dir);
@@ -430,6 +449,8 @@ int run_services(const Config& config, const std::string& state_dir,
       std::cout << "  compute:  " << compute_service->settings().public_url << "/v2.1\n";
     if (placement_service)
       std::cout << "  placement: " << placement_service->settings().public_url << "\n";
+    if (network_service)
+      std::cout << "  network:  " << network_service->settings().public_url << "\n";
     std::cout << "  clouds.yaml: " << state_dir << "/clouds.yaml (cloud name: nubo)\n"
               << "  openrc:      " << state_dir << "/openrc\n\n"
               << clouds.rdbuf() << "\n"
@@ -474,7 +495,7 @@ int main(int argc, char** argv) {
   auto* api = app.add_subcommand("api", "chosen API services");
   std::string services = "identity";
   api->add_option("--services", services,
-                  "comma-separated services (identity, image, compute, placement)");
+                  "comma-separated services (identity, image, compute, placement, network)");
   auto* boot = app.add_subcommand("bootstrap", "create the admin user, project, roles and catalog");
   std::string boot_password;
   boot->add_option("--bootstrap-password", boot_password, "the admin's password");
@@ -532,7 +553,8 @@ int main(int argc, char** argv) {
       config.set("qemu", "metadata_relay", command);
     }
     if (aio->parsed())
-      return run_services(config, state_dir, {"identity", "image", "compute", "placement"}, true);
+      return run_services(config, state_dir,
+                          {"identity", "image", "compute", "placement", "network"}, true);
     if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);
     if (boot->parsed()) {
       auto svc = identity::open_identity_service(config, state_dir);
@@ -548,7 +570,8 @@ int main(int argc, char** argv) {
       image::open_image_service(config, state_dir,
                                 false);  // a running server's uploads stay as they are
       placement::open_placement_service(config, state_dir);
-      std::cout << "identity, image and placement databases are up to date\n";
+      network::open_network_service(config, state_dir);
+      std::cout << "identity, image, placement and network databases are up to date\n";
       return 0;
     }
     if (token->parsed()) {
