@@ -56,7 +56,7 @@ std::uint64_t NetworkService::generation() const { return state_->generation.loa
 void NetworkService::in_write(const Caller& c, const std::function<void(Tx&)>& fn) {
   bool admin = c.admin();
   db_->write([&](soci::session& s) {
-    Tx tx{s, c, settings_, admin, now_text()};
+    Tx tx{s, c, settings_, admin, now_text(), &state_->ip_hints};
     fn(tx);
   });
   state_->generation++;
@@ -178,6 +178,15 @@ bool network_shared_with(Tx& tx, const json::object& network, const std::string&
   return false;
 }
 
+namespace {
+// A network read once per operation (a listing asks about the same few networks for every row).
+const json::object* network_of(Tx& tx, const std::string& id) {
+  auto it = tx.networks.find(id);
+  if (it == tx.networks.end()) it = tx.networks.emplace(id, load(tx, Kind::network, id)).first;
+  return it->second ? &*it->second : nullptr;
+}
+}  // namespace
+
 bool visible(Tx& tx, Kind k, const json::object& row) {
   if (tx.admin || owns(tx, row)) return true;
   switch (k) {
@@ -186,12 +195,12 @@ bool visible(Tx& tx, Kind k, const json::object& row) {
              network_shared_with(tx, row, tx.project(), "access_as_external");
     case Kind::subnet: {
       // Subnets of shared networks are visible; those of external networks are not.
-      auto network = load(tx, Kind::network, string_or(row, "network_id"));
+      auto* network = network_of(tx, string_or(row, "network_id"));
       return network && network_shared_with(tx, *network, tx.project());
     }
     case Kind::port: {
       // The network's owner sees every port on it.
-      auto network = load(tx, Kind::network, string_or(row, "network_id"));
+      auto* network = network_of(tx, string_or(row, "network_id"));
       return network && owns(tx, *network);
     }
     case Kind::security_group_rule: {
@@ -723,7 +732,33 @@ ListResult NetworkService::list(const Caller& c, Kind k, const ListParams& p) {
     }
     return false;
   };
-  std::stable_sort(rows.begin(), rows.end(), before);
+  // Rows usually come from the database in id order already: then the default order needs no
+  // sorting (checked, as a database's collation may order ids otherwise).
+  bool in_order = keys.size() == 1 && keys[0].second &&
+                  std::is_sorted(rows.begin(), rows.end(), [](auto& a, auto& b) {
+                    return compare(field(a, "id"), field(b, "id")) < 0;
+                  });
+  if (!in_order) {
+    // Each row's sort values are read once, not at every comparison.
+    std::vector<std::pair<std::vector<json::value>, size_t>> order;
+    order.reserve(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      std::vector<json::value> values;
+      for (auto& key : keys) values.push_back(field(rows[i], key.first));
+      order.emplace_back(std::move(values), i);
+    }
+    std::stable_sort(order.begin(), order.end(), [&](auto& a, auto& b) {
+      for (size_t k = 0; k < keys.size(); ++k) {
+        int cmp = compare(a.first[k], b.first[k]);
+        if (cmp) return keys[k].second ? cmp < 0 : cmp > 0;
+      }
+      return false;
+    });
+    std::vector<json::object> sorted;
+    sorted.reserve(rows.size());
+    for (auto& [values, i] : order) sorted.push_back(std::move(rows[i]));
+    rows = std::move(sorted);
+  }
   ListResult result;
   if (p.marker || p.limit) {
     long limit = p.limit.value_or(-1);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -22,6 +23,10 @@ struct NetworkService::Tx {
   const NetworkSettings& settings;
   bool admin;
   std::string now;  // this operation's timestamp, as Neutron shows it
+  // Where each subnet's last allocation ended (writes only; the writer serializes them).
+  std::map<std::string, ipam::Address>* ip_hints = nullptr;
+  // Networks read for visibility checks within this operation.
+  std::map<std::string, std::optional<json::object>> networks = {};
 
   const std::string& project() const { return c.project(); }
   bool allowed(const std::string& rule, const PolicyTarget& target = {}) const {
@@ -32,6 +37,7 @@ using Tx = NetworkService::Tx;
 
 struct NetworkService::State {
   std::atomic<std::uint64_t> generation{1};
+  std::map<std::string, ipam::Address> ip_hints;
 };
 
 namespace detail {

@@ -371,7 +371,7 @@ void ensure_dhcp_port(Tx& tx, const json::object& network, const json::object& s
                       {"device_id", "dhcp-" + network_id},
                       {"project_id", string_or(network, "project_id")},
                       {"fixed_ips", json::array{json::object{{"subnet_id", subnet.at("id")}}}}};
-    Tx admin{tx.s, tx.c, tx.settings, true, tx.now};
+    Tx admin{tx.s, tx.c, tx.settings, true, tx.now, tx.ip_hints};
     create_port(admin, body);
     return;
   }
@@ -662,16 +662,46 @@ std::set<ipam::Address> allocated(Tx& tx, const std::string& subnet_id) {
 
 void record(Tx& tx, const json::object& subnet, const ipam::Address& a,
             const std::string& port_id) {
+  if (tx.ip_hints) (*tx.ip_hints)[string_or(subnet, "id")] = a;
   db::execute(tx.s,
               "INSERT INTO ip_allocation (subnet_id, ip_address, network_id, port_id) VALUES (:p0, "
               ":p1, :p2, :p3)",
               {string_or(subnet, "id"), a.str(), string_or(subnet, "network_id"), port_id});
 }
 
-// The lowest free address of the subnet's pools, or nullopt when they are full.
+std::optional<ipam::Address> lowest_free(Tx& tx, const std::string& subnet_id,
+                                         const std::vector<ipam::Range>& pools);
+
+bool taken(Tx& tx, const std::string& subnet_id, const ipam::Address& a) {
+  return !db::query_strings(
+              tx.s, "SELECT port_id FROM ip_allocation WHERE subnet_id = :p0 AND ip_address = :p1",
+              {subnet_id, a.str()})
+              .empty();
+}
+
+// The lowest free address of the subnet's pools, or nullopt when they are full. Allocation usually
+// continues after the previous one (a few lookups by key); without a hint, or when the next few
+// addresses are taken, every allocated address is read once.
 std::optional<ipam::Address> next_free(Tx& tx, const json::object& subnet) {
-  auto used = allocated(tx, string_or(subnet, "id"));
-  for (auto& pool : pools_of(subnet)) {
+  auto subnet_id = string_or(subnet, "id");
+  auto pools = pools_of(subnet);
+  if (tx.ip_hints)
+    if (auto hint = tx.ip_hints->find(subnet_id); hint != tx.ip_hints->end()) {
+      auto a = hint->second + 1;
+      for (int tries = 0; tries < 8; ++tries, a = a + 1) {
+        auto in_pool =
+            std::find_if(pools.begin(), pools.end(), [&](auto& r) { return r.contains(a); });
+        if (in_pool == pools.end()) break;
+        if (!taken(tx, subnet_id, a)) return a;
+      }
+    }
+  return lowest_free(tx, subnet_id, pools);
+}
+
+std::optional<ipam::Address> lowest_free(Tx& tx, const std::string& subnet_id,
+                                         const std::vector<ipam::Range>& pools) {
+  auto used = allocated(tx, subnet_id);
+  for (auto& pool : pools) {
     auto a = pool.start;
     auto it = used.lower_bound(a);
     while (true) {

@@ -34,7 +34,7 @@ json::object service_port(Tx& tx, const std::string& network_id, const std::stri
                     {"device_id", device_id},
                     {"project_id", project}};
   if (fixed_ips) body["fixed_ips"] = *fixed_ips;
-  Tx admin{tx.s, tx.c, tx.settings, true, tx.now};
+  Tx admin{tx.s, tx.c, tx.settings, true, tx.now, tx.ip_hints};
   return create_port(admin, body);
 }
 
@@ -286,7 +286,7 @@ json::object NetworkService::add_router_interface(const Caller& c, const std::st
                              {"device_id", router_id},
                              {"fixed_ips", ips},
                              {"project_id", router.at("project_id")}};
-      Tx as_admin{tx.s, c, settings_, true, tx.now};
+      Tx as_admin{tx.s, c, settings_, true, tx.now, tx.ip_hints};
       port = create_port(as_admin, port_body);
     }
     touch(tx, Kind::router, router_id);

@@ -143,6 +143,32 @@ TEST(Network, AHundredParallelPortsGetAHundredDistinctAddresses) {
   (void)subnet;
 }
 
+TEST(Network, AFullSubnetRefusesWithNeutronsConflict) {
+  Cloud c;
+  auto network = c.create("networks", "network", {{"name", "small"}});
+  // A /29 without DHCP: .2 to .6 (the gateway is .1).
+  c.create("subnets", "subnet",
+           {{"network_id", network.at("id")},
+            {"cidr", "10.8.0.0/29"},
+            {"ip_version", 4},
+            {"enable_dhcp", false}});
+  std::vector<std::string> ports, got;
+  for (int i = 0; i < 5; ++i) {
+    auto port = c.create("ports", "port", {{"network_id", network.at("id")}});
+    ports.push_back(c.id(port));
+    got.push_back(addresses(port).at(0));
+  }
+  EXPECT_EQ(got,
+            (std::vector<std::string>{"10.8.0.2", "10.8.0.3", "10.8.0.4", "10.8.0.5", "10.8.0.6"}));
+  auto full = c.net("POST", "/v2.0/ports",
+                    json::object{{"port", json::object{{"network_id", network.at("id")}}}});
+  expect_neutron_error(full, 409, "IpAddressGenerationFailure");
+  // A freed address is found again once the pool has been gone through.
+  EXPECT_EQ(c.net("DELETE", "/v2.0/ports/" + ports[1]).status, 204);
+  auto again = c.create("ports", "port", {{"network_id", network.at("id")}});
+  EXPECT_EQ(addresses(again), std::vector<std::string>{"10.8.0.3"});
+}
+
 TEST(Network, SubnetsPoolsAndErrorsAsNeutron) {
   Cloud c;
   auto network = c.create("networks", "network", {{"name", "n"}});
