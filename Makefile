@@ -3,7 +3,7 @@ BUILD ?= build
 NUBO := $(BUILD)/src/main/nubo
 JOBS ?= 2
 
-.PHONY: deps build run test test-main test-side unit conformance conformance-full bench fuzz clean
+.PHONY: deps build run test test-main test-side test-network unit conformance conformance-full bench fuzz clean
 
 deps:
 	scripts/install-deps
@@ -21,11 +21,11 @@ unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 # Every test: unit and API tests (SQLite, then PostgreSQL), durability, end-to-end journeys and
-# the Tempest must-pass list, in two chains side by side on the two cores: test-main (the VMs
-# and the CPU-heavy suites) and test-side (three CLI journeys, then Tempest's network tests,
+# the Tempest must-pass list, in three chains side by side: test-main (the VMs and the
+# CPU-heavy suites), test-side (three CLI journeys) and test-network (Tempest's network tests,
 # which spend their minutes in the client's sleeps). Their ports differ.
 test: build
-	$(MAKE) --no-print-directory -j 2 test-main test-side
+	$(MAKE) --no-print-directory -j 3 test-main test-side test-network
 
 test-main: unit
 	tests/api/run-postgresql $(BUILD)
@@ -42,6 +42,8 @@ test-side: build
 	tests/e2e/openstack-network $(NUBO)
 	tests/e2e/openstack-placement $(NUBO)
 	tests/e2e/openstack-image $(NUBO)
+
+test-network: build
 	@echo "network conformance: running beside the other tests (log: $(BUILD)/network-conformance.log)"
 	@NUBO_CONFORMANCE_PART=network NUBO_CONFORMANCE_PORT=16100 tests/conformance/run $(NUBO) --must-pass \
 	  > $(BUILD)/network-conformance.log 2>&1 || { tail -40 $(BUILD)/network-conformance.log | cut -c1-2000; exit 1; }
