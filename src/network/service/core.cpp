@@ -826,7 +826,7 @@ json::object create_one(Tx& tx, Kind k, json::object& body) {
   throw std::logic_error("unknown kind");
 }
 
-void check_revision(Kind k, const json::object& row, std::optional<long> if_match) {
+void check_revision(const json::object& row, std::optional<long> if_match) {
   if (!if_match) return;
   auto current = int_or(row, "revision_number");
   if (current != *if_match)
@@ -834,7 +834,6 @@ void check_revision(Kind k, const json::object& row, std::optional<long> if_matc
                    "Constrained to " + std::to_string(*if_match) + ", but current revision is " +
                        std::to_string(current),
                    "RevisionNumberConstraintFailed");
-  (void)k;
 }
 
 }  // namespace
@@ -877,7 +876,7 @@ json::object NetworkService::update(const Caller& c, Kind k, const std::string& 
     check_attributes(k, body, false);
     if (!tx.admin && !owns(tx, row) && k != Kind::port)
       throw ApiError(403, "The request you have made requires authentication.", "HTTPForbidden");
-    check_revision(k, row, if_match);
+    check_revision(row, if_match);
     switch (k) {
       case Kind::network:
         update_network(tx, row, body);
@@ -928,7 +927,7 @@ void NetworkService::remove(const Caller& c, Kind k, const std::string& id,
       if (!network_owner)
         throw ApiError(403, "The request you have made requires authentication.", "HTTPForbidden");
     }
-    check_revision(k, row, if_match);
+    check_revision(row, if_match);
     switch (k) {
       case Kind::network:
         delete_network(tx, row);

@@ -271,6 +271,17 @@ std::vector<ipam::Range> parse_pools(const json::value& v, const ipam::Cidr& cid
   return pools;
 }
 
+void check_gateway_outside(const std::optional<ipam::Address>& gateway,
+                           const std::vector<ipam::Range>& pools) {
+  if (!gateway) return;
+  for (auto& p : pools)
+    if (p.contains(*gateway))
+      throw ApiError(409,
+                     "Gateway ip " + gateway->str() + " conflicts with allocation pool " +
+                         p.start.str() + "-" + p.end.str(),
+                     "GatewayConflictWithAllocationPools");
+}
+
 json::array parse_nameservers(Tx& tx, const json::value& v) {
   auto list = string_list(v, "dns_nameservers");
   if (static_cast<long>(list.size()) > tx.settings.max_dns_nameservers)
@@ -502,13 +513,7 @@ json::object create_subnet(Tx& tx, json::object& body) {
   std::vector<ipam::Range> pools;
   if (auto* v = find(body, "allocation_pools"); v && !v->is_null()) {
     pools = parse_pools(*v, *cidr);
-    if (gateway)
-      for (auto& p : pools)
-        if (p.contains(*gateway))
-          throw ApiError(409,
-                         "Gateway ip " + gateway->str() + " conflicts with allocation pool " +
-                             p.start.str() + "-" + p.end.str(),
-                         "GatewayConflictWithAllocationPools");
+    check_gateway_outside(gateway, pools);
   } else {
     pools =
         ipam::default_pools(*cidr, gateway && cidr->contains(*gateway) ? gateway : std::nullopt);
@@ -570,13 +575,7 @@ void update_subnet(Tx& tx, json::object& row, const json::object& body) {
     auto pools = parse_pools(*v, cidr);
     row["allocation_pools"] = pools_json(pools);
   }
-  if (gateway)
-    for (auto& p : pools_of(row))
-      if (p.contains(*gateway))
-        throw ApiError(409,
-                       "Gateway ip " + gateway->str() + " conflicts with allocation pool " +
-                           p.start.str() + "-" + p.end.str(),
-                       "GatewayConflictWithAllocationPools");
+  check_gateway_outside(gateway, pools_of(row));
   if (auto* v = find(body, "dns_nameservers"))
     row["dns_nameservers"] = v->is_null() ? json::array{} : parse_nameservers(tx, *v);
   if (auto* v = find(body, "host_routes"))
