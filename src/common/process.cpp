@@ -13,7 +13,8 @@ extern char** environ;
 
 namespace nubo {
 
-ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                          std::size_t output_limit) {
   if (argv.empty()) throw ProcessError("run_process: no command");
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0)
@@ -62,7 +63,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, std::chrono::mil
     auto n = ::read(pipe_fds[0], chunk, sizeof chunk);
     if (n <= 0)
       break;  // the writers are gone (a daemon child that kept them open is not waited for)
-    if (result.output.size() < (1u << 20)) result.output.append(chunk, static_cast<size_t>(n));
+    if (result.output.size() < output_limit) result.output.append(chunk, static_cast<size_t>(n));
   }
   ::close(pipe_fds[0]);
   int status = 0;

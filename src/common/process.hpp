@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,9 +15,11 @@ struct ProcessResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs argv[0] (found on PATH) and waits for it, for at most `timeout`.
+// Runs argv[0] (found on PATH) and waits for it, for at most `timeout`. Output beyond
+// `output_limit` bytes is read and dropped.
 ProcessResult run_process(const std::vector<std::string>& argv,
-                          std::chrono::milliseconds timeout = std::chrono::minutes(10));
+                          std::chrono::milliseconds timeout = std::chrono::minutes(10),
+                          std::size_t output_limit = 1u << 20);
 
 // The same; throws ProcessError (with the command and its output) unless it exits 0.
 std::string check_process(const std::vector<std::string>& argv,
