@@ -22,7 +22,7 @@ unit: build
 
 # Every test: unit and API tests (SQLite, then PostgreSQL), durability, end-to-end journeys and
 # the Tempest must-pass list, in three chains side by side: test-main (the VMs and the
-# CPU-heavy suites), test-side (three CLI journeys) and test-network (Tempest's network tests,
+# CPU-heavy suites), test-side (the CLI journeys and the Linux dataplane) and test-network (Tempest's network tests,
 # which spend their minutes in the client's sleeps). Their ports differ.
 test: build
 	$(MAKE) --no-print-directory -j 3 test-main test-side test-network
@@ -40,6 +40,7 @@ test-main: unit
 
 test-side: build
 	tests/e2e/openstack-network $(NUBO)
+	tests/e2e/network-dataplane $(NUBO)
 	tests/e2e/openstack-placement $(NUBO)
 	tests/e2e/openstack-image $(NUBO)
 
@@ -58,6 +59,8 @@ bench: build
 	bench/identity/run $(NUBO)
 	bench/image/run $(NUBO)
 	POSTGRESQL=1 bench/placement/run $(BUILD)
+	bench/network/run $(BUILD)
+	bench/network/dataplane $(BUILD)
 
 fuzz:
 	scripts/install-deps --fuzz

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <cstring>
+#include <ext/stdio_filebuf.h>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -140,6 +141,36 @@ std::string metadata_secret(const Config& config, const std::string& state_dir) 
     return *configured;
   }
   return read_or_create_secret(fs::path(state_dir) / "metadata-secret");
+}
+
+// The metadata service as this configuration serves it (a wildcard bind is reached on loopback).
+std::string metadata_url(const Config& config) {
+  auto bind = config.get_string("metadata", "bind_host",
+                                config.get_string("DEFAULT", "bind_host", "127.0.0.1"));
+  if (bind == "0.0.0.0" || bind == "::") bind = "127.0.0.1";
+  if (bind.find(':') != std::string::npos) bind = "[" + bind + "]";
+  return config.get_string(
+      "metadata", "url",
+      "http://" + bind + ":" + std::to_string(config.get_int("metadata", "port", 8775)));
+}
+
+// The network agent's metadata proxies hand guests' connections here: the relay signs the
+// instance for the metadata service, as for QEMU's guestfwd.
+network::dataplane::MetadataForwarder metadata_forwarder(const Config& config,
+                                                         const std::string& state_dir) {
+  compute::metadata::RelaySettings base;
+  base.url = metadata_url(config);
+  base.shared_secret = metadata_secret(config, state_dir);
+  return [base](int socket, const std::string& instance, const std::string& project) {
+    __gnu_cxx::stdio_filebuf<char> in_buf(::dup(socket), std::ios::in);
+    __gnu_cxx::stdio_filebuf<char> out_buf(::dup(socket), std::ios::out);
+    std::istream in(&in_buf);
+    std::ostream out(&out_buf);
+    auto settings = base;
+    settings.instance_id = instance;
+    settings.project_id = project;
+    compute::metadata::relay(in, out, settings);
+  };
 }
 
 std::set<std::string> parse_services(const std::string& list) {
@@ -289,7 +320,8 @@ class LocalImageClient : public compute::ImageClient {
 };
 
 int run_services(const Config& config, const std::string& state_dir,
-                 const std::set<std::string>& services, bool print_banner) {
+                 const std::set<std::string>& services, bool all_in_one) {
+  bool print_banner = all_in_one;
   Runtime runtime(static_cast<unsigned>(config.get_int("DEFAULT", "io_threads", 2)),
                   static_cast<unsigned>(config.get_int("DEFAULT", "worker_threads", 16)));
   std::shared_ptr<identity::IdentityService> svc;
@@ -302,6 +334,8 @@ int run_services(const Config& config, const std::string& state_dir,
   std::unique_ptr<compute::ControlPlane> control_plane;
   std::unique_ptr<http::WebsocketProxy> serial_proxy;
   std::shared_ptr<network::NetworkService> network_service;
+  std::shared_ptr<Bus> network_bus;
+  std::unique_ptr<network::NetworkAgent> network_agent;
   std::string admin_project_id;
   auto password = config.get("bootstrap", "admin_password")
                       .value_or(read_or_create_secret(fs::path(state_dir) / "admin-password"));
@@ -362,6 +396,12 @@ int run_services(const Config& config, const std::string& state_dir,
     auto port = listen_pipeline(
         runtime, server_options(config, "network", 9696, network::api::render_error), pipeline);
     spdlog::info("network listening on port {}", port);
+    // The agents' bus (in-process here). The all-in-one runs this host's agent beside the API.
+    network_bus = make_in_process_bus(2);
+    network::serve_agents(network_service, network_bus);
+    if (all_in_one)
+      network_agent = network::start_network_agent(config, state_dir, network_bus,
+                                                   metadata_forwarder(config, state_dir));
   }
   if (services.count("placement")) {
     placement_service = placement::open_placement_service(config, state_dir);
@@ -521,14 +561,7 @@ int main(int argc, char** argv) {
     if (fake_hosts >= 0) config.set("compute", "fake_hosts", std::to_string(fake_hosts));
     if (!guest_image.empty()) config.set("bootstrap", "guest_image", fs::absolute(guest_image));
     if (relay->parsed()) {
-      // The service as this configuration serves it (a wildcard bind is reached on loopback).
-      auto bind = config.get_string("metadata", "bind_host",
-                                    config.get_string("DEFAULT", "bind_host", "127.0.0.1"));
-      if (bind == "0.0.0.0" || bind == "::") bind = "127.0.0.1";
-      if (bind.find(':') != std::string::npos) bind = "[" + bind + "]";
-      relay_settings.url = config.get_string(
-          "metadata", "url",
-          "http://" + bind + ":" + std::to_string(config.get_int("metadata", "port", 8775)));
+      relay_settings.url = metadata_url(config);
       relay_settings.shared_secret = metadata_secret(config, state_dir);
       auto instances =
           config.get_string("qemu", "instances_path", (fs::path(state_dir) / "instances").string());

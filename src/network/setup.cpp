@@ -64,4 +64,41 @@ void ensure_public_network(NetworkService& service, const Config& c,
                std::string(network.at("id").as_string()), cidr);
 }
 
+std::shared_ptr<dataplane::Dataplane> make_dataplane(const Config& c, const std::string& state_dir,
+                                                     dataplane::MetadataForwarder metadata) {
+  auto name = c.get_string("network", "dataplane", "linux");
+  if (name == "fake") return dataplane::make_fake_dataplane();
+  if (name != "linux")
+    throw std::runtime_error("[network] dataplane: unknown driver '" + name + "' (linux or fake)");
+  dataplane::LinuxSettings s;
+  s.state_dir = c.get_string("network", "agent_state_dir", state_dir + "/network-agent");
+  s.host_namespace = c.get_string("network", "host_namespace", "");
+  s.external_bridge = c.get_string("network", "external_bridge", s.external_bridge);
+  s.physical_network = c.get_string("network", "external_physical_network", s.physical_network);
+  s.local_ip = c.get_string("network", "local_ip", "");
+  s.table = c.get_string("network", "nft_table", s.table);
+  s.metadata_port = static_cast<int>(c.get_int("network", "metadata_proxy_port", s.metadata_port));
+  s.dns_domain = c.get_string("network", "dns_domain", s.dns_domain);
+  s.metadata = std::move(metadata);
+  return dataplane::make_linux_dataplane(std::move(s));
+}
+
+std::unique_ptr<NetworkAgent> start_network_agent(const Config& c, const std::string& state_dir,
+                                                  const std::shared_ptr<Bus>& bus,
+                                                  dataplane::MetadataForwarder metadata) {
+  if (!c.get_bool("network", "agent", true)) return nullptr;
+  AgentSettings a;
+  a.host = c.get_string("DEFAULT", "host", a.host);
+  a.network_node = c.get_bool("network", "network_node", true);
+  a.tick = std::chrono::milliseconds(c.get_int("network", "agent_tick_ms", 1000));
+  a.resync = std::chrono::milliseconds(
+      static_cast<long>(c.get_double("network", "resync_seconds", 30) * 1000));
+  auto agent =
+      std::make_unique<NetworkAgent>(make_dataplane(c, state_dir, std::move(metadata)), bus, a);
+  agent->start();
+  spdlog::info("network agent on host {} started ({} dataplane)", a.host,
+               c.get_string("network", "dataplane", "linux"));
+  return agent;
+}
+
 }  // namespace nubo::network

@@ -59,7 +59,7 @@ void NetworkService::in_write(const Caller& c, const std::function<void(Tx&)>& f
     Tx tx{s, c, settings_, admin, now_text(), &state_->ip_hints};
     fn(tx);
   });
-  state_->generation++;
+  changed();
 }
 
 namespace detail {
@@ -680,7 +680,7 @@ ListResult NetworkService::list(const Caller& c, Kind k, const ListParams& p) {
         Tx tx{s, c, settings_, admin, now_text()};
         ensure_default_security_group(tx, c.project());
       });
-      state_->generation++;
+      changed();
     }
   }
   db_->read([&](soci::session& s) {
@@ -1140,7 +1140,7 @@ json::object NetworkService::update_quota(const Caller& c, const std::string& pr
                   {project, std::string(kv.key()), std::to_string(limit)});
     }
   });
-  state_->generation++;
+  changed();
   return quota(c, project, false);
 }
 
@@ -1149,7 +1149,7 @@ void NetworkService::reset_quota(const Caller& c, const std::string& project) {
   db_->write([&](soci::session& s) {
     db::execute(s, "DELETE FROM quota WHERE project_id = :p0", {project});
   });
-  state_->generation++;
+  changed();
 }
 
 // ---- IP availability and agents ----

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -141,15 +142,27 @@ class NetworkService {
   // Incremented by every write (the pipeline's cache key).
   std::uint64_t generation() const;
 
+  // The agents' side (Neutron's RPC). The desired dataplane of one host: the VM ports bound
+  // there and, on a network node, every DHCP and router port, with their networks, subnets,
+  // security groups (and remote groups' member addresses), routers and floating IPs.
+  json::object host_state(const std::string& host, bool network_node);
+  // An agent's report: VM ports whose devices are plugged (ACTIVE) or gone (DOWN).
+  void set_port_status(const std::vector<std::string>& up, const std::vector<std::string>& down);
+  // Called after every committed write, outside the transaction (the agents' notifier).
+  void set_change_listener(std::function<void()> listener);
+
   struct Tx;
 
  private:
   // Runs fn in one write transaction as the caller, then bumps the generation.
   void in_write(const Caller& c, const std::function<void(Tx&)>& fn);
+  void changed();  // after a commit: bump the generation, tell the listener
   std::unique_ptr<db::Database> db_;
   NetworkSettings settings_;
   struct State;
   std::unique_ptr<State> state_;
+  std::mutex listener_mutex_;
+  std::function<void()> listener_;
 };
 
 }  // namespace nubo::network
