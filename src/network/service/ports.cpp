@@ -310,7 +310,12 @@ void update_port(Tx& tx, json::object& row, const json::object& body) {
   }
   if (auto* v = find(body, "binding:host_id")) {
     if (!tx.admin) throw policy_denied("update_port:binding:host_id");
-    row["binding:host_id"] = v->is_null() ? std::string() : to_string_attr(*v, "binding:host_id");
+    auto host = v->is_null() ? std::string() : to_string_attr(*v, "binding:host_id");
+    // Bound elsewhere: down until that host's agent reports its device plugged (as ML2).
+    auto owner = string_or(row, "device_owner");
+    if (host != string_or(row, "binding:host_id") && owner.rfind("network:", 0) != 0)
+      row["status"] = "DOWN";
+    row["binding:host_id"] = host;
   }
   if (auto* v = find(body, "binding:profile")) {
     if (!tx.admin) throw policy_denied("update_port:binding:profile");

@@ -40,9 +40,22 @@ class Cloud : public apitest::IdentityCloud {
     url_ = served_->url();
   }
   ~Cloud() {
+    agent_.reset();
     served_.reset();
     fs::remove_all(dir_);
   }
+  // This host's network agent on the fake dataplane, on an in-process bus.
+  void start_agent(const std::string& host) {
+    bus_ = make_in_process_bus(2);
+    network::serve_agents(network_, bus_);
+    network::AgentSettings settings;
+    settings.host = host;
+    settings.tick = std::chrono::milliseconds(50);
+    agent_ = std::make_unique<network::NetworkAgent>(network::dataplane::make_fake_dataplane(),
+                                                     bus_, settings);
+    agent_->start();
+  }
+  network::NetworkService& service() { return *network_; }
   Reply net(const std::string& method, const std::string& path, const json::value& body = nullptr,
             std::optional<std::string> token = std::nullopt,
             std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -67,6 +80,8 @@ class Cloud : public apitest::IdentityCloud {
   fs::path dir_;
   std::shared_ptr<network::NetworkService> network_;
   std::unique_ptr<apitest::ServedPipeline> served_;
+  std::shared_ptr<Bus> bus_;
+  std::unique_ptr<network::NetworkAgent> agent_;
   std::string url_, admin_, admin_project_;
   apitest::ApiClient client_;
 };
@@ -479,3 +494,44 @@ TEST(Network, QuotasRefuseBeyondTheLimit) {
 }
 
 }  // namespace
+
+TEST(Network, TheAgentReportsPortsBoundToItsHost) {
+  Cloud c;
+  c.start_agent("h1");
+  auto network = c.create("networks", "network", {{"name", "wired"}});
+  c.create("subnets", "subnet",
+           {{"network_id", network.at("id")}, {"cidr", "10.8.0.0/24"}, {"ip_version", 4}});
+  auto here = c.create("ports", "port",
+                       {{"network_id", network.at("id")},
+                        {"device_owner", "compute:nova"},
+                        {"device_id", "vm-1"},
+                        {"binding:host_id", "h1"}});
+  auto elsewhere = c.create("ports", "port",
+                            {{"network_id", network.at("id")},
+                             {"device_owner", "compute:nova"},
+                             {"binding:host_id", "h2"}});
+  auto status = [&](const json::object& port) {
+    auto r = c.net("GET", "/v2.0/ports/" + c.id(port));
+    return std::string(r.body.at("port").as_object().at("status").as_string());
+  };
+  auto wait_for = [&](const json::object& port, const std::string& want) {
+    for (int i = 0; i < 100 && status(port) != want; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return status(port);
+  };
+  EXPECT_EQ(wait_for(here, "ACTIVE"), "ACTIVE");
+  EXPECT_EQ(status(elsewhere), "DOWN") << "another host's port";
+  // The desired state of h1: its VM port and (a network node) the network's DHCP port.
+  auto state = c.service().host_state("h1", true);
+  std::set<std::string> owners;
+  for (auto& p : state.at("ports").as_array())
+    owners.insert(std::string(p.as_object().at("device_owner").as_string()));
+  EXPECT_EQ(owners, (std::set<std::string>{"compute:nova", "network:dhcp"}));
+  EXPECT_EQ(state.at("networks").as_array().size(), 1u);
+  EXPECT_EQ(state.at("security_groups").as_array().size(), 1u) << "the default group";
+  // Bound elsewhere: no longer this agent's, so DOWN.
+  auto r = c.net("PUT", "/v2.0/ports/" + c.id(here),
+                 json::object{{"port", json::object{{"binding:host_id", "h3"}}}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(wait_for(here, "DOWN"), "DOWN");
+}

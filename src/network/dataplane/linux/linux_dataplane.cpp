@@ -583,7 +583,7 @@ ApplyResult LinuxDataplane::apply(const HostState& desired, bool full) {
   // Namespaces first: the veth pairs are made straight into them.
   std::set<std::string> wanted;
   for (auto& p : desired.ports)
-    if (p.is_dhcp() && !dhcp_ranges(*desired.network(p.network_id)).empty())
+    if (auto* n = desired.network(p.network_id); p.is_dhcp() && n && !dhcp_ranges(*n).empty())
       wanted.insert(dhcp_namespace(p.network_id));
   for (auto& r : desired.routers) wanted.insert(router_namespace(r.id));
   auto present = present_namespaces();
