@@ -53,6 +53,12 @@ const Port* HostState::port(const std::string& id) const {
   return nullptr;
 }
 
+const Router* HostState::router(const std::string& id) const {
+  for (auto& r : routers)
+    if (r.id == id) return &r;
+  return nullptr;
+}
+
 HostState parse_host_state(const json::object& o) {
   if (!find(o, "networks") || !find(o, "ports"))
     throw std::invalid_argument("not a host state: no networks or ports");

@@ -13,6 +13,7 @@ namespace nubo::network::dataplane {
 
 struct Route {
   std::string destination, nexthop;
+  bool operator==(const Route&) const = default;
 };
 
 struct Subnet {
@@ -70,6 +71,7 @@ struct SecurityGroup {
 
 struct FloatingIp {
   std::string id, floating_ip_address, fixed_ip_address, port_id;
+  bool operator==(const FloatingIp&) const = default;
 };
 
 struct Router {
@@ -92,6 +94,7 @@ struct HostState {
 
   const Network* network(const std::string& id) const;
   const Port* port(const std::string& id) const;
+  const Router* router(const std::string& id) const;
 };
 
 // Throws std::invalid_argument when the document is not a host state.

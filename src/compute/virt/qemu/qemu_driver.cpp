@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/error.hpp"
+#include "common/files.hpp"
 #include "common/ids.hpp"
 #include "common/process.hpp"
 #include "compute/metadata/content.hpp"
@@ -24,25 +25,6 @@ namespace nubo::compute {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void write_file(const fs::path& p, const std::string& data) {
-  auto tmp = p;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << data;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, p);
-}
 
 // The file's digest with OpenSSL's `algorithm` (md5, sha512, ...), in hex.
 std::string file_digest(const fs::path& p, const std::string& algorithm) {
@@ -234,7 +216,7 @@ json::value QemuDriver::monitor(const std::string& uuid, const std::string& comm
 void QemuDriver::save_spec(const InstanceSpec& spec) {
   auto o = spec.to_json();
   o.erase("admin_password");  // not kept on disk
-  write_file(dir(spec.uuid) / "spec.json", json::serialize(o));
+  write_file_atomic(dir(spec.uuid) / "spec.json", json::serialize(o));
 }
 
 InstanceSpec QemuDriver::load_spec(const std::string& uuid) const {
@@ -335,12 +317,13 @@ QemuDriver::BaseImage QemuDriver::base_image(const std::string& image_id) {
   if (!made.kernel_id.empty()) {
     auto boot_file = base;
     boot_file += ".boot";
-    write_file(boot_file, json::serialize(json::object{{"kernel_id", made.kernel_id},
-                                                       {"ramdisk_id", made.ramdisk_id},
-                                                       {"os_command_line", made.command_line}}));
+    write_file_atomic(boot_file,
+                      json::serialize(json::object{{"kernel_id", made.kernel_id},
+                                                   {"ramdisk_id", made.ramdisk_id},
+                                                   {"os_command_line", made.command_line}}));
   }
   fs::rename(part, base);
-  write_file(format_file, format);
+  write_file_atomic(format_file, format);
   cache_[image_id] = made;
   return made;
 }
@@ -355,7 +338,7 @@ void QemuDriver::make_disks(const InstanceSpec& spec) {
         {"append", command_line.empty() ? std::string("root=/dev/vda console=tty0 console=ttyS0")
                                         : command_line}};
     if (!ramdisk_id.empty()) boot["initrd"] = base_image(ramdisk_id).path.string();
-    write_file(d / "boot.json", json::serialize(boot));
+    write_file_atomic(d / "boot.json", json::serialize(boot));
   }
   std::vector<std::string> create{
       "qemu-img", "create",      "-q", "-f",   "qcow2",
@@ -432,7 +415,7 @@ void QemuDriver::make_config_drive(const InstanceSpec& spec) {
   fs::remove_all(tree);
   for (auto& [path, content] : metadata::config_drive_files(spec)) {
     fs::create_directories((tree / path).parent_path());
-    write_file(tree / path, content);
+    write_file_atomic(tree / path, content);
   }
   for (auto& p : fs::recursive_directory_iterator(tree))
     if (p.path().extension() == ".tmp") fs::remove(p.path());

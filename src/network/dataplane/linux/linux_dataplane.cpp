@@ -20,6 +20,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/files.hpp"
 #include "common/process.hpp"
 #include "network/dataplane/dataplane.hpp"
 #include "network/dataplane/linux/metadata_proxy.hpp"
@@ -48,26 +49,6 @@ struct Address {
   std::string text;  // "10.0.0.1/24"
   bool operator<(const Address& o) const { return text < o.text; }
 };
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Written beside, then renamed: dnsmasq never reads half a file.
-void write_file(const fs::path& p, const std::string& content) {
-  auto tmp = p;
-  tmp += ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, p);
-}
 
 bool process_alive_with(pid_t pid, const std::string& needle) {
   if (pid <= 0) return false;
@@ -124,7 +105,7 @@ class LinuxDataplane final : public Dataplane {
     std::string text;
     for (auto& l : lines) text += l + "\n";
     auto file = fs::path(s_.state_dir) / "ip.batch";
-    write_file(file, text);
+    write_file_atomic(file, text);
     auto r = run_process(ip({"-force", "-batch", file.string()}, netns), kCommandTimeout);
     if (r.exit_code != 0)
       spdlog::warn("network agent: ip -batch in {} failed ({}): {}",
@@ -133,7 +114,7 @@ class LinuxDataplane final : public Dataplane {
   // Replaces nftables tables atomically; returns `nft list` of them afterwards.
   void nft_apply(const std::string& netns, const std::string& text) {
     auto file = fs::path(s_.state_dir) / "nft.rules";
-    write_file(file, text);
+    write_file_atomic(file, text);
     check_process(in_netns(netns, {"nft", "-f", file.string()}), kCommandTimeout);
   }
   // The kernel's tables, as chain and set sizes (absent tables: nothing).
@@ -214,7 +195,7 @@ class LinuxDataplane final : public Dataplane {
   void remember_namespaces() {
     std::string text;
     for (auto& n : namespaces_) text += n + "\n";
-    write_file(fs::path(s_.state_dir) / "namespaces", text);
+    write_file_atomic(fs::path(s_.state_dir) / "namespaces", text);
   }
 
   std::string bridge_of(const Network& n) const {
@@ -470,8 +451,8 @@ void LinuxDataplane::apply_dhcp(const HostState& d, const Network& n, bool full,
   auto options = render_dhcp_options(d, n);
   bool files_changed = dhcp_files_[n.id] != hosts + options;
   if (files_changed || full) {
-    if (read_file(dir / "hosts") != hosts) write_file(dir / "hosts", hosts);
-    if (read_file(dir / "opts") != options) write_file(dir / "opts", options);
+    if (read_file(dir / "hosts") != hosts) write_file_atomic(dir / "hosts", hosts);
+    if (read_file(dir / "opts") != options) write_file_atomic(dir / "opts", options);
   }
   std::vector<std::string> argv{"dnsmasq",
                                 "--conf-file=/dev/null",
@@ -503,7 +484,7 @@ void LinuxDataplane::apply_dhcp(const HostState& d, const Network& n, bool full,
       spdlog::warn("network agent: dnsmasq of network {} is not running; starting it", n.id);
       ++result.repairs;
     }
-    write_file(dir / "args", args);
+    write_file_atomic(dir / "args", args);
     check_process(in_netns(dhcp_namespace(n.id), argv), kCommandTimeout);
   } else if (files_changed) {
     ::kill(pid, SIGHUP);  // re-reads the hosts and options files
@@ -637,20 +618,13 @@ ApplyResult LinuxDataplane::apply(const HostState& desired, bool full) {
           netns = router_namespace(r.id);
     }
     if (netns.empty() || !wanted.count(netns)) continue;
+    // The gateway port carries the floating IPs' addresses.
     bool fips_changed = false;
     if (p.is_router_gateway() && last_)
       for (auto& r : desired.routers)
         if (r.gateway_port_id == p.id) {
-          auto* old = [&]() -> const Router* {
-            for (auto& o : last_->routers)
-              if (o.id == r.id) return &o;
-            return nullptr;
-          }();
-          fips_changed = !old || old->floating_ips.size() != r.floating_ips.size() ||
-                         !std::equal(old->floating_ips.begin(), old->floating_ips.end(),
-                                     r.floating_ips.begin(), [](auto& a, auto& b) {
-                                       return a.floating_ip_address == b.floating_ip_address;
-                                     });
+          auto* old = last_->router(r.id);
+          fips_changed = !old || old->floating_ips != r.floating_ips;
         }
     if (full || fresh.count(p.id) || port_changed(p) || fips_changed)
       configure_namespace_port(netns, desired, p, p.is_dhcp(), result);
@@ -658,11 +632,8 @@ ApplyResult LinuxDataplane::apply(const HostState& desired, bool full) {
 
   phase("namespace ports");
   for (auto& r : desired.routers) {
-    bool changed =
-        !last_ || std::none_of(last_->routers.begin(), last_->routers.end(), [&](auto& o) {
-          return o.id == r.id && o.gateway_port_id == r.gateway_port_id &&
-                 o.routes.size() == r.routes.size();
-        });
+    auto* old = last_ ? last_->router(r.id) : nullptr;
+    bool changed = !old || old->gateway_port_id != r.gateway_port_id || old->routes != r.routes;
     try {
       apply_router(desired, r, changed, full, result);
     } catch (const std::exception& e) {

@@ -285,26 +285,30 @@ Ruleset render_host_tables(const HostState& state, const std::string& table,
       if (auto match = rule_match(r, group_sets))
         (r.direction == "ingress" ? gi : ge).push_back(*match + " accept");
   }
-  add("inet", "chain", "egress", "type filter hook forward priority filter; policy accept;")
-      .body = {"meta mark and 0xffff0000 == 0 accept",
-               "ct state established,related accept",
-               "ct state invalid drop",
-               "udp sport 68 udp dport 67 accept",
-               "udp sport 546 udp dport 547 accept",
-               "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
-               "mld-listener-report, mld2-listener-report } accept",
-               "meta mark and 0xffff0000 vmap @egress_ports",
-               "drop"};
-  add("inet", "chain", "ingress", "type filter hook forward priority filter + 1; policy accept;")
-      .body = {"meta mark and 0xffff == 0 accept",
-               "ct state established,related accept",
-               "ct state invalid drop",
-               "udp sport 67 udp dport 68 accept",
-               "udp sport 547 udp dport 546 accept",
-               "icmpv6 type { nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, "
-               "mld-listener-query } accept",
-               "meta mark and 0xffff vmap @ingress_ports",
-               "drop"};
+  // Both base chains: only guarded ports' packets, replies, DHCP and neighbour discovery pass
+  // before the port's groups decide.
+  auto base = [&](const char* name, const char* priority, const char* mask, const char* dhcp4,
+                  const char* dhcp6, const char* icmpv6, const char* ports) {
+    add("inet", "chain", name,
+        fmt::format("type filter hook forward priority {}; policy accept;", priority))
+        .body = {fmt::format("meta mark and {} == 0 accept", mask),
+                 "ct state established,related accept",
+                 "ct state invalid drop",
+                 dhcp4,
+                 dhcp6,
+                 fmt::format("icmpv6 type {{ {} }} accept", icmpv6),
+                 fmt::format("meta mark and {} vmap @{}", mask, ports),
+                 "drop"};
+  };
+  base("egress", "filter", "0xffff0000", "udp sport 68 udp dport 67 accept",
+       "udp sport 546 udp dport 547 accept",
+       "nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-report, "
+       "mld2-listener-report",
+       "egress_ports");
+  base("ingress", "filter + 1", "0xffff", "udp sport 67 udp dport 68 accept",
+       "udp sport 547 udp dport 546 accept",
+       "nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, mld-listener-query",
+       "ingress_ports");
   return Ruleset(std::make_move_iterator(out.begin()), std::make_move_iterator(out.end()));
 }
 
