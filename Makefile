@@ -34,6 +34,7 @@ test-main: unit
 	tests/e2e/openstack-compute $(NUBO)
 	tests/e2e/compute-kill9 $(NUBO)
 	tests/e2e/qemu-vm $(NUBO)
+	tests/e2e/network-vms $(NUBO)
 	tests/e2e/qemu-failures $(NUBO)
 	tests/e2e/image-failures $(NUBO)
 	NUBO_CONFORMANCE_PART=main tests/conformance/run $(NUBO) --must-pass

@@ -1,5 +1,7 @@
 #include "common/config.hpp"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -30,7 +32,8 @@ Config Config::parse(const std::string& text, const std::string& origin) {
     auto t = trim(line);
     if (t.empty() || t[0] == '#' || t[0] == ';') continue;
     if (t[0] == '[') {
-      if (t.back() != ']') throw std::runtime_error(origin + ":" + std::to_string(lineno) + ": bad section header");
+      if (t.back() != ']')
+        throw std::runtime_error(origin + ":" + std::to_string(lineno) + ": bad section header");
       section = trim(t.substr(1, t.size() - 2));
       last = nullptr;
       continue;
@@ -83,7 +86,8 @@ std::string Config::get_string(const std::string& section, const std::string& ke
   return v ? *v : fallback;
 }
 
-double Config::get_double(const std::string& section, const std::string& key, double fallback) const {
+double Config::get_double(const std::string& section, const std::string& key,
+                          double fallback) const {
   auto v = get(section, key);
   if (!v || v->empty()) return fallback;
   try {
@@ -135,6 +139,12 @@ std::vector<std::string> Config::get_list(const std::string& section, const std:
 
 void Config::set(const std::string& section, const std::string& key, const std::string& value) {
   values_[section][key] = {value};
+}
+
+std::string Config::host() const {
+  char name[256] = {};
+  gethostname(name, sizeof name - 1);
+  return get_string("DEFAULT", "host", name);
 }
 
 }  // namespace nubo

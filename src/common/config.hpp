@@ -18,13 +18,17 @@ class Config {
 
   std::optional<std::string> get(const std::string& section, const std::string& key) const;
   std::vector<std::string> get_all(const std::string& section, const std::string& key) const;
-  std::string get_string(const std::string& section, const std::string& key, const std::string& fallback) const;
+  std::string get_string(const std::string& section, const std::string& key,
+                         const std::string& fallback) const;
   long get_int(const std::string& section, const std::string& key, long fallback) const;
   bool get_bool(const std::string& section, const std::string& key, bool fallback) const;
   double get_double(const std::string& section, const std::string& key, double fallback) const;
   std::vector<std::string> get_list(const std::string& section, const std::string& key,
                                     const std::vector<std::string>& fallback) const;
   void set(const std::string& section, const std::string& key, const std::string& value);
+  // This machine's name for its services and agents (compute host, ports' binding:host_id):
+  // [DEFAULT] host, else the system's host name.
+  std::string host() const;
 
  private:
   // section -> key -> values (in file order)

@@ -26,6 +26,8 @@ ComputeSettings settings_from_config(const Config& c, const std::string&) {
                    "ws://" + host + ":" +
                        std::to_string(c.get_int("serial_console", "serialproxy_port", 6083)) + "/");
   s.console_token_ttl = static_cast<int>(c.get_int("consoleauth", "token_ttl", 600));
+  s.vif_plugging_timeout =
+      static_cast<int>(c.get_int("compute", "vif_plugging_timeout", s.vif_plugging_timeout));
   return s;
 }
 
@@ -47,9 +49,8 @@ std::vector<std::unique_ptr<ComputeDriver>> make_drivers(const Config& c,
   if (driver == "none") return out;
   if (driver == "qemu") {
     QemuSettings q;
-    char name[256] = {};
-    gethostname(name, sizeof name - 1);
-    q.host = c.get_string("DEFAULT", "host", name);
+    q.host = c.host();
+    q.host_namespace = c.get_string("network", "host_namespace", "");
     q.instances_dir = c.get_string("qemu", "instances_path",
                                    (std::filesystem::path(state_dir) / "instances").string());
     q.virt_type = c.get_string("qemu", "virt_type", q.virt_type);
@@ -96,6 +97,7 @@ ControlPlane::~ControlPlane() { stop(); }
 void ControlPlane::tick() {
   for (auto& a : agents) a->sync_power_states();
   conductor->confirm_old_resizes();
+  conductor->check_vif_timeouts();
 }
 
 void ControlPlane::stop() {
@@ -143,9 +145,7 @@ std::unique_ptr<ControlPlane> start_control_plane(
   cs.scheduler.snapshot_ttl =
       std::chrono::milliseconds(c.get_int("scheduler", "placement_snapshot_ms", 1000));
   plane->conductor = std::make_shared<Conductor>(compute, plane->bus, std::move(placement), cs);
-  char name[256] = {};
-  gethostname(name, sizeof name - 1);
-  auto host = c.get_string("DEFAULT", "host", name);
+  auto host = c.host();
   compute->register_service(host, "nova-scheduler");
   compute->register_service(host, "nova-conductor");
   plane->conductor->start();

@@ -36,6 +36,7 @@
 #include "image/api/common.hpp"
 #include "image/api/service.hpp"
 #include "image/setup.hpp"
+#include "main/local_network_client.hpp"
 #include "network/api/service.hpp"
 #include "network/setup.hpp"
 
@@ -334,6 +335,7 @@ int run_services(const Config& config, const std::string& state_dir,
   std::unique_ptr<compute::ControlPlane> control_plane;
   std::unique_ptr<http::WebsocketProxy> serial_proxy;
   std::shared_ptr<network::NetworkService> network_service;
+  std::shared_ptr<Pipeline> network_pipeline;
   std::shared_ptr<Bus> network_bus;
   std::unique_ptr<network::NetworkAgent> network_agent;
   std::string admin_project_id;
@@ -390,11 +392,12 @@ int run_services(const Config& config, const std::string& state_dir,
     network_service = network::open_network_service(config, state_dir);
     if (!admin_project_id.empty())
       network::ensure_public_network(*network_service, config, admin_project_id);
-    auto pipeline = std::make_shared<Pipeline>(network::api::make_service_spec(
+    network_pipeline = std::make_shared<Pipeline>(network::api::make_service_spec(
         network_service, validator,
         config.get_string("network", "policy_file", state_dir + "/network-policy.yaml")));
-    auto port = listen_pipeline(
-        runtime, server_options(config, "network", 9696, network::api::render_error), pipeline);
+    auto port = listen_pipeline(runtime,
+                                server_options(config, "network", 9696, network::api::render_error),
+                                network_pipeline);
     spdlog::info("network listening on port {}", port);
     // The agents' bus (in-process here). The all-in-one runs this host's agent beside the API.
     network_bus = make_in_process_bus(2);
@@ -430,6 +433,15 @@ int run_services(const Config& config, const std::string& state_dir,
       compute_service->set_image_client(
           std::make_shared<compute::RestImageClient>(config.get_string(
               "compute", "image_url", image::settings_from_config(config, state_dir).public_url)));
+    // Servers' ports come from the network service when it runs here ([compute] networking =
+    // none leaves servers without NICs from it: an API-only test cloud).
+    if (network_service && config.get_string("compute", "networking", "auto") != "none") {
+      compute_service->set_network_client(
+          std::make_shared<LocalNetworkClient>(network_service, network_pipeline->spec().policy));
+      network_service->set_compute_notifier([compute_service](const json::array& events) {
+        compute_service->external_events(events);
+      });
+    }
     compute_pipeline = std::make_shared<Pipeline>(compute::api::make_service_spec(
         compute_service, validator,
         config.get_string("compute", "policy_file", state_dir + "/compute-policy.yaml")));

@@ -13,7 +13,7 @@ NetworkSettings settings_from_config(const Config& c) {
   s.public_url =
       c.get_string("network", "public_url", "http://" + host + ":" + std::to_string(port));
   s.region = c.get_string("DEFAULT", "region", s.region);
-  s.host = c.get_string("DEFAULT", "host", s.host);
+  s.host = c.host();
   s.global_mtu = static_cast<int>(c.get_int("network", "global_physnet_mtu", s.global_mtu));
   s.physical_network = c.get_string("network", "external_physical_network", s.physical_network);
   s.base_mac = c.get_string("network", "base_mac", s.base_mac);
@@ -88,7 +88,7 @@ std::unique_ptr<NetworkAgent> start_network_agent(const Config& c, const std::st
                                                   dataplane::MetadataForwarder metadata) {
   if (!c.get_bool("network", "agent", true)) return nullptr;
   AgentSettings a;
-  a.host = c.get_string("DEFAULT", "host", a.host);
+  a.host = c.host();
   a.network_node = c.get_bool("network", "network_node", true);
   a.tick = std::chrono::milliseconds(c.get_int("network", "agent_tick_ms", 1000));
   a.resync = std::chrono::milliseconds(

@@ -104,6 +104,15 @@ json::value ComputeAgent::handle(const BusMessage& m) {
   auto& b = m.body;
   auto id = string_or(b, "instance_id");
   if (m.method == "console_output") return json::value(driver_->console_output(id));
+  if (m.method == "attach_interface" || m.method == "detach_interface") {
+    auto spec = InstanceSpec::from_json(b.at("instance").as_object());
+    auto& vif = b.at("vif").as_object();
+    if (m.method == "attach_interface")
+      driver_->attach_interface(spec, vif);
+    else
+      driver_->detach_interface(spec, vif);
+    return true;
+  }
   if (m.method == "console") {
     auto e = driver_->console(id, string_or(b, "protocol"));
     return json::object{{"host", e.host}, {"port", e.port}, {"path", e.path}};
@@ -127,10 +136,11 @@ json::value ComputeAgent::handle(const BusMessage& m) {
     try {
       driver_->spawn(spec);
       auto power = driver_->power_state(id).value_or(PowerState::NoState);
-      bus_->cast(
-          "conductor", "spawned",
-          json::object{
-              {"instance_id", id}, {"host", host_}, {"power_state", static_cast<int>(power)}});
+      bus_->cast("conductor", "spawned",
+                 json::object{{"instance_id", id},
+                              {"host", host_},
+                              {"power_state", static_cast<int>(power)},
+                              {"plugs_vifs", driver_->plugs_vifs()}});
     } catch (const BuildAbort& e) {
       bus_->cast("conductor", "spawn_failed",
                  json::object{

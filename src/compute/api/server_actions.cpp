@@ -509,18 +509,22 @@ void add_server_detail_routes(std::vector<Route>& routes, ComputeService& s) {
   };
   routes.push_back(tag);
 
-  // Addresses: servers are not on networks until the network service is wired in.
+  // Addresses, from the server's network info cache.
   routes.push_back(
       Route{"GET", "/v2.1/servers/{id}/ips", [&s](Context& ctx) {
               ctx.authorize("os_compute_api:ips:index", {{"project_id", ctx.auth->project_id}});
-              s.show_server(caller(ctx), ctx.param("id"));
-              return json_response(200, json::object{{"addresses", json::object{}}});
+              auto row = s.show_server(caller(ctx), ctx.param("id"));
+              return json_response(200, json::object{{"addresses", addresses_view(row)}});
             }});
-  routes.push_back(Route{"GET", "/v2.1/servers/{id}/ips/{network}", [&s](Context& ctx) {
-                           s.show_server(caller(ctx), ctx.param("id"));
-                           throw NotFound("Instance is not a member of specified network");
-                           return empty(404);
-                         }});
+  routes.push_back(
+      Route{"GET", "/v2.1/servers/{id}/ips/{network}", [&s](Context& ctx) {
+              ctx.authorize("os_compute_api:ips:show", {{"project_id", ctx.auth->project_id}});
+              auto row = s.show_server(caller(ctx), ctx.param("id"));
+              auto all = addresses_view(row);
+              auto* one = all.if_contains(ctx.param("network"));
+              if (!one) throw NotFound("Instance is not a member of specified network");
+              return json_response(200, json::object{{ctx.param("network"), *one}});
+            }});
 
   routes.push_back(
       Route{"GET", "/v2.1/servers/{id}/os-instance-actions", [&s](Context& ctx) {

@@ -95,8 +95,7 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
         if (ctx.version >= Microversion{2, 76}) names.insert("power-update");
         if (ctx.version >= Microversion{2, 82}) names.insert("accelerator-request-bound");
         if (ctx.version >= Microversion{2, 93}) names.insert("volume-reimaged");
-        json::array out;
-        int found = 0;
+        json::array wanted;
         for (auto& e : events->as_array()) {
           if (!e.is_object()) throw BadRequest("Invalid input for field/attribute events.");
           auto& o = e.as_object();
@@ -110,23 +109,86 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
             throw BadRequest("Invalid input for field/attribute status. Value: " + status + ".");
           json::object r{{"name", name}, {"server_uuid", uuid}, {"status", status}};
           if (auto* tag = o.if_contains("tag")) r["tag"] = *tag;
-          try {
-            auto row = s.show_server(c, uuid);
-            // Delivered: nothing waits on these events until networking is wired in (issue 6).
-            r["code"] = string_or(row, "host").empty() ? 422 : 200;
-            if (string_or(row, "host").empty()) r["status"] = "failed";
-            ++found;
-          } catch (const ApiError& err) {
-            if (err.status() != 404) throw;
-            r["code"] = 404;
-            r["status"] = "failed";
-          }
-          out.push_back(std::move(r));
+          wanted.push_back(std::move(r));
         }
+        auto out = s.external_events(wanted);
+        int found = 0;
+        for (auto& r : out)
+          if (int_or(r.as_object(), "code") != 404) ++found;
         if (found == 0) throw NotFound("No instances found for any event");
         int status = found == static_cast<int>(out.size()) ? 200 : 207;
         return json_response(status, json::object{{"events", std::move(out)}});
       }});
+
+  // os-interface: the server's ports, NICs hot-plugged and taken out.
+  auto interface_view = [](Context& ctx, const json::object& port) {
+    json::array fixed;
+    if (auto* f = port.if_contains("fixed_ips"); f && f->is_array())
+      for (auto& ip : f->as_array())
+        fixed.push_back(json::object{{"subnet_id", string_or(ip.as_object(), "subnet_id")},
+                                     {"ip_address", string_or(ip.as_object(), "ip_address")}});
+    json::object v{{"port_state", string_or(port, "status")},
+                   {"fixed_ips", std::move(fixed)},
+                   {"port_id", string_or(port, "id")},
+                   {"net_id", string_or(port, "network_id")},
+                   {"mac_addr", string_or(port, "mac_address")}};
+    if (ctx.version >= Microversion{2, 70}) {
+      json::value tag = nullptr;
+      if (auto* tags = port.if_contains("tags");
+          tags && tags->is_array() && !tags->as_array().empty())
+        tag = tags->as_array().front();
+      v["tag"] = tag;
+    }
+    return v;
+  };
+  routes.push_back(
+      Route{"GET", "/v2.1/servers/{id}/os-interface", [&s, interface_view](Context& ctx) {
+              json::array out;
+              for (auto& p : s.interfaces(caller(ctx), ctx.param("id")))
+                out.push_back(interface_view(ctx, p));
+              return json_response(200, json::object{{"interfaceAttachments", std::move(out)}});
+            }});
+  routes.push_back(
+      Route{"GET", "/v2.1/servers/{id}/os-interface/{port_id}", [&s, interface_view](Context& ctx) {
+              for (auto& p : s.interfaces(caller(ctx), ctx.param("id")))
+                if (string_or(p, "id") == ctx.param("port_id"))
+                  return json_response(
+                      200, json::object{{"interfaceAttachment", interface_view(ctx, p)}});
+              throw NotFound("Instance " + ctx.param("id") + " does not have a port with id " +
+                             ctx.param("port_id"));
+            }});
+  routes.push_back(
+      Route{"POST", "/v2.1/servers/{id}/os-interface", [&s, interface_view](Context& ctx) {
+              auto body = ctx.body();
+              auto* a = body.if_contains("interfaceAttachment");
+              if (!a || !a->is_object())
+                throw BadRequest("Invalid input for field/attribute interfaceAttachment.");
+              auto& o = a->as_object();
+              auto net = string_or(o, "net_id"), port = string_or(o, "port_id");
+              if (!net.empty() && !port.empty())
+                throw BadRequest("Must not input both network_id and port_id");
+              std::string fixed_ip;
+              if (auto* f = o.if_contains("fixed_ips")) {
+                if (!f->is_array() || f->as_array().size() > 1 ||
+                    (f->as_array().size() == 1 && !f->as_array().front().is_object()))
+                  throw BadRequest("Invalid input for field/attribute fixed_ips.");
+                if (port.size() && !f->as_array().empty())
+                  throw BadRequest("Must input network_id when request IP address");
+                if (!f->as_array().empty())
+                  fixed_ip = string_or(f->as_array().front().as_object(), "ip_address");
+              }
+              json::value tag = nullptr;
+              if (ctx.version >= Microversion{2, 49})
+                if (auto* t = o.if_contains("tag")) tag = *t;
+              auto p = s.attach_interface(caller(ctx), ctx.param("id"), net, port, fixed_ip, tag);
+              auto v = interface_view(ctx, p);
+              if (ctx.version >= Microversion{2, 70}) v["tag"] = tag;
+              return json_response(200, json::object{{"interfaceAttachment", std::move(v)}});
+            }});
+  routes.push_back(Route{"DELETE", "/v2.1/servers/{id}/os-interface/{port_id}", [&s](Context& ctx) {
+                           s.detach_interface(caller(ctx), ctx.param("id"), ctx.param("port_id"));
+                           return empty_response(202);
+                         }});
 
   // os-hosts (removed in 2.43): the services' hosts, and a compute host's resources.
   Route hosts{"GET", "/v2.1/os-hosts", [&s](Context& ctx) {

@@ -60,6 +60,26 @@ std::string ipv6_text(const std::string& address) {
 
 }  // namespace
 
+json::object addresses_view(const json::object& row) {
+  json::object out;
+  auto* info = row.if_contains("network_info");
+  if (!info || !info->is_array()) return out;
+  for (auto& v : info->as_array()) {
+    auto& vif = v.as_object();
+    auto& list = out[string_or(vif, "network_name")];
+    if (!list.is_array()) list = json::array{};
+    auto* ips = vif.if_contains("ips");
+    if (!ips || !ips->is_array()) continue;
+    for (auto& ip : ips->as_array())
+      list.as_array().push_back(
+          json::object{{"version", int_or(ip.as_object(), "version", 4)},
+                       {"addr", string_or(ip.as_object(), "address")},
+                       {"OS-EXT-IPS:type", string_or(ip.as_object(), "type", "fixed")},
+                       {"OS-EXT-IPS-MAC:mac_addr", string_or(vif, "mac")}});
+  }
+  return out;
+}
+
 json::object server_view(const ComputeService& s, Context& ctx, const json::object& row,
                          ServerView kind) {
   auto id = string_or(row, "id");
@@ -75,7 +95,7 @@ json::object server_view(const ComputeService& s, Context& ctx, const json::obje
       {"hostId", host_id(string_or(row, "project_id"), string_or(row, "host"))},
       {"created", zulu(row.at("created_at"))},
       {"updated", zulu(row.at("updated_at"))},
-      {"addresses", json::object{}},
+      {"addresses", addresses_view(row)},
       {"accessIPv4", string_or(row, "access_ip_v4")},
       {"accessIPv6", ipv6_text(string_or(row, "access_ip_v6"))},
       {"links", links(s, "servers", id)},
@@ -382,10 +402,6 @@ ServerRequest parse_create(Context& ctx) {
           !g.as_object().at("name").is_string())
         throw BadRequest(invalid("security_groups", g, "'name' is a required property"));
       r.security_groups.emplace_back(g.as_object().at("name").as_string());
-      // Security groups live in the network service (issue 6); until then only `default` exists.
-      if (r.security_groups.back() != "default")
-        throw BadRequest("Security group " + r.security_groups.back() + " not found for project " +
-                         ctx.auth->project_id + ".");
     }
   }
   if (r.security_groups.empty()) r.security_groups.push_back("default");
@@ -398,11 +414,6 @@ ServerRequest parse_create(Context& ctx) {
       for (auto& n : nets->as_array()) {
         if (!n.is_object())
           throw BadRequest(invalid("networks", n, json::serialize(n) + " is not of type 'object'"));
-        // No network service is wired to compute yet (issue 6): a named network cannot exist.
-        if (auto uuid = string_or(n.as_object(), "uuid"); !uuid.empty())
-          throw BadRequest("Network " + uuid + " could not be found.");
-        if (auto port = string_or(n.as_object(), "port"); !port.empty())
-          throw NotFound("Port id " + port + " could not be found.");
       }
     } else {
       throw BadRequest(

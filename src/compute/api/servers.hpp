@@ -17,6 +17,9 @@ inline bool at_least(const Context& ctx, int minor) {
 // 255.
 std::map<std::string, std::string> metadata_field(const json::value& v, const char* key);
 
+// The server's addresses by network name (Nova's `addresses`), from its network info cache.
+json::object addresses_view(const json::object& row);
+
 json::object server_view(const ComputeService& s, Context& ctx, const json::object& row,
                          ServerView kind);
 

@@ -165,6 +165,14 @@ json::value Conductor::handle(const BusMessage& m) {
     run_action(id, string_or(b, "op"));
   } else if (m.method == "power_states") {
     power_states(b);
+  } else if (m.method == "vifs_plugged") {
+    vifs_plugged(id);
+  } else if (m.method == "refresh_network") {
+    try {
+      compute_->refresh_network_info(id);
+    } catch (const std::exception& e) {
+      spdlog::warn("conductor: the network info of {} stays as it was: {}", id, e.what());
+    }
   } else {
     spdlog::warn("conductor: unknown message {}", m.method);
   }
@@ -358,9 +366,26 @@ void Conductor::recorded(const std::string& instance_id) {
   pending_.erase(instance_id);
 }
 
-void Conductor::send_to_host(const json::object& row, const std::string& op) {
+bool Conductor::send_to_host(json::object row, const std::string& op) {
   std::map<std::string, std::string> metadata;
-  auto id = string_or(row, "id");
+  auto id = string_or(row, "id"), host = string_or(row, "host");
+  auto* requested = row.if_contains("requested_networks");
+  bool networked = requested && !requested->is_null() &&
+                   !(requested->is_array() && requested->as_array().empty());
+  if (networked && (op == "spawn" || string_or(row, "network_host") != host)) {
+    try {
+      row["network_info"] = compute_->allocate_network(row, host);
+    } catch (const std::exception& e) {
+      spdlog::error("conductor: ports of {} on {}: {}", id, host, e.what());
+      if (op != "spawn") return false;  // the VM keeps the NICs it had
+      placement_->release(id);
+      fail(id,
+           "Build of instance " + id +
+               " aborted: Failed to allocate the network(s), not rescheduling. " + e.what(),
+           500);
+      return false;
+    }
+  }
   compute_->database().read([&](soci::session& s) {
     for (auto& m : db::select(s, st::instance_metadata, db::Query{}.eq("instance_id", id)))
       metadata[string_or(m, "key")] = string_or(m, "value");
@@ -368,14 +393,14 @@ void Conductor::send_to_host(const json::object& row, const std::string& op) {
   auto spec = instance_spec(row, metadata).to_json();
   spec["admin_password"] = string_or(row, "admin_pass");
   if (op == "spawn")
-    bus_->cast("compute." + string_or(row, "host"), "spawn",
-               json::object{{"instance_id", id}, {"instance", spec}});
+    bus_->cast("compute." + host, "spawn", json::object{{"instance_id", id}, {"instance", spec}});
   else
-    bus_->cast("compute." + string_or(row, "host"), "run",
+    bus_->cast("compute." + host, "run",
                json::object{{"instance_id", id},
                             {"op", op},
                             {"task_state", row.at("task_state")},
                             {"instance", spec}});
+  return true;
 }
 
 void Conductor::build(const std::string& id, const std::string& last_error) {
@@ -411,7 +436,11 @@ void Conductor::build(const std::string& id, const std::string& last_error) {
         {"availability_zone", selection->zone},  // as Nova records the zone it chose
         {"task_state", "spawning"},
         {"tried_hosts", tried},
-        {"updated_at", compute_->now()}};
+        {"updated_at", compute_->now()},
+        // A previous attempt's NIC reports do not count on this host.
+        {"vif_events", nullptr},
+        {"vif_failures", nullptr},
+        {"spawned_at", nullptr}};
     db::update(s, st::instance, id, changes);
     for (auto& kv : changes) (*r)[kv.key()] = kv.value();
     row = std::move(*r);
@@ -425,20 +454,80 @@ void Conductor::build(const std::string& id, const std::string& last_error) {
 }
 
 void Conductor::spawned(const json::object& b) {
-  auto id = string_or(b, "instance_id");
+  auto id = string_or(b, "instance_id"), host = string_or(b, "host");
+  bool wait = false;
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
-    if (!r || string_or(*r, "task_state") != "spawning" ||
-        string_or(*r, "host") != string_or(b, "host"))
-      return;
+    if (!r || string_or(*r, "task_state") != "spawning" || string_or(*r, "host") != host) return;
+    // The VM runs; it is ACTIVE once its NICs are plugged too (Nova waits for
+    // network-vif-plugged).
+    if (compute_->network() && compute_->settings().vif_plugging_timeout > 0 &&
+        bool_or(b, "plugs_vifs", true) && !ComputeService::vifs_plugged(*r)) {
+      db::update(s, st::instance, id,
+                 json::object{{"spawned_at", compute_->now()},
+                              {"spawned_power_state", int_or(b, "power_state")}});
+      wait = true;
+    }
+  });
+  if (wait)
+    vifs_plugged(id);  // a failure may have come first
+  else
+    finish_build(id, host, int_or(b, "power_state"));
+}
+
+void Conductor::vifs_plugged(const std::string& id) {
+  std::optional<json::object> row;
+  compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+  if (!row || string_or(*row, "task_state") != "spawning" || string_or(*row, "spawned_at").empty())
+    return;
+  auto host = string_or(*row, "host");
+  if (auto* failed = row->if_contains("vif_failures");
+      failed && failed->is_array() && !failed->as_array().empty()) {
+    spawn_failed(json::object{{"instance_id", id},
+                              {"host", host},
+                              {"reason", "Virtual Interface creation failed"},
+                              {"abort", true}});
+    return;
+  }
+  if (ComputeService::vifs_plugged(*row))
+    finish_build(id, host, int_or(*row, "spawned_power_state", 1));
+}
+
+void Conductor::check_vif_timeouts() {
+  auto timeout = compute_->settings().vif_plugging_timeout;
+  if (timeout <= 0 || !compute_->network()) return;
+  auto cutoff =
+      iso8601(std::chrono::system_clock::now() - std::chrono::seconds(timeout), true, false);
+  std::vector<std::pair<std::string, std::string>> late;
+  compute_->database().read([&](soci::session& s) {
+    for (auto& r : db::select(s, st::instance, db::Query{}.eq("task_state", "spawning")))
+      if (auto at = string_or(r, "spawned_at"); !at.empty() && at < cutoff)
+        late.emplace_back(string_or(r, "id"), string_or(r, "host"));
+  });
+  for (auto& [id, host] : late) {
+    spdlog::warn("conductor: {} on {}: no network-vif-plugged within {} s", id, host, timeout);
+    spawn_failed(json::object{{"instance_id", id},
+                              {"host", host},
+                              {"reason", "Virtual Interface creation failed"},
+                              {"abort", true}});
+  }
+}
+
+void Conductor::finish_build(const std::string& id, const std::string& host,
+                             std::int64_t power_state) {
+  compute_->database().write([&](soci::session& s) {
+    auto r = db::get(s, st::instance, id);
+    if (!r || string_or(*r, "task_state") != "spawning" || string_or(*r, "host") != host) return;
     auto t = compute_->now();
     db::update(s, st::instance, id,
                json::object{{"vm_state", "active"},
                             {"task_state", nullptr},
-                            {"power_state", int_or(b, "power_state")},
+                            {"power_state", power_state},
                             {"launched_at", t},
-                            {"updated_at", t}});
-    add_event(s, id, event_name("create"), true, string_or(b, "host"), t);
+                            {"updated_at", t},
+                            {"spawned_at", nullptr},
+                            {"spawned_power_state", nullptr}});
+    add_event(s, id, event_name("create"), true, host, t);
   });
 }
 
@@ -469,6 +558,13 @@ void Conductor::spawn_failed(const json::object& b) {
   if (retry) build(id, reason);
   if (failed) {
     placement_->release(id);
+    std::optional<json::object> row;
+    compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
+    try {  // as Nova's _cleanup_allocated_networks
+      if (row) compute_->deallocate_network(*row);
+    } catch (const std::exception& e) {
+      spdlog::warn("conductor: ports of failed build {} stay: {}", id, e.what());
+    }
     fail(id,
          bool_or(b, "abort", false)
              ? "Build of instance " + id + " aborted: " + reason
@@ -618,6 +714,13 @@ void Conductor::destroyed(const std::string& id, const std::string& host) {
   std::optional<json::object> row;
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
   if (!row || row->at("deleted").as_bool() || string_or(*row, "task_state") != "deleting") return;
+  try {
+    compute_->deallocate_network(*row);
+  } catch (const std::exception& e) {
+    // The server stays `deleting`: the next replay removes its ports and then the server.
+    spdlog::error("conductor: ports of {} could not be removed: {}", id, e.what());
+    return;
+  }
   placement_->release(id);
   if (auto migration = string_or(*row, "migration_id"); !migration.empty())
     placement_->release(migration);
@@ -760,7 +863,10 @@ void Conductor::evacuate(const std::string& id) {
   compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
   if (!row || !evacuating(*row)) return;
   // Replayed after a restart once a host was chosen: send the work there again.
-  if (!string_or(*row, "move_host").empty()) return send_to_host(*row, "evacuate");
+  if (!string_or(*row, "move_host").empty()) {
+    send_to_host(*row, "evacuate");
+    return;
+  }
   auto args = object(*row, "task_args");
   auto source = string_or(*row, "host"), migration = string_or(*row, "migration_id");
   placement::Consumer as_instance{id, string_or(*row, "project_id"), string_or(*row, "user_id")};

@@ -36,6 +36,9 @@ class Conductor {
   void stop();
   // Confirms resizes older than resize_confirm_window (run periodically).
   void confirm_old_resizes();
+  // Builds whose VM runs but whose NICs were not reported plugged within vif_plugging_timeout
+  // fail (run periodically).
+  void check_vif_timeouts();
 
  private:
   json::value handle(const BusMessage& m);
@@ -43,6 +46,9 @@ class Conductor {
   // `last_error`: why the previous host failed, when this is a reschedule.
   void build(const std::string& id, const std::string& last_error = {});
   void spawned(const json::object& body);
+  // A build whose VM runs turns ACTIVE once all its NICs are plugged (network-vif-plugged).
+  void vifs_plugged(const std::string& id);
+  void finish_build(const std::string& id, const std::string& host, std::int64_t power_state);
   void spawn_failed(const json::object& body);
   void action_done(const json::object& body);
   void destroyed(const std::string& id, const std::string& host);
@@ -71,7 +77,9 @@ class Conductor {
   std::optional<Selection> choose(const RequestSpec& spec);
   void recorded(const std::string& instance_id);
   RequestSpec request_spec(const json::object& row, const json::object& flavor);
-  void send_to_host(const json::object& row, const std::string& op);
+  // Sends work to the server's host; a build (and any work on a host the server's ports are not
+  // bound to) first gets its ports there. False when they could not be had (the build failed).
+  bool send_to_host(json::object row, const std::string& op);
   // Removes an image compute made for itself (a shelved server's); failures are only logged.
   void remove_image(const std::string& image_id);
 

@@ -17,6 +17,7 @@
 #include "common/ids.hpp"
 #include "common/json.hpp"
 #include "compute/service/image_client.hpp"
+#include "compute/service/network_client.hpp"
 #include "compute/virt/driver.hpp"
 
 namespace nubo::compute {
@@ -61,6 +62,10 @@ struct ComputeSettings {
   bool serial_console_enabled = true;
   std::string serial_console_base_url = "ws://127.0.0.1:6083/";
   int console_token_ttl = 600;  // [consoleauth] token_ttl, seconds
+  // How long a build waits for the network service's network-vif-plugged events once its VM
+  // runs before the server goes to ERROR (Nova's vif_plugging_timeout, with
+  // vif_plugging_is_fatal); 0: the build does not wait.
+  int vif_plugging_timeout = 300;
 };
 
 struct QuotaEntry {
@@ -200,6 +205,35 @@ class ComputeService {
   void set_bus(std::shared_ptr<Bus> bus) { bus_ = std::move(bus); }
   void set_image_client(std::shared_ptr<ImageClient> images) { images_ = std::move(images); }
   const std::shared_ptr<ImageClient>& images() const { return images_; }
+  // Networks: the network service's client (none: servers get no NICs from it).
+  void set_network_client(std::shared_ptr<NetworkClient> n) { network_ = std::move(n); }
+  const std::shared_ptr<NetworkClient>& network() const { return network_; }
+  // What a create asks of the network service, checked as the caller (networks and ports they
+  // may use, security groups by name or id): the instance's requested networks ([{network_id,
+  // port_id?, fixed_ip?, tag?}], "auto" for a network made at build, null without a network
+  // service) and fills the security groups' ids (empty: the project's default).
+  json::value resolve_networks(const Caller& c, const ServerRequest& r, long count,
+                               json::array& security_group_ids);
+  // The build's ports on `host`: made (or found again, or the user's bound) and recorded as the
+  // instance's network_info, which is returned.
+  json::array allocate_network(const json::object& row, const std::string& host);
+  // The network info cache read again from the network service (network-changed).
+  json::array refresh_network_info(const std::string& id);
+  // A deleted server's ports: those made for it removed, the user's unbound.
+  void deallocate_network(const json::object& row);
+  // Whether every NIC of the instance row reported plugged.
+  static bool vifs_plugged(const json::object& row);
+  // os-server-external-events (from the network service): each event with its `code` (200, 404
+  // no such server, 422 not on a host yet); the conductor acts on them.
+  json::array external_events(const json::array& events);
+  // os-interface: the server's ports (as Neutron shows them); a NIC hot-plugged on a port made on
+  // `net_id` (or the project's one network), or on the caller's `port_id`, returning the port;
+  // and one taken out (its port removed, or unbound when the caller brought it).
+  std::vector<json::object> interfaces(const Caller& c, const std::string& id);
+  json::object attach_interface(const Caller& c, const std::string& id, const std::string& net_id,
+                                const std::string& port_id, const std::string& fixed_ip,
+                                const json::value& tag);
+  void detach_interface(const Caller& c, const std::string& id, const std::string& port_id);
   std::vector<json::object> create_servers(const Caller& c, const ServerRequest& r);
   std::vector<json::object> list_servers(const Caller& c, const ServerQuery& q);
   json::object show_server(const Caller& c, const std::string& id);
@@ -327,7 +361,8 @@ class ComputeService {
   // A question to the server's host (10 s): 409 when the server is not built there (yet), 503
   // starting with `unavailable` when the host does not answer.
   json::value ask_host(const json::object& server, const std::string& method,
-                       const json::object& body, const std::string& unavailable);
+                       const json::object& body, const std::string& unavailable,
+                       std::chrono::seconds timeout = std::chrono::seconds(10));
   void cast_to_conductor(const std::string& method, json::object body);
   std::string image_action(const Caller& c, const std::string& id, const std::string& action,
                            std::string name, const std::map<std::string, std::string>& metadata,
@@ -338,6 +373,17 @@ class ComputeService {
   std::shared_ptr<Clock> clock_;
   std::shared_ptr<Bus> bus_;
   std::shared_ptr<ImageClient> images_;
+  std::shared_ptr<NetworkClient> network_;
+  // The server for an interface call under `rule`; with `record` (the action's name) also
+  // checked to be in a state that takes one (and not locked).
+  json::object interface_server(const Caller& c, const std::string& id, const std::string& rule,
+                                const char* record);
+  // Get-me-a-network: the project's auto-allocated network, made on first use.
+  std::string auto_allocated_network(const std::string& project);
+  // network_info from ports; `origin` tells for each whether the user brought it, and its tag.
+  json::array network_info_of(
+      const std::vector<json::object>& ports,
+      const std::function<std::pair<bool, json::value>(const json::object&)>& origin);
   std::atomic<std::uint64_t> hosts_generation_{0};
 };
 

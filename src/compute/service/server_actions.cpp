@@ -357,12 +357,13 @@ json::object ComputeService::instance_action(const Caller& c, const std::string&
 }
 
 json::value ComputeService::ask_host(const json::object& row, const std::string& method,
-                                     const json::object& body, const std::string& unavailable) {
+                                     const json::object& body, const std::string& unavailable,
+                                     std::chrono::seconds timeout) {
   auto id = string_or(row, "id");
   if (string_or(row, "host").empty() || string_or(row, "vm_state") == "building")
     throw Conflict("Instance " + id + " is not ready");
   try {
-    return bus_->call("compute." + string_or(row, "host"), method, body, std::chrono::seconds(10));
+    return bus_->call("compute." + string_or(row, "host"), method, body, timeout);
   } catch (const BusTimeout& e) {
     throw ApiError(503, unavailable + e.what(), "ServiceUnavailable");
   } catch (const ApiError& e) {

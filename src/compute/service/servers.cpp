@@ -158,6 +158,8 @@ InstanceSpec instance_spec(const json::object& row,
   spec.config_drive = cd && cd->is_bool() && cd->as_bool();
   if (auto* args = row.if_contains("task_args"); args && args->is_object())
     spec.task_args = args->as_object();
+  if (auto* vifs = row.if_contains("network_info"); vifs && vifs->is_array())
+    spec.vifs = vifs->as_array();
   return spec;
 }
 
@@ -247,6 +249,8 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
         "Block Device Mapping is Invalid: Boot sequence for the instance and image/block device "
         "mapping combination is not valid.");
   }
+  json::array security_group_ids;
+  auto requested_networks = resolve_networks(c, r, r.max_count, security_group_ids);
   std::vector<json::object> out;
   auto reservation = "r-" + random_text(8);
   db_->write([&](soci::session& s) {
@@ -387,6 +391,8 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
           {"config_drive", r.config_drive},
           {"security_groups", groups},
           {"networks", r.networks},
+          {"requested_networks", requested_networks},
+          {"security_group_ids", security_group_ids},
           {"scheduler_hints", r.scheduler_hints},
           {"forced_host", forced_host},
           {"group_id", group_id},
@@ -482,8 +488,9 @@ std::vector<json::object> ComputeService::list_servers(const Caller& c, const Se
   if (auto it = f.find("not-tags-any"); it != f.end())
     where += " AND id NOT IN (SELECT instance_id FROM instance_tag WHERE tag IN (" +
              tag_set(it->second).first + "))";
-  // Servers have no addresses until networking is wired in: an address filter matches none.
-  if (f.count("ip") || f.count("ip6")) return {};
+  // Fixed addresses (ip: IPv4, ip6: IPv6) are matched as regular expressions against the
+  // network info cache, as Nova's _ip_filter does.
+  bool by_address = f.count("ip") || f.count("ip6");
 
   std::string order;
   for (auto& [key, descending] : q.sort) {
@@ -498,7 +505,7 @@ std::vector<json::object> ComputeService::list_servers(const Caller& c, const Se
   db_->read([&](soci::session& s) {
     // The first page with no name pattern is one query; otherwise ids are scanned for the
     // pattern and the marker, then the page's rows loaded.
-    if (!f.count("name") && q.marker.empty()) {
+    if (!f.count("name") && !by_address && q.marker.empty()) {
       out = db::select_where(s, st::instance,
                              "WHERE " + where + " ORDER BY " + order +
                                  (q.limit ? " LIMIT " + std::to_string(*q.limit) : ""),
@@ -506,21 +513,44 @@ std::vector<json::object> ComputeService::list_servers(const Caller& c, const Se
       decorate_servers(s, out);
       return;
     }
-    auto rows = db::query_strings(
-        s, "SELECT id, name FROM instance WHERE " + where + " ORDER BY " + order, params);
-    std::optional<std::regex> name;
-    if (auto it = f.find("name"); it != f.end()) {
+    auto rows = db::query_strings(s,
+                                  std::string("SELECT id, name") + (by_address ? ", extra" : "") +
+                                      " FROM instance WHERE " + where + " ORDER BY " + order,
+                                  params);
+    // A pattern that is not a valid regular expression is matched as text.
+    auto pattern = [&](const char* key) -> std::optional<std::regex> {
+      auto it = f.find(key);
+      if (it == f.end()) return std::nullopt;
       try {
-        name.emplace(it->second, std::regex::ECMAScript | std::regex::optimize);
+        return std::regex(it->second, std::regex::ECMAScript | std::regex::optimize);
       } catch (const std::regex_error&) {
-        name.emplace(
+        return std::regex(
             std::regex_replace(it->second, std::regex(R"([.^$|()\[\]{}*+?\\])"), R"(\$&)"));
       }
-    }
+    };
+    auto name = pattern("name"), ip4 = pattern("ip"), ip6 = pattern("ip6");
+    auto address_matches = [&](const std::optional<std::string>& extra) {
+      if (!extra || extra->empty()) return false;
+      auto e = json::parse(*extra);
+      auto* info = e.is_object() ? e.as_object().if_contains("network_info") : nullptr;
+      if (!info || !info->is_array()) return false;
+      for (auto& v : info->as_array()) {
+        auto* ips = v.as_object().if_contains("ips");
+        if (!ips || !ips->is_array()) continue;
+        for (auto& ip : ips->as_array()) {
+          auto& o = ip.as_object();
+          if (string_or(o, "type") != "fixed") continue;
+          auto& re = int_or(o, "version", 4) == 6 ? ip6 : ip4;
+          if (re && std::regex_search(string_or(o, "address"), *re)) return true;
+        }
+      }
+      return false;
+    };
     std::vector<std::string> ids;
     bool past_marker = q.marker.empty();
     for (auto& row : rows) {
       if (name && !std::regex_search(row[1].value_or(""), *name)) continue;
+      if (by_address && !address_matches(row[2])) continue;
       if (!past_marker) {
         past_marker = row[0] == q.marker;
         continue;

@@ -46,7 +46,8 @@ json::object InstanceSpec::to_json() const {
                       {"metadata", string_map(metadata)},
                       {"extra_specs", string_map(extra_specs)},
                       {"config_drive", config_drive},
-                      {"task_args", task_args}};
+                      {"task_args", task_args},
+                      {"vifs", vifs}};
 }
 
 InstanceSpec InstanceSpec::from_json(const json::object& o) {
@@ -77,11 +78,20 @@ InstanceSpec InstanceSpec::from_json(const json::object& o) {
   s.config_drive = cd && cd->is_bool() && cd->as_bool();
   if (auto* args = o.if_contains("task_args"); args && args->is_object())
     s.task_args = args->as_object();
+  if (auto* v = o.if_contains("vifs"); v && v->is_array()) s.vifs = v->as_array();
   return s;
 }
 
 ConsoleEndpoint ComputeDriver::console(const std::string&, const std::string& protocol) const {
   throw BadRequest("Unavailable console type " + protocol + ".");
+}
+
+void ComputeDriver::attach_interface(const InstanceSpec&, const json::object&) {
+  throw Conflict("This hypervisor cannot hot-plug network interfaces.");
+}
+
+void ComputeDriver::detach_interface(const InstanceSpec&, const json::object&) {
+  throw Conflict("This hypervisor cannot hot-unplug network interfaces.");
 }
 
 }  // namespace nubo::compute

@@ -48,6 +48,10 @@ struct InstanceSpec {
   bool config_drive = false;
   // The running task's parameters (a snapshot's image id and disk format, ...).
   json::object task_args;
+  // The server's NICs, one per port, in order (Nova's network_info): port_id, network_id,
+  // network_name, mac, mtu, devname (the host's tap device), ips [{address, version, type
+  // (fixed|floating), subnet_id}]. Empty: no NIC from the network service.
+  json::array vifs;
 
   json::object to_json() const;
   static InstanceSpec from_json(const json::object& o);
@@ -73,6 +77,9 @@ class ComputeDriver {
   virtual ~ComputeDriver() = default;
   virtual std::string name() const = 0;
   virtual HostResources resources() const = 0;
+  // Whether the servers' NICs are devices the network agent plugs (a build then waits for
+  // network-vif-plugged); the fake driver makes none.
+  virtual bool plugs_vifs() const { return true; }
 
   // Every operation is idempotent, so that the conductor can replay it after a restart:
   // spawning a server that exists, or destroying one that does not, succeeds.
@@ -106,6 +113,10 @@ class ComputeDriver {
   // Writes the server's root disk as one image file in `disk_format` (raw, qcow2) and returns its
   // path; the caller removes the file once it has uploaded it.
   virtual std::string snapshot(const std::string& uuid, const std::string& disk_format) = 0;
+  // Hot-plugs a NIC (one of the spec's vifs) into the running server, or takes it out; the spec
+  // names the server's NICs after the change. Throws Conflict when the driver cannot.
+  virtual void attach_interface(const InstanceSpec& instance, const json::object& vif);
+  virtual void detach_interface(const InstanceSpec& instance, const json::object& vif);
 };
 
 }  // namespace nubo::compute

@@ -1,6 +1,7 @@
 // The generic half of the network service: row access with standard attributes, visibility,
 // attribute validation, the list engine (filters, sorting, pagination), tags and quotas.
 #include <soci/soci.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -55,14 +56,47 @@ std::uint64_t NetworkService::generation() const { return state_->generation.loa
 
 void NetworkService::in_write(const Caller& c, const std::function<void(Tx&)>& fn) {
   bool admin = c.admin();
+  json::array events;
   db_->write([&](soci::session& s) {
     Tx tx{s, c, settings_, admin, now_text(), &state_->ip_hints};
     fn(tx);
+    for (auto& e : tx.compute_events) events.push_back(std::move(e));
   });
   changed();
+  if (events.empty()) return;
+  std::function<void(const json::array&)> notifier;
+  {
+    std::lock_guard lock(listener_mutex_);
+    notifier = compute_notifier_;
+  }
+  if (notifier) try {
+      notifier(events);
+    } catch (const std::exception& e) {
+      spdlog::warn("network: compute was not told of {} events: {}", events.size(), e.what());
+    }
+}
+
+void NetworkService::set_compute_notifier(std::function<void(const json::array&)> notifier) {
+  std::lock_guard lock(listener_mutex_);
+  compute_notifier_ = std::move(notifier);
 }
 
 namespace detail {
+
+void notify_compute(Tx& tx, const json::object& port, const char* name) {
+  auto device = string_or(port, "device_id");
+  if (device.empty() || string_or(port, "device_owner").rfind("compute:", 0) != 0) return;
+  auto tag = string_or(port, "id");
+  for (auto& e : tx.compute_events)  // once per commit
+    if (string_or(e, "name") == name && string_or(e, "tag") == tag) return;
+  tx.compute_events.push_back(
+      json::object{{"name", name}, {"server_uuid", device}, {"tag", tag}, {"status", "completed"}});
+}
+
+void port_changed(Tx& tx, const std::string& port_id) {
+  if (port_id.empty()) return;
+  if (auto port = load(tx, Kind::port, port_id)) notify_compute(tx, *port, "network-changed");
+}
 
 ApiError not_found(Kind k, const std::string& id) {
   auto& i = info(k);

@@ -170,6 +170,7 @@ void NetworkService::set_port_status(const std::vector<std::string>& up,
         if (!row || string_or(*row, "status") == status) continue;
         (*row)["status"] = status;
         save(tx, Kind::port, *row);
+        if (list == &up) notify_compute(tx, *row, "network-vif-plugged");
       }
     }
   });

@@ -27,6 +27,9 @@ struct NetworkService::Tx {
   std::map<std::string, ipam::Address>* ip_hints = nullptr;
   // Networks read for visibility checks within this operation.
   std::map<std::string, std::optional<json::object>> networks = {};
+  // What compute is told once this commits (Neutron's Nova notifier): os-server-external-events
+  // {name, server_uuid, tag (the port), status}.
+  std::vector<json::object> compute_events = {};
 
   const std::string& project() const { return c.project(); }
   bool allowed(const std::string& rule, const PolicyTarget& target = {}) const {
@@ -41,6 +44,11 @@ struct NetworkService::State {
 };
 
 namespace detail {
+
+// Queues an external event for the server behind a port (a port of another kind: nothing).
+void notify_compute(Tx& tx, const json::object& port, const char* name);
+// network-changed for the server behind this port id.
+void port_changed(Tx& tx, const std::string& port_id);
 
 // Neutron's error types.
 ApiError not_found(Kind k, const std::string& id);

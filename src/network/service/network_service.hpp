@@ -150,6 +150,9 @@ class NetworkService {
   void set_port_status(const std::vector<std::string>& up, const std::vector<std::string>& down);
   // Called after every committed write, outside the transaction (the agents' notifier).
   void set_change_listener(std::function<void()> listener);
+  // Called after a committed write that compute must hear of (Nova's os-server-external-events:
+  // network-vif-plugged, network-changed, network-vif-deleted), with the events.
+  void set_compute_notifier(std::function<void(const json::array& events)> notifier);
 
   struct Tx;
 
@@ -163,6 +166,7 @@ class NetworkService {
   std::unique_ptr<State> state_;
   std::mutex listener_mutex_;
   std::function<void()> listener_;
+  std::function<void(const json::array&)> compute_notifier_;
 };
 
 }  // namespace nubo::network

@@ -364,6 +364,7 @@ void update_port(Tx& tx, json::object& row, const json::object& body) {
                                                &wanted_value, {}, string_or(row, "device_owner"));
     for (auto& f : fresh) keep.push_back(f);
     row["fixed_ips"] = keep;
+    notify_compute(tx, row, "network-changed");
   }
 }
 
@@ -385,6 +386,7 @@ void delete_port(Tx& tx, const json::object& row, bool internal) {
                        ".",
                    "ServicePortInUse");
   disassociate_floatingips(tx, id);
+  notify_compute(tx, row, "network-vif-deleted");
   release_ips(tx, id);
   db::execute(tx.s, "DELETE FROM port_security_group WHERE port_id = :p0", {id});
   erase(tx, Kind::port, id);

@@ -496,15 +496,21 @@ json::object create_floatingip(Tx& tx, json::object& body) {
   if (auto* p = find(body, "port_id"); p && !p->is_null())
     associate(tx, row, *p, find(body, "fixed_ip_address"));
   insert(tx, Kind::floatingip, row);
+  port_changed(tx, string_or(row, "port_id"));
   return row;
 }
 
 void update_floatingip(Tx& tx, json::object& row, const json::object& body) {
   take_common(row, body, false);
+  auto before = string_or(row, "port_id"), fixed_before = string_or(row, "fixed_ip_address");
   if (auto* p = find(body, "port_id"))
     associate(tx, row, *p, find(body, "fixed_ip_address"));
   else if (auto* f = find(body, "fixed_ip_address"); f && !row["port_id"].is_null())
     associate(tx, row, row["port_id"], f);
+  if (before != string_or(row, "port_id") || fixed_before != string_or(row, "fixed_ip_address")) {
+    port_changed(tx, before);
+    if (before != string_or(row, "port_id")) port_changed(tx, string_or(row, "port_id"));
+  }
 }
 
 void delete_floatingip(Tx& tx, const json::object& row) {
@@ -514,6 +520,7 @@ void delete_floatingip(Tx& tx, const json::object& row) {
                   db::Query{}.eq("device_id", id).eq("device_owner", "network:floatingip")))
     delete_port(tx, port, true);
   erase(tx, Kind::floatingip, id);
+  port_changed(tx, string_or(row, "port_id"));
 }
 
 void disassociate_floatingips(Tx& tx, const std::string& port_id) {

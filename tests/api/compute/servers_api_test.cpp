@@ -21,6 +21,8 @@
 #include "compute/placement/setup.hpp"
 #include "compute/setup.hpp"
 #include "compute/virt/fake/fake_driver.hpp"
+#include "main/local_network_client.hpp"
+#include "network/setup.hpp"
 #include "tests/api/support/identity_cloud.hpp"
 
 using namespace nubo;
@@ -252,7 +254,41 @@ class Cloud : public apitest::IdentityCloud {
   FakeImages& images() { return *images_; }
   const fs::path& dir() const { return dir_; }
 
+  // The network service in this process, as the all-in-one wires it: compute makes its servers'
+  // ports there and hears its events.
+  network::NetworkService& with_network() {
+    network_ = network::open_network_service(config_, dir_.string());
+    compute_->set_network_client(std::make_shared<LocalNetworkClient>(network_, nullptr));
+    network_->set_compute_notifier(
+        [c = compute_](const json::array& events) { c->external_events(events); });
+    return *network_;
+  }
+  network::NetworkService& network() { return *network_; }
+  // A network with one subnet in a project; returns its id.
+  std::string make_network(const std::string& project, const std::string& name,
+                           const std::string& cidr, bool shared = false) {
+    AuthContext auth;
+    auth.project_id = project;
+    auth.roles = {"admin"};
+    Caller c{auth, [](const std::string&, const PolicyTarget&) { return true; }};
+    auto n =
+        network_->create(c, network::Kind::network,
+                         json::object{{"name", name}, {"project_id", project}, {"shared", shared}});
+    std::string id(n.at("id").as_string());
+    network_->create(
+        c, network::Kind::subnet,
+        json::object{
+            {"network_id", id}, {"cidr", cidr}, {"ip_version", 4}, {"project_id", project}});
+    return id;
+  }
+  // Ports as the network service has them, by filters (its own rights).
+  std::vector<json::object> ports(const std::string& key, const std::string& value) {
+    LocalNetworkClient client(network_, nullptr);
+    return client.list(nullptr, "ports", {{key, value}});
+  }
+
  private:
+  std::shared_ptr<network::NetworkService> network_;
   std::shared_ptr<FakeImages> images_ = std::make_shared<FakeImages>();
   fs::path dir_;
   Config config_;
@@ -1243,4 +1279,107 @@ TEST(Servers, RemoteConsolesHandOutTokensTheProxyResolves) {
   ASSERT_EQ(cloud.nova("DELETE", "/v2.1/servers/" + id, alice).status, 204);
   cloud.wait_for(alice, id, "GONE");
   EXPECT_EQ(cloud.nova("GET", path, cloud.admin(), {}, "2.31").status, 404);
+}
+
+TEST(Servers, ServersOnNetworksGetTheirPortsAddressesAndInterfaces) {
+  Cloud c;
+  c.with_network();
+  auto alice = c.member("net-alice");
+  auto project = c.project("net-alice");
+  auto net1 = c.make_network(project, "net1", "10.1.0.0/24");
+  auto text = [](const json::object& o, const char* key) {
+    return std::string(o.at(key).as_string());
+  };
+  // The project's only network, implicitly: one port, bound to the chosen host, its address in
+  // the views.
+  auto id = c.boot(alice, "wired");
+  auto server = c.wait_for(alice, id, "ACTIVE");
+  auto ports = c.ports("device_id", id);
+  ASSERT_EQ(ports.size(), 1u);
+  auto port = ports.front();
+  EXPECT_EQ(text(port, "network_id"), net1);
+  auto admin_view = c.nova("GET", "/v2.1/servers/" + id, c.admin());
+  EXPECT_EQ(text(port, "binding:host_id"),
+            text(admin_view.body.at("server").as_object(), "OS-EXT-SRV-ATTR:host"));
+  EXPECT_TRUE(text(port, "device_owner").starts_with("compute:"));
+  auto address = text(port.at("fixed_ips").as_array().front().as_object(), "ip_address");
+  auto& addresses = server.at("addresses").as_object();
+  ASSERT_TRUE(addresses.contains("net1")) << json::serialize(server);
+  auto& first = addresses.at("net1").as_array().front().as_object();
+  EXPECT_EQ(text(first, "addr"), address);
+  EXPECT_EQ(text(first, "OS-EXT-IPS:type"), "fixed");
+  EXPECT_EQ(text(first, "OS-EXT-IPS-MAC:mac_addr"), text(port, "mac_address"));
+  EXPECT_EQ(c.nova("GET", "/v2.1/servers/" + id + "/ips/net1", alice).status, 200);
+  EXPECT_EQ(c.nova("GET", "/v2.1/servers/" + id + "/ips/nope", alice).status, 404);
+
+  // What a create may not ask for.
+  auto create = [&](json::object body) {
+    body["name"] = "bad";
+    body["flavorRef"] = "1";
+    body["imageRef"] = kImage;
+    return c.nova("POST", "/v2.1/servers", alice, json::object{{"server", body}});
+  };
+  EXPECT_EQ(create({{"networks", json::array{json::object{{"uuid", uuid4()}}}}}).status, 400);
+  auto in_use = create({{"networks", json::array{json::object{{"port", text(port, "id")}}}}});
+  EXPECT_EQ(in_use.status, 409) << in_use.raw;
+  EXPECT_EQ(create({{"security_groups", json::array{json::object{{"name", "nope"}}}},
+                    {"networks", json::array{json::object{{"uuid", net1}}}}})
+                .status,
+            400);
+  auto net2 = c.make_network(project, "net2", "10.2.0.0/24");
+  auto ambiguous = create({});
+  EXPECT_EQ(ambiguous.status, 409) << ambiguous.raw;
+  EXPECT_NE(ambiguous.raw.find("Multiple possible networks"), std::string::npos);
+
+  // os-interface: a NIC on net2 hot-plugged, listed and in the addresses, then taken out.
+  auto attach = c.nova("POST", "/v2.1/servers/" + id + "/os-interface", alice,
+                       json::object{{"interfaceAttachment", json::object{{"net_id", net2}}}});
+  ASSERT_EQ(attach.status, 200) << attach.raw;
+  auto nic = text(attach.body.at("interfaceAttachment").as_object(), "port_id");
+  EXPECT_EQ(text(attach.body.at("interfaceAttachment").as_object(), "net_id"), net2);
+  auto listed = c.nova("GET", "/v2.1/servers/" + id + "/os-interface", alice);
+  ASSERT_EQ(listed.status, 200) << listed.raw;
+  EXPECT_EQ(listed.body.at("interfaceAttachments").as_array().size(), 2u);
+  server = c.nova("GET", "/v2.1/servers/" + id, alice).body.at("server").as_object();
+  EXPECT_TRUE(server.at("addresses").as_object().contains("net2")) << json::serialize(server);
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/servers/" + id + "/os-interface/" + uuid4(), alice).status,
+            404);
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/servers/" + id + "/os-interface/" + nic, alice).status, 202);
+  EXPECT_TRUE(c.ports("id", nic).empty()) << "the NIC's port went with it";
+  server = c.nova("GET", "/v2.1/servers/" + id, alice).body.at("server").as_object();
+  EXPECT_FALSE(server.at("addresses").as_object().contains("net2"));
+
+  // The address filter matches the network info cache.
+  auto by_ip = [&](const std::string& pattern) {
+    auto r = c.nova("GET", "/v2.1/servers?ip=" + pattern, alice);
+    return r.body.at("servers").as_array().size();
+  };
+  EXPECT_EQ(by_ip("10.1.0"), 1u);
+  EXPECT_EQ(by_ip("10.9."), 0u);
+
+  // network-changed: the port's address changed in the network service shows on the server.
+  {
+    AuthContext auth;
+    auth.roles = {"admin"};
+    Caller admin{auth, [](const std::string&, const PolicyTarget&) { return true; }};
+    c.network().update(
+        admin, network::Kind::port, text(port, "id"),
+        json::object{{"fixed_ips", json::array{json::object{{"ip_address", "10.1.0.77"}}}}});
+  }
+  std::string seen;
+  for (int i = 0; i < 200 && seen != "10.1.0.77"; ++i) {
+    auto v = c.nova("GET", "/v2.1/servers/" + id, alice).body.at("server").as_object();
+    seen = text(v.at("addresses").as_object().at("net1").as_array().front().as_object(), "addr");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(seen, "10.1.0.77") << "network-changed did not refresh the addresses";
+
+  // The ports made for the server go with it.
+  auto delete_and_wait = [&](const std::string& server_id) {
+    EXPECT_EQ(c.nova("DELETE", "/v2.1/servers/" + server_id, alice).status, 204);
+    c.wait_for(alice, server_id, "GONE");
+  };
+  delete_and_wait(id);
+  EXPECT_TRUE(c.ports("device_id", id).empty()) << "the port made for the server outlived it";
+  EXPECT_TRUE(c.ports("id", text(port, "id")).empty());
 }

@@ -26,6 +26,10 @@ class FakeDriver : public ComputeDriver {
   // seconds, and clients (Tempest's test_delete_saving_image) act on the image while it is saved.
   void snapshot_delay(std::chrono::milliseconds delay) { snapshot_delay_ = delay; }
   std::string name() const override { return "fake"; }
+  bool plugs_vifs() const override { return false; }
+  // A fake VM takes any NIC.
+  void attach_interface(const InstanceSpec&, const json::object&) override {}
+  void detach_interface(const InstanceSpec&, const json::object&) override {}
   HostResources resources() const override { return resources_; }
 
   void spawn(const InstanceSpec& instance) override;

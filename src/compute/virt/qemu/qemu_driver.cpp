@@ -488,7 +488,21 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
         cmd.push_back(value);
       }
   }
-  if (!settings_.metadata_relay.empty()) {
+  if (!spec.vifs.empty()) {
+    // A virtio NIC per port, on the tap the network agent puts on the network's bridge.
+    for (auto& v : spec.vifs) {
+      auto& vif = v.as_object();
+      ensure_tap(string_or(vif, "devname"));
+      auto port = string_or(vif, "port_id");
+      cmd.push_back("-netdev");
+      cmd.push_back("tap,id=vif-" + port + ",ifname=" + string_or(vif, "devname") +
+                    ",script=no,downscript=no");
+      cmd.push_back("-device");
+      cmd.push_back("virtio-net-pci,netdev=vif-" + port + ",id=nic-" + port +
+                    ",mac=" + string_or(vif, "mac") +
+                    ",host_mtu=" + std::to_string(int_or(vif, "mtu", 1500)));
+    }
+  } else if (!settings_.metadata_relay.empty()) {
     // QEMU's user-mode network, closed to everything (restrict=on) but its own DHCP and the
     // metadata address, where the relay answers for this server. The link-local network keeps
     // the guest's address out of every real one.
@@ -510,7 +524,92 @@ void QemuDriver::start(const std::string& uuid, bool incoming) {
   std::error_code ignored;
   fs::remove(d / "qmp.sock", ignored);
   fs::remove(d / "serial.sock", ignored);
-  check_process(cmd, std::chrono::seconds(60));
+  check_process(spec.vifs.empty() ? cmd : in_host_namespace(cmd), std::chrono::seconds(60));
+}
+
+std::vector<std::string> QemuDriver::in_host_namespace(std::vector<std::string> argv) const {
+  if (settings_.host_namespace.empty()) return argv;
+  argv.insert(argv.begin(), {"ip", "netns", "exec", settings_.host_namespace});
+  return argv;
+}
+
+void QemuDriver::ensure_tap(const std::string& devname) const {
+  if (devname.empty() || devname.size() > 15 || devname.find_first_of("/ ,=") != std::string::npos)
+    throw std::runtime_error("bad tap device name " + devname);
+  if (run_process(in_host_namespace({"ip", "link", "show", "dev", devname}),
+                  std::chrono::seconds(10))
+          .exit_code == 0)
+    return;
+  check_process(in_host_namespace({"ip", "tuntap", "add", "dev", devname, "mode", "tap"}),
+                std::chrono::seconds(10));
+}
+
+void QemuDriver::remove_tap(const std::string& devname) const {
+  if (devname.empty()) return;
+  run_process(in_host_namespace({"ip", "link", "del", "dev", devname}), std::chrono::seconds(10));
+}
+
+void QemuDriver::attach_interface(const InstanceSpec& instance, const json::object& vif) {
+  auto spec = load_spec(instance.uuid);
+  auto port = string_or(vif, "port_id");
+  spec.vifs = instance.vifs;
+  save_spec(spec);
+  ensure_tap(string_or(vif, "devname"));
+  if (!pid(instance.uuid)) return;
+  try {
+    monitor(instance.uuid, "netdev_add",
+            json::object{{"type", "tap"},
+                         {"id", "vif-" + port},
+                         {"ifname", string_or(vif, "devname")},
+                         {"script", "no"},
+                         {"downscript", "no"}});
+  } catch (const std::exception& e) {
+    if (std::string(e.what()).find("Duplicate") == std::string::npos) throw;  // a replay
+  }
+  std::string last_error;
+  for (int slot = 0; slot < 4; ++slot) {
+    try {
+      monitor(instance.uuid, "device_add",
+              json::object{{"driver", "virtio-net-pci"},
+                           {"netdev", "vif-" + port},
+                           {"id", "nic-" + port},
+                           {"mac", string_or(vif, "mac")},
+                           {"host_mtu", int_or(vif, "mtu", 1500)},
+                           {"bus", "hotplug" + std::to_string(slot)}});
+      return;
+    } catch (const std::exception& e) {
+      last_error = e.what();
+      if (last_error.find("Duplicate") != std::string::npos) return;  // a replay: it is there
+    }
+  }
+  throw Conflict("Failed to attach network adapter device to " + instance.uuid + ": " + last_error);
+}
+
+void QemuDriver::detach_interface(const InstanceSpec& instance, const json::object& vif) {
+  auto spec = load_spec(instance.uuid);
+  auto port = string_or(vif, "port_id");
+  spec.vifs = instance.vifs;
+  save_spec(spec);
+  if (pid(instance.uuid)) {
+    try {
+      monitor(instance.uuid, "device_del", json::object{{"id", "nic-" + port}});
+      // The guest lets go of the device (ACPI hot-unplug); then its backend goes.
+      for (int i = 0; i < 100; ++i) {
+        auto devices =
+            monitor(instance.uuid, "qom-list", json::object{{"path", "/machine/peripheral"}});
+        bool present = false;
+        if (devices.is_array())
+          for (auto& d : devices.as_array())
+            if (string_or(d.as_object(), "name") == "nic-" + port) present = true;
+        if (!present) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      monitor(instance.uuid, "netdev_del", json::object{{"id", "vif-" + port}});
+    } catch (const std::exception& e) {
+      spdlog::warn("qemu: detaching {} from {}: {}", port, instance.uuid, e.what());
+    }
+  }
+  remove_tap(string_or(vif, "devname"));
 }
 
 void QemuDriver::stop(const std::string& uuid, bool graceful) {
@@ -568,6 +667,7 @@ void QemuDriver::spawn(const InstanceSpec& instance) {
   } catch (...) {
     std::error_code ignored;
     if (auto p = pid(instance.uuid)) ::kill(*p, SIGKILL);
+    for (auto& v : instance.vifs) remove_tap(string_or(v.as_object(), "devname"));
     fs::remove_all(d, ignored);
     throw;
   }
@@ -577,6 +677,8 @@ void QemuDriver::destroy(const std::string& uuid) {
   auto d = dir(uuid);
   if (!fs::exists(d)) return;
   stop(uuid, false);
+  if (fs::exists(d / "spec.json"))
+    for (auto& v : load_spec(uuid).vifs) remove_tap(string_or(v.as_object(), "devname"));
   fs::remove_all(d);
 }
 

@@ -36,9 +36,12 @@ struct QemuSettings {
   bool force_config_drive = true;
   // How long a guest has to power off on ACPI's power button before it is stopped hard.
   std::chrono::seconds shutdown_timeout{10};
-  // Without Nubo networking on the host: the command (shell words) QEMU's user-mode network runs
-  // for each connection to 169.254.169.254:80, given "--instance ID --project ID" more; empty: no
-  // NIC at all.
+  // The network namespace the network agent's devices live in (its [network] host_namespace,
+  // for tests): the servers' taps are made there and QEMU runs in it. Empty: the host's own.
+  std::string host_namespace;
+  // Without Nubo networking on the host (a server with no ports): the command (shell words) QEMU's
+  // user-mode network runs for each connection to 169.254.169.254:80, given "--instance ID
+  // --project ID" more; empty: no NIC at all.
   std::string metadata_relay;
   // The image cache (_base/): files no server uses and nobody used for max_age are removed,
   // checked every interval (Nova's [image_cache] remove_unused_original_minimum_age_seconds and
@@ -84,6 +87,10 @@ class QemuDriver : public ComputeDriver {
   // everything the guest writes either way.
   ConsoleEndpoint console(const std::string& uuid, const std::string& protocol) const override;
   std::string snapshot(const std::string& uuid, const std::string& disk_format) override;
+  // NICs hot-plugged over QMP (a virtio-net device on a free PCIe root port, its tap opened by
+  // QEMU); a server that does not run gets or loses the NIC at its next start.
+  void attach_interface(const InstanceSpec& instance, const json::object& vif) override;
+  void detach_interface(const InstanceSpec& instance, const json::object& vif) override;
   void periodic_tasks() override;
   // Rotates the console logs grown past console_log_max_bytes.
   void rotate_console_logs();
@@ -118,6 +125,12 @@ class QemuDriver : public ComputeDriver {
   // Stops QEMU: ACPI power-down first when `graceful`, then quit, then SIGKILL.
   void stop(const std::string& uuid, bool graceful);
   void save_spec(const InstanceSpec& spec);
+  // A NIC's tap device: made (persistent, so that it keeps its place on the bridge while QEMU
+  // restarts) when missing, and removed with its server.
+  void ensure_tap(const std::string& devname) const;
+  void remove_tap(const std::string& devname) const;
+  // A command run in the host namespace.
+  std::vector<std::string> in_host_namespace(std::vector<std::string> argv) const;
   InstanceSpec load_spec(const std::string& uuid) const;
   json::value monitor(const std::string& uuid, const std::string& command,
                       const json::object& arguments = {}) const;
