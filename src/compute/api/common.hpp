@@ -43,6 +43,7 @@ void add_aggregate_routes(std::vector<Route>& routes, ComputeService& s);
 void add_server_routes(std::vector<Route>& routes, ComputeService& s);
 void add_usage_routes(std::vector<Route>& routes, ComputeService& s);
 void add_migration_routes(std::vector<Route>& routes, ComputeService& s);
+void add_network_proxy_routes(std::vector<Route>& routes, ComputeService& s);
 void add_image_routes(std::vector<Route>& routes, ComputeService& s);
 
 }  // namespace nubo::compute::api

@@ -1,5 +1,7 @@
-// The image proxy (/v2.1/images, removed in 2.36): Glance's images as Nova's v2.1 API showed them,
-// fetched as the caller so that the image service's own rules decide what they see and change.
+// The proxy APIs removed in 2.36: the image proxy (/v2.1/images), Glance's images as Nova's v2.1
+// API showed them, and the read-only network proxy (/v2.1/os-networks), Neutron's networks as
+// Nova shows them since nova-network is gone; both fetched as the caller so that the other
+// service's own rules decide what they see.
 #include <algorithm>
 
 #include "compute/api/common.hpp"
@@ -199,6 +201,65 @@ void add_image_routes(std::vector<Route>& routes, ComputeService& s) {
     r.status = 204;
     return r;
   }));
+}
+
+void add_network_proxy_routes(std::vector<Route>& routes, ComputeService& s) {
+  // Nova's view: every field nova-network had, only id and label still filled (admins see more
+  // of them, all null).
+  auto view = [](Context& ctx, const json::object& n) {
+    static const char* const fields[] = {"cidr", "netmask", "gateway",    "broadcast", "dns1",
+                                         "dns2", "cidr_v6", "gateway_v6", "netmask_v6"};
+    static const char* const admin_fields[] = {"created_at",
+                                               "updated_at",
+                                               "deleted_at",
+                                               "deleted",
+                                               "injected",
+                                               "bridge",
+                                               "vlan",
+                                               "vpn_public_address",
+                                               "vpn_public_port",
+                                               "vpn_private_address",
+                                               "dhcp_start",
+                                               "project_id",
+                                               "host",
+                                               "bridge_interface",
+                                               "multi_host",
+                                               "priority",
+                                               "rxtx_base",
+                                               "mtu",
+                                               "dhcp_server",
+                                               "enable_dhcp",
+                                               "share_address"};
+    json::object v{{"id", n.at("id")}, {"label", n.at("name")}};
+    for (auto* f : fields) v[f] = nullptr;
+    if (ctx.allowed("context_is_admin", {}))
+      for (auto* f : admin_fields) v[f] = nullptr;
+    return v;
+  };
+  auto networks = [&s](Context& ctx, const NetworkFilters& filters) {
+    ctx.authorize("os_compute_api:os-networks:list", {{"project_id", ctx.auth->project_id}});
+    if (!s.network()) return std::vector<json::object>{};
+    return s.network()->list(&*ctx.auth, "networks", filters);
+  };
+  routes.push_back(proxy("GET", "/v2.1/os-networks", [networks, view](Context& ctx) {
+    json::array out;
+    for (auto& n : networks(ctx, {})) out.push_back(view(ctx, n));
+    return json_response(200, json::object{{"networks", std::move(out)}});
+  }));
+  routes.push_back(proxy("GET", "/v2.1/os-networks/{id}", [networks, view](Context& ctx) {
+    auto found = networks(ctx, {{"id", ctx.param("id")}});
+    if (found.empty()) throw NotFound("Network could not be found.");
+    return json_response(200, json::object{{"network", view(ctx, found.front())}});
+  }));
+  // nova-network's writes are gone (410), as in Nova.
+  for (auto* path : {"/v2.1/os-networks", "/v2.1/os-networks/add", "/v2.1/os-networks/{id}",
+                     "/v2.1/os-networks/{id}/action"}) {
+    auto gone = [](Context&) -> http::Response { throw ApiError(410, "Gone", "Gone"); };
+    if (std::string(path) == "/v2.1/os-networks/{id}")
+      routes.push_back(proxy("DELETE", path, gone));
+    else
+      routes.push_back(proxy("POST", path, gone));
+  }
 }
 
 }  // namespace nubo::compute::api

@@ -77,6 +77,13 @@ void add_server_action_routes(std::vector<Route>& routes, ComputeService& s) {
         auto& args = action_args(body, action);
         auto id = ctx.param("id");
         auto c = caller(ctx);
+        if (action == "addSecurityGroup" || action == "removeSecurityGroup") {
+          require_object(args, action);
+          auto name = string_or(args.as_object(), "name");
+          if (name.empty()) throw BadRequest("Security group name cannot be empty");
+          s.change_security_group(c, id, name, action == "addSecurityGroup");
+          return empty(202);
+        }
         if (action == "os-getConsoleOutput") {
           std::optional<long> length;
           if (args.is_object()) {

@@ -133,6 +133,11 @@ std::map<std::string, std::string> default_policy() {
       {"os_compute_api:os-instance-actions:events:details", admin},
       {"os_compute_api:ips:index", "rule:project_reader_or_admin"},
       {"os_compute_api:ips:show", "rule:project_reader_or_admin"},
+      {"os_compute_api:os-networks:list", "rule:project_reader_or_admin"},
+      {"os_compute_api:os-networks:view", "rule:project_reader_or_admin"},
+      {"os_compute_api:os-security-groups:add", "rule:project_member_or_admin"},
+      {"os_compute_api:os-security-groups:remove", "rule:project_member_or_admin"},
+      {"os_compute_api:os-security-groups:list", "rule:project_reader_or_admin"},
       {"os_compute_api:os-attach-interfaces:list", "rule:project_reader_or_admin"},
       {"os_compute_api:os-attach-interfaces:show", "rule:project_reader_or_admin"},
       {"os_compute_api:os-attach-interfaces:create", "rule:project_member_or_admin"},
@@ -274,6 +279,7 @@ ServiceSpec make_service_spec(std::shared_ptr<ComputeService> service,
   add_usage_routes(spec.routes, s);
   add_migration_routes(spec.routes, s);
   if (s.images()) add_image_routes(spec.routes, s);
+  add_network_proxy_routes(spec.routes, s);
   spec.render_error = render_nova_error;
   spec.validator = std::move(validator);
   spec.microversions =

@@ -99,6 +99,34 @@ std::string lines(const std::vector<std::string>& items) {
 Answer text(std::string body) { return Answer{"text/plain; charset=UTF-8", std::move(body)}; }
 Answer json_answer(const json::value& v) { return Answer{"application/json", json::serialize(v)}; }
 
+json::object network_data(const InstanceSpec& instance) {
+  // Nova's network_data.json: a link per NIC (its tap and MAC), its networks (DHCP for IPv4 on
+  // a subnet, as the guests here configure them) and the DNS services none are given here.
+  json::array links, networks;
+  int n = 0;
+  for (auto& v : instance.vifs) {
+    auto& vif = v.as_object();
+    auto link = string_or(vif, "devname");
+    links.push_back(json::object{{"id", link},
+                                 {"vif_id", string_or(vif, "port_id")},
+                                 {"type", "bridge"},
+                                 {"mtu", int_or(vif, "mtu", 1500)},
+                                 {"ethernet_mac_address", string_or(vif, "mac")}});
+    if (auto* ips = vif.if_contains("ips"); ips && ips->is_array())
+      for (auto& ip : ips->as_array()) {
+        auto& o = ip.as_object();
+        if (string_or(o, "type") != "fixed") continue;
+        networks.push_back(
+            json::object{{"id", "network" + std::to_string(n++)},
+                         {"type", int_or(o, "version", 4) == 6 ? "ipv6_dhcp" : "ipv4_dhcp"},
+                         {"link", link},
+                         {"network_id", string_or(vif, "network_id")}});
+      }
+  }
+  return json::object{
+      {"links", std::move(links)}, {"networks", std::move(networks)}, {"services", json::array{}}};
+}
+
 std::optional<Answer> lookup_openstack(const InstanceSpec& instance,
                                        const std::vector<std::string>& parts,
                                        const std::string& password) {
@@ -135,8 +163,7 @@ std::optional<Answer> lookup_openstack(const InstanceSpec& instance,
       (file == "vendor_data2.json" && *version >= kNewton))
     return json_answer(json::object{});
   if (file == "network_data.json" && *version >= kLiberty)
-    return json_answer(json::object{
-        {"links", json::array{}}, {"networks", json::array{}}, {"services", json::array{}}});
+    return json_answer(network_data(instance));
   return std::nullopt;
 }
 
@@ -249,8 +276,7 @@ std::map<std::string, std::string> config_drive_files(const InstanceSpec& instan
   auto latest = "openstack/latest/";
   files[std::string(latest) + "meta_data.json"] =
       json::serialize(openstack_meta_data(instance, true));
-  files[std::string(latest) + "network_data.json"] =
-      R"({"links": [], "networks": [], "services": []})";
+  files[std::string(latest) + "network_data.json"] = json::serialize(network_data(instance));
   files[std::string(latest) + "vendor_data.json"] = "{}";
   files[std::string(latest) + "vendor_data2.json"] = "{}";
   auto tree = ec2_tree(instance);

@@ -234,6 +234,10 @@ class ComputeService {
                                 const std::string& port_id, const std::string& fixed_ip,
                                 const json::value& tag);
   void detach_interface(const Caller& c, const std::string& id, const std::string& port_id);
+  // addSecurityGroup / removeSecurityGroup: the group (a name or id in the caller's project) set
+  // on or taken off every port of the server; the network agents apply it at once.
+  void change_security_group(const Caller& c, const std::string& id, const std::string& group,
+                             bool add);
   std::vector<json::object> create_servers(const Caller& c, const ServerRequest& r);
   std::vector<json::object> list_servers(const Caller& c, const ServerQuery& q);
   json::object show_server(const Caller& c, const std::string& id);

@@ -539,4 +539,50 @@ void ComputeService::detach_interface(const Caller& c, const std::string& id,
   });
 }
 
+void ComputeService::change_security_group(const Caller& c, const std::string& id,
+                                           const std::string& group, bool add) {
+  auto row = interface_server(
+      c, id,
+      add ? "os_compute_api:os-security-groups:add" : "os_compute_api:os-security-groups:remove",
+      nullptr);
+  if (!network_)
+    throw ApiError(501, "Network driver does not support this function.", "NotImplemented");
+  std::string group_id, group_name;
+  for (auto& g : network_->list(&c.auth, "security-groups", {{"project_id", c.project()}}))
+    if (string_or(g, "name") == group || string_or(g, "id") == group) {
+      if (!group_id.empty())
+        throw Conflict("Multiple security groups found matching '" + group +
+                       "'. Use an ID to be more specific.");
+      group_id = string_or(g, "id");
+      group_name = string_or(g, "name");
+    }
+  if (group_id.empty())
+    throw NotFound("Security group " + group + " not found for project " + c.project() + ".");
+  auto ports = network_->list(nullptr, "ports", {{"device_id", id}});
+  if (ports.empty()) throw BadRequest("Instance " + id + " has no ports to apply a group to.");
+  bool member = false;
+  for (auto& p : ports)
+    for (auto& g : array_of(p, "security_groups"))
+      if (g.is_string() && g.as_string() == group_id) member = true;
+  if (add && member)
+    throw BadRequest("Security group " + group_name + " is already associated with the instance " +
+                     id);
+  if (!add && !member)
+    throw BadRequest("Security group " + group_name + " not associated with the instance " + id);
+  for (auto& p : ports) {
+    json::array groups;
+    for (auto& g : array_of(p, "security_groups"))
+      if (!(g.is_string() && g.as_string() == group_id)) groups.push_back(g);
+    if (add) groups.push_back(json::value(group_id));
+    network_->update("ports", string_or(p, "id"), json::object{{"security_groups", groups}});
+  }
+  db_->write([&](soci::session& s) {
+    json::array names;
+    for (auto& g : array_of(row, "security_groups"))
+      if (string_or(g.as_object(), "name") != group_name) names.push_back(g);
+    if (add) names.push_back(json::object{{"name", group_name}});
+    db::update(s, st::instance, id, json::object{{"security_groups", names}});
+  });
+}
+
 }  // namespace nubo::compute

@@ -1310,6 +1310,14 @@ TEST(Servers, ServersOnNetworksGetTheirPortsAddressesAndInterfaces) {
   EXPECT_EQ(text(first, "OS-EXT-IPS:type"), "fixed");
   EXPECT_EQ(text(first, "OS-EXT-IPS-MAC:mac_addr"), text(port, "mac_address"));
   EXPECT_EQ(c.nova("GET", "/v2.1/servers/" + id + "/ips/net1", alice).status, 200);
+  // The guest's network_data.json names its NIC.
+  auto data = c.metadata("/openstack/latest/network_data.json", id, project);
+  ASSERT_EQ(data.status, 200) << data.body;
+  auto nd = json::parse(data.body).as_object();
+  ASSERT_EQ(nd.at("links").as_array().size(), 1u) << data.body;
+  EXPECT_EQ(text(nd.at("links").as_array().front().as_object(), "ethernet_mac_address"),
+            text(port, "mac_address"));
+  EXPECT_EQ(text(nd.at("networks").as_array().front().as_object(), "type"), "ipv4_dhcp");
   EXPECT_EQ(c.nova("GET", "/v2.1/servers/" + id + "/ips/nope", alice).status, 404);
 
   // What a create may not ask for.
@@ -1382,4 +1390,79 @@ TEST(Servers, ServersOnNetworksGetTheirPortsAddressesAndInterfaces) {
   delete_and_wait(id);
   EXPECT_TRUE(c.ports("device_id", id).empty()) << "the port made for the server outlived it";
   EXPECT_TRUE(c.ports("id", text(port, "id")).empty());
+}
+
+TEST(Servers, GetMeANetworkSecurityGroupActionsAndTheNetworkProxy) {
+  Cloud c;
+  auto& network = c.with_network();
+  auto bob = c.member("net-bob");
+  auto project = c.project("net-bob");
+  auto text = [](const json::object& o, const char* key) {
+    return std::string(o.at(key).as_string());
+  };
+  // networks: auto with nothing to use (2.37): the project's network is made at build.
+  auto r = c.nova("POST", "/v2.1/servers", bob,
+                  json::object{{"server", json::object{{"name", "auto"},
+                                                       {"flavorRef", "1"},
+                                                       {"imageRef", kImage},
+                                                       {"networks", "auto"}}}},
+                  "2.37");
+  ASSERT_EQ(r.status, 202) << r.raw;
+  auto id = text(r.body.at("server").as_object(), "id");
+  auto server = c.wait_for(bob, id, "ACTIVE");
+  EXPECT_TRUE(server.at("addresses").as_object().contains("auto_allocated_network"))
+      << json::serialize(server);
+  // The same network again for the next one (no second topology).
+  auto again = c.nova("POST", "/v2.1/servers", bob,
+                      json::object{{"server", json::object{{"name", "auto2"},
+                                                           {"flavorRef", "1"},
+                                                           {"imageRef", kImage},
+                                                           {"networks", "auto"}}}},
+                      "2.37");
+  ASSERT_EQ(again.status, 202) << again.raw;
+  c.wait_for(bob, text(again.body.at("server").as_object(), "id"), "ACTIVE");
+  AuthContext auth;
+  auth.project_id = project;
+  auth.roles = {"admin"};
+  Caller admin{auth, [](const std::string&, const PolicyTarget&) { return true; }};
+  network::ListParams mine;
+  mine.filters = {{"project_id", project}};
+  EXPECT_EQ(network.list(admin, network::Kind::network, mine).items.size(), 1u);
+
+  // addSecurityGroup / removeSecurityGroup change the ports' groups.
+  auto web = network.create(admin, network::Kind::security_group,
+                            json::object{{"name", "web"}, {"project_id", project}});
+  auto action = [&](const std::string& name, const std::string& group) {
+    return c.nova("POST", "/v2.1/servers/" + id + "/action", bob,
+                  json::object{{name, json::object{{"name", group}}}});
+  };
+  auto port_groups = [&] {
+    auto ports = c.ports("device_id", id);
+    return ports.front().at("security_groups").as_array().size();
+  };
+  EXPECT_EQ(port_groups(), 1u) << "the default group";
+  EXPECT_EQ(action("addSecurityGroup", "web").status, 202);
+  EXPECT_EQ(port_groups(), 2u);
+  EXPECT_EQ(action("addSecurityGroup", "web").status, 400) << "already there";
+  EXPECT_EQ(action("addSecurityGroup", "nope").status, 404);
+  auto shown = c.nova("GET", "/v2.1/servers/" + id, bob).body.at("server").as_object();
+  EXPECT_EQ(shown.at("security_groups").as_array().size(), 2u) << json::serialize(shown);
+  EXPECT_EQ(action("removeSecurityGroup", text(web, "id")).status, 202);
+  EXPECT_EQ(port_groups(), 1u);
+  EXPECT_EQ(action("removeSecurityGroup", "web").status, 400) << "not there any more";
+
+  // The network proxy (before 2.36): id and label only; gone after.
+  auto proxied = c.nova("GET", "/v2.1/os-networks", bob);
+  ASSERT_EQ(proxied.status, 200) << proxied.raw;
+  auto& nets = proxied.body.at("networks").as_array();
+  ASSERT_EQ(nets.size(), 1u);
+  EXPECT_EQ(text(nets.front().as_object(), "label"), "auto_allocated_network");
+  EXPECT_TRUE(nets.front().as_object().at("cidr").is_null());
+  auto one = c.nova("GET", "/v2.1/os-networks/" + text(nets.front().as_object(), "id"), bob);
+  EXPECT_EQ(one.status, 200) << one.raw;
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-networks/" + uuid4(), bob).status, 404);
+  EXPECT_EQ(c.nova("GET", "/v2.1/os-networks", bob, {}, "2.36").status, 404);
+  EXPECT_EQ(
+      c.nova("POST", "/v2.1/os-networks", bob, json::object{{"network", json::object{}}}).status,
+      410);
 }
