@@ -45,7 +45,9 @@ void NetworkAgent::start() {
         return nullptr;
       },
       true);
-  bus_->call("network", "register_agent", json::object{{"host", settings_.host}}, kCallTimeout);
+  bus_->call("network", "register_agent",
+             json::object{{"host", settings_.host}, {"network_node", settings_.network_node}},
+             kCallTimeout);
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -183,11 +185,14 @@ void serve_agents(const std::shared_ptr<NetworkService>& service, const std::sha
         if (m.method == "register_agent") {
           std::lock_guard lock(registry->mutex);
           registry->hosts.insert(host);
+          s->agent_heartbeat(host, bool_or(m.body, "network_node", true));
           spdlog::info("network: agent on host {} registered", host);
           return nullptr;
         }
-        if (m.method == "get_host_state")
+        if (m.method == "get_host_state") {
+          s->agent_heartbeat(host, bool_or(m.body, "network_node", true));
           return s->host_state(host, bool_or(m.body, "network_node", true));
+        }
         if (m.method == "update_port_status") {
           s->set_port_status(strings_of(m.body, "up"), strings_of(m.body, "down"));
           return nullptr;

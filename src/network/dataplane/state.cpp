@@ -104,6 +104,11 @@ HostState parse_host_state(const json::object& o) {
       if (pair.is_object())
         port.allowed_address_pairs.push_back({string_or(pair.as_object(), "ip_address"),
                                               string_or(pair.as_object(), "mac_address")});
+    for (auto& opt : array_at(p, "extra_dhcp_opts"))
+      if (opt.is_object())
+        port.extra_dhcp_opts.push_back(
+            {string_or(opt.as_object(), "opt_name"), string_or(opt.as_object(), "opt_value"),
+             static_cast<int>(int_or(opt.as_object(), "ip_version", 4))});
     h.ports.push_back(std::move(port));
   }
   for (auto& v : array_at(o, "security_groups")) {

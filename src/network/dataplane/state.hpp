@@ -44,6 +44,13 @@ struct AddressPair {
   std::string ip_address, mac_address;  // ip_address may be a CIDR
 };
 
+// One of a port's extra_dhcp_opts (a DHCP option by name or number, for IPv4 or IPv6).
+struct DhcpOption {
+  std::string name, value;
+  int ip_version = 4;
+  bool operator==(const DhcpOption&) const = default;
+};
+
 struct Port {
   std::string id, network_id, mac_address, device_owner, device_id, project_id;
   bool admin_state_up = true;
@@ -51,6 +58,7 @@ struct Port {
   std::vector<FixedIp> fixed_ips;
   std::vector<AddressPair> allowed_address_pairs;
   std::vector<std::string> security_groups;
+  std::vector<DhcpOption> extra_dhcp_opts;
   bool is_dhcp() const { return device_owner == "network:dhcp"; }
   bool is_router_interface() const { return device_owner == "network:router_interface"; }
   bool is_router_gateway() const { return device_owner == "network:router_gateway"; }

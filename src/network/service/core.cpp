@@ -1248,6 +1248,15 @@ json::object NetworkService::ip_availability(const Caller& c, const std::string&
   return all.front().as_object();
 }
 
+void NetworkService::agent_heartbeat(const std::string& host, bool network_node) {
+  std::lock_guard lock(state_->agents_mutex);
+  auto now = std::chrono::system_clock::now();
+  auto [it, fresh] = state_->agents.try_emplace(host);
+  if (fresh) it->second.started_at = iso8601(now, false, false);
+  it->second.network_node = network_node;
+  it->second.heartbeat = now;
+}
+
 json::array NetworkService::agents(const Caller& c, const ListParams& params) {
   json::array out;
   // Agents are an admin's view: others get an empty list, as Neutron's policy filters it.
@@ -1256,37 +1265,46 @@ json::array NetworkService::agents(const Caller& c, const ListParams& params) {
     const char* type;
     const char* binary;
     const char* topic;
+    bool network_node_only;
   };
-  for (auto role : {Role{"DHCP agent", "neutron-dhcp-agent", "dhcp_agent"},
-                    Role{"L3 agent", "neutron-l3-agent", "l3_agent"},
-                    Role{"Linux bridge agent", "neutron-linuxbridge-agent", "N/A"},
-                    Role{"Metadata agent", "neutron-metadata-agent", "N/A"}}) {
-    // A stable id per host and role.
-    std::string seed = settings_.host + "/" + role.binary;
-    std::string hex = hex_encode(seed).substr(0, 32);
-    while (hex.size() < 32) hex += "0";
-    std::string id = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
-                     hex.substr(16, 4) + "-" + hex.substr(20, 12);
-    json::object a{{"id", id},
-                   {"agent_type", role.type},
-                   {"binary", role.binary},
-                   {"topic", role.topic},
-                   {"host", settings_.host},
-                   {"admin_state_up", true},
-                   {"alive", true},
-                   {"availability_zone",
-                    std::string(role.topic) == "N/A" ? json::value(nullptr) : json::value("nova")},
-                   {"configurations", json::object{}},
-                   {"created_at", "2024-01-01 00:00:00"},
-                   {"started_at", "2024-01-01 00:00:00"},
-                   {"heartbeat_timestamp", iso8601(std::chrono::system_clock::now(), false, false)},
-                   {"description", nullptr},
-                   {"resources_synced", nullptr}};
-    bool keep = true;
-    for (auto& [key, value] : params.filters)
-      if (!matches(a, key, {value})) keep = false;
-    if (keep) out.push_back(std::move(a));
+  std::map<std::string, State::Agent> agents;
+  {
+    std::lock_guard lock(state_->agents_mutex);
+    agents = state_->agents;
   }
+  auto now = std::chrono::system_clock::now();
+  for (auto& [host, agent] : agents)
+    for (auto role : {Role{"DHCP agent", "neutron-dhcp-agent", "dhcp_agent", true},
+                      Role{"L3 agent", "neutron-l3-agent", "l3_agent", true},
+                      Role{"Linux bridge agent", "neutron-linuxbridge-agent", "N/A", false},
+                      Role{"Metadata agent", "neutron-metadata-agent", "N/A", false}}) {
+      if (role.network_node_only && !agent.network_node) continue;
+      // A stable id per host and role.
+      std::string seed = host + "/" + role.binary;
+      std::string hex = hex_encode(seed).substr(0, 32);
+      while (hex.size() < 32) hex += "0";
+      std::string id = hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" +
+                       hex.substr(16, 4) + "-" + hex.substr(20, 12);
+      json::object a{{"id", id},
+                     {"agent_type", role.type},
+                     {"binary", role.binary},
+                     {"topic", role.topic},
+                     {"host", host},
+                     {"admin_state_up", true},
+                     {"alive", now - agent.heartbeat < std::chrono::seconds(75)},
+                     {"availability_zone", std::string(role.topic) == "N/A" ? json::value(nullptr)
+                                                                            : json::value("nova")},
+                     {"configurations", json::object{}},
+                     {"created_at", agent.started_at},
+                     {"started_at", agent.started_at},
+                     {"heartbeat_timestamp", iso8601(agent.heartbeat, false, false)},
+                     {"description", nullptr},
+                     {"resources_synced", nullptr}};
+      bool keep = true;
+      for (auto& [key, value] : params.filters)
+        if (!matches(a, key, {value})) keep = false;
+      if (keep) out.push_back(std::move(a));
+    }
   return out;
 }
 

@@ -63,9 +63,9 @@ json::object NetworkService::host_state(const std::string& host, bool network_no
     std::set<std::string> network_ids, group_ids;
     for (auto& [id, p] : all_ports) {
       if (!served(p, host, network_node)) continue;
-      auto view = pick(
-          p, {"id", "network_id", "mac_address", "device_owner", "device_id", "project_id",
-              "admin_state_up", "port_security_enabled", "fixed_ips", "allowed_address_pairs"});
+      auto view = pick(p, {"id", "network_id", "mac_address", "device_owner", "device_id",
+                           "project_id", "admin_state_up", "port_security_enabled", "fixed_ips",
+                           "allowed_address_pairs", "extra_dhcp_opts"});
       json::array groups;
       auto [from, to] = groups_of_port.equal_range(id);
       for (auto it = from; it != to; ++it) {

@@ -41,6 +41,15 @@ using Tx = NetworkService::Tx;
 struct NetworkService::State {
   std::atomic<std::uint64_t> generation{1};
   std::map<std::string, ipam::Address> ip_hints;
+  // The agents that reported in, by host (kept in memory: an agent reports again within its
+  // resync interval, and registers again when it or this service restarts).
+  struct Agent {
+    bool network_node = true;
+    std::string started_at;
+    std::chrono::system_clock::time_point heartbeat;
+  };
+  std::mutex agents_mutex;
+  std::map<std::string, Agent> agents;
 };
 
 namespace detail {

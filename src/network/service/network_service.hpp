@@ -135,7 +135,11 @@ class NetworkService {
   json::array ip_availabilities(const Caller& c, const ListParams& params);
   json::object ip_availability(const Caller& c, const std::string& network_id);
 
-  // Agents this deployment runs (the network agent's roles on each host).
+  // An agent's report (its registration, and every state it fetches): it is alive.
+  void agent_heartbeat(const std::string& host, bool network_node);
+  // Agents that reported in: the network agent's roles on each host (Linux bridge and metadata;
+  // DHCP and L3 on network nodes), alive while the last report is younger than 75 s (Neutron's
+  // agent_down_time).
   json::array agents(const Caller& c, const ListParams& params);
   json::object agent(const Caller& c, const std::string& id);
 

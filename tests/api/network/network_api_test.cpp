@@ -497,7 +497,21 @@ TEST(Network, QuotasRefuseBeyondTheLimit) {
 
 TEST(Network, TheAgentReportsPortsBoundToItsHost) {
   Cloud c;
+  EXPECT_TRUE(c.net("GET", "/v2.0/agents").body.at("agents").as_array().empty())
+      << "no agent has reported yet";
   c.start_agent("h1");
+  // The agent's roles on its host (a network node: DHCP and L3 too), alive.
+  auto agents = c.net("GET", "/v2.0/agents").body.at("agents").as_array();
+  ASSERT_EQ(agents.size(), 4u);
+  for (auto& a : agents) {
+    EXPECT_EQ(a.as_object().at("host").as_string(), "h1");
+    EXPECT_TRUE(a.as_object().at("alive").as_bool());
+  }
+  auto l3 = c.net("GET", "/v2.0/agents?agent_type=L3+agent").body.at("agents").as_array();
+  ASSERT_EQ(l3.size(), 1u);
+  EXPECT_EQ(
+      c.net("GET", "/v2.0/agents/" + std::string(l3[0].as_object().at("id").as_string())).status,
+      200);
   auto network = c.create("networks", "network", {{"name", "wired"}});
   c.create("subnets", "subnet",
            {{"network_id", network.at("id")}, {"cidr", "10.8.0.0/24"}, {"ip_version", 4}});

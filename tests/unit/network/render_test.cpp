@@ -228,6 +228,24 @@ TEST(Render, DhcpHostsAndOptions) {
   auto ranges = kernel::dhcp_ranges(net);
   ASSERT_EQ(ranges.size(), 1u) << "IPv4 only";
   EXPECT_TRUE(contains(ranges[0], ",10.0.0.0,static,255.255.255.0,"));
+  // A port's extra_dhcp_opts: its host entry tagged, its options for that tag only (by name or
+  // number; IPv6 ones and values that would break the file left out).
+  for (auto& p : state.ports)
+    if (p.mac_address == "fa:16:3e:00:00:01")
+      p.extra_dhcp_opts = {{"tftp-server", "192.0.2.7", 4},
+                           {"67", "pxelinux.0", 4},
+                           {"dns-server", "2001:db8::1", 6},
+                           {"domain-name", "a\nb", 4}};
+  hosts = kernel::render_dhcp_hosts(state, net, "openstacklocal");
+  auto tagged = hosts.substr(0, hosts.find('\n'));
+  EXPECT_TRUE(contains(tagged, "fa:16:3e:00:00:01,set:p")) << hosts;
+  auto tag = tagged.substr(tagged.find("set:") + 4, 12);
+  options = kernel::render_dhcp_options(state, net);
+  EXPECT_TRUE(contains(options, "tag:" + tag + ",option:tftp-server,192.0.2.7\n")) << options;
+  EXPECT_TRUE(contains(options, "tag:" + tag + ",67,pxelinux.0\n")) << options;
+  EXPECT_FALSE(contains(options, "2001:db8::1"));
+  EXPECT_FALSE(contains(options, "domain-name"));
+  EXPECT_FALSE(contains(hosts.substr(hosts.find('\n') + 1), "set:")) << "the other port";
 }
 
 TEST(Render, NftablesAcceptsTheTables) {

@@ -476,6 +476,12 @@ std::string dhcp_address(const HostState& state, const Network& network, const S
 namespace {
 bool dhcp_v4(const Subnet& s) { return s.enable_dhcp && s.ip_version == 4; }
 std::string tag_of(const Subnet& s) { return "s" + s.id.substr(0, 8); }
+// A port's own dnsmasq tag, for its extra_dhcp_opts (Neutron tags host entries likewise).
+std::string tag_of(const Port& p) { return "p" + p.id.substr(0, 11); }
+bool has_v4_options(const Port& p) {
+  return std::any_of(p.extra_dhcp_opts.begin(), p.extra_dhcp_opts.end(),
+                     [](auto& o) { return o.ip_version == 4 && !o.name.empty(); });
+}
 }  // namespace
 
 std::string render_dhcp_hosts(const HostState& state, const Network& network,
@@ -488,7 +494,9 @@ std::string render_dhcp_hosts(const HostState& state, const Network& network,
       if (!s || !dhcp_v4(*s)) continue;
       auto host = ip.ip_address;
       std::replace(host.begin(), host.end(), '.', '-');
-      lines.push_back(fmt::format("{},host-{}.{},{}", p.mac_address, host, domain, ip.ip_address));
+      lines.push_back(fmt::format("{},{}host-{}.{},{}", p.mac_address,
+                                  has_v4_options(p) ? "set:" + tag_of(p) + "," : "", host, domain,
+                                  ip.ip_address));
     }
   }
   std::sort(lines.begin(), lines.end());
@@ -512,6 +520,19 @@ std::string render_dhcp_options(const HostState& state, const Network& network) 
     if (!routes.empty()) {
       if (!s.gateway_ip.empty()) routes.push_back("0.0.0.0/0," + s.gateway_ip);
       out += fmt::format("{},option:classless-static-route,{}\n", tag, join(routes, ","));
+    }
+  }
+  // Ports' extra_dhcp_opts, by option name (dnsmasq's `option:` names) or number, after the
+  // subnets' (dnsmasq prefers the more specific tag).
+  for (auto& p : state.ports) {
+    if (p.network_id != network.id || !has_v4_options(p)) continue;
+    for (auto& o : p.extra_dhcp_opts) {
+      if (o.ip_version != 4 || o.name.empty()) continue;
+      bool numeric = std::all_of(o.name.begin(), o.name.end(),
+                                 [](unsigned char ch) { return std::isdigit(ch); });
+      // The value goes to dnsmasq's file as is; a newline would start another option.
+      if (o.value.find_first_of("\r\n") != std::string::npos) continue;
+      out += fmt::format("tag:{},{}{},{}\n", tag_of(p), numeric ? "" : "option:", o.name, o.value);
     }
   }
   return out;
