@@ -79,7 +79,7 @@ HostState parse_host_state(const json::object& o) {
       net.subnets.push_back({string_or(s, "id"), string_or(s, "cidr"), string_or(s, "gateway_ip"),
                              static_cast<int>(int_or(s, "ip_version", 4)),
                              bool_or(s, "enable_dhcp", false), strings_at(s, "dns_nameservers"),
-                             routes_at(s, "host_routes")});
+                             routes_at(s, "host_routes"), string_or(s, "ipv6_ra_mode")});
     }
     h.networks.push_back(std::move(net));
   }

@@ -22,6 +22,7 @@ struct Subnet {
   bool enable_dhcp = false;
   std::vector<std::string> dns_nameservers;
   std::vector<Route> host_routes;
+  std::string ipv6_ra_mode;  // IPv6: slaac, dhcpv6-stateless, dhcpv6-stateful or none ("")
 };
 
 struct Network {

@@ -86,8 +86,9 @@ json::object NetworkService::host_state(const std::string& host, bool network_no
                     "provider:physical_network", "mtu", "router:external", "admin_state_up"});
       json::array subnets;
       for (auto& sn : load_where(tx, Kind::subnet, db::Query{}.eq("network_id", id)))
-        subnets.push_back(pick(sn, {"id", "cidr", "ip_version", "gateway_ip", "enable_dhcp",
-                                    "dns_nameservers", "host_routes"}));
+        subnets.push_back(
+            pick(sn, {"id", "cidr", "ip_version", "gateway_ip", "enable_dhcp", "dns_nameservers",
+                      "host_routes", "ipv6_ra_mode", "ipv6_address_mode"}));
       view["subnets"] = std::move(subnets);
       networks.push_back(std::move(view));
     }

@@ -227,7 +227,14 @@ class LinuxDataplane final : public Dataplane {
       out += fmt::format("p {} {} {} {}\n", p.id, p.network_id, p.device_owner, p.admin_state_up);
     return out;
   }
-  void stop_dnsmasq(const std::string& network_id);
+  // A dnsmasq whose files are in `dir` (pid, args): stopped; run with these arguments (started
+  // again when they changed or it died, which counts as a repair when `expected` names it;
+  // SIGHUP to re-read its files on `reload`).
+  void stop_dnsmasq(const std::filesystem::path& dir);
+  void run_dnsmasq(const std::string& netns, const std::filesystem::path& dir,
+                   const std::vector<std::string>& argv, bool reload, const std::string& expected,
+                   ApplyResult& result);
+  void apply_router_advertisements(const HostState& d, const Router& r, ApplyResult& result);
   bool port_changed(const Port& p) const {
     if (!last_) return true;
     auto* old = last_->port(p.id);
@@ -394,7 +401,13 @@ void LinuxDataplane::apply_router(const HostState& d, const Router& r, bool chan
                                   ApplyResult& result) {
   auto netns = router_namespace(r.id);
   if (changed || full) {
-    check_process(in_netns(netns, {"sysctl", "-qw", "net.ipv4.ip_forward=1"}), kCommandTimeout);
+    // Each interface answers ARP for its own addresses only (as Neutron's routers do): with
+    // several interfaces on one network (an IPv4 and an IPv6 subnet), another's MAC would draw
+    // the IPv4 traffic to an interface without an IPv4 address.
+    check_process(
+        in_netns(netns, {"sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1",
+                         "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2"}),
+        kCommandTimeout);
     // Routes: the default through the external subnet's gateway, then the router's own.
     std::vector<std::string> lines;
     std::set<std::string> wanted;
@@ -426,10 +439,10 @@ void LinuxDataplane::apply_router(const HostState& d, const Router& r, bool chan
   apply_ruleset(netns, {"ip " + s_.table}, render_router_table(d, r, s_.table, s_.metadata_port),
                 router_rules_[netns], full, "NAT rules of router " + r.id, result);
   proxy_->ensure(netns, "0.0.0.0", s_.metadata_port);
+  apply_router_advertisements(d, r, result);
 }
 
-void LinuxDataplane::stop_dnsmasq(const std::string& network_id) {
-  auto dir = fs::path(s_.state_dir) / "dhcp" / network_id;
+void LinuxDataplane::stop_dnsmasq(const fs::path& dir) {
   auto pid = read_pid(dir / "pid");
   if (process_alive_with(pid, dir.string())) {
     ::kill(pid, SIGTERM);
@@ -471,26 +484,87 @@ void LinuxDataplane::apply_dhcp(const HostState& d, const Network& n, bool full,
                                 "--domain=" + s_.dns_domain,
                                 "--log-facility=" + (dir / "log").string()};
   argv.insert(argv.end(), ranges.begin(), ranges.end());
+  run_dnsmasq(dhcp_namespace(n.id), dir, argv, files_changed,
+              last_ && dhcp_files_.count(n.id) ? "DHCP of network " + n.id : std::string(), result);
+  dhcp_files_[n.id] = hosts + options;
+  proxy_->ensure(dhcp_namespace(n.id), "169.254.169.254", 80);
+}
+
+void LinuxDataplane::run_dnsmasq(const std::string& netns, const fs::path& dir,
+                                 const std::vector<std::string>& argv, bool reload,
+                                 const std::string& expected, ApplyResult& result) {
   std::string args;
   for (auto& a : argv) args += a + "\n";
   auto pid = read_pid(dir / "pid");
   bool running = process_alive_with(pid, dir.string());
-  if (running && read_file(dir / "args") != args) {
-    stop_dnsmasq(n.id);
+  bool same = read_file(dir / "args") == args;
+  if (running && !same) {  // reconfigured, not repaired
+    stop_dnsmasq(dir);
     running = false;
   }
   if (!running) {
-    if (last_ && dhcp_files_.count(n.id)) {
-      spdlog::warn("network agent: dnsmasq of network {} is not running; starting it", n.id);
+    if (!expected.empty() && same) {
+      spdlog::warn("network agent: dnsmasq ({}) is not running; starting it", expected);
       ++result.repairs;
     }
     write_file_atomic(dir / "args", args);
-    check_process(in_netns(dhcp_namespace(n.id), argv), kCommandTimeout);
-  } else if (files_changed) {
+    check_process(in_netns(netns, argv), kCommandTimeout);
+  } else if (reload) {
     ::kill(pid, SIGHUP);  // re-reads the hosts and options files
   }
-  dhcp_files_[n.id] = hosts + options;
-  proxy_->ensure(dhcp_namespace(n.id), "169.254.169.254", 80);
+}
+
+void LinuxDataplane::apply_router_advertisements(const HostState& d, const Router& r,
+                                                 ApplyResult& result) {
+  // IPv6 subnets on the router's interfaces with an RA mode Nubo serves: the router announces
+  // their prefixes (SLAAC; with DHCPv6-stateless also the "other configuration" flag, answered
+  // by the same dnsmasq) and itself as the default router, as Neutron's radvd does.
+  std::vector<std::string> interfaces, ranges;
+  for (auto& pid : r.interface_port_ids) {
+    auto* p = d.port(pid);
+    auto* n = p ? d.network(p->network_id) : nullptr;
+    if (!n) continue;
+    for (auto& ip : p->fixed_ips) {
+      auto* s = n->subnet(ip.subnet_id);
+      if (!s || s->ip_version != 6) continue;
+      if (s->ipv6_ra_mode != "slaac" && s->ipv6_ra_mode != "dhcpv6-stateless") continue;
+      auto dev = router_device(*p);
+      if (std::find(interfaces.begin(), interfaces.end(), dev) == interfaces.end()) {
+        interfaces.push_back(dev);
+        ranges.push_back(fmt::format("--ra-param={},mtu:{},10", dev, n->mtu));
+      }
+      ranges.push_back(fmt::format("--dhcp-range=::,constructor:{},{},64,86400s", dev,
+                                   s->ipv6_ra_mode == "slaac" ? "ra-only" : "ra-stateless"));
+    }
+  }
+  auto dir = fs::path(s_.state_dir) / "ra" / r.id;
+  if (interfaces.empty()) {
+    if (fs::exists(dir)) {
+      stop_dnsmasq(dir);
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+    return;
+  }
+  fs::create_directories(dir);
+  std::vector<std::string> argv{"dnsmasq",
+                                "--conf-file=/dev/null",
+                                "--no-hosts",
+                                "--no-resolv",
+                                "--port=0",
+                                "--bind-interfaces",
+                                "--except-interface=lo",
+                                "--enable-ra",
+                                "--leasefile-ro",
+                                "--pid-file=" + (dir / "pid").string(),
+                                "--user=root",
+                                "--log-facility=" + (dir / "log").string()};
+  for (auto& i : interfaces) argv.push_back("--interface=" + i);
+  argv.insert(argv.end(), ranges.begin(), ranges.end());
+  run_dnsmasq(
+      router_namespace(r.id), dir, argv, false,
+      last_ && last_->router(r.id) ? "router advertisements of router " + r.id : std::string(),
+      result);
 }
 
 void LinuxDataplane::apply_tables(const HostState& d, bool full, ApplyResult& result) {
@@ -509,9 +583,15 @@ void LinuxDataplane::remove_stale(const HostState& d, const std::set<std::string
       ++it;
       continue;
     }
+    if (it->rfind("qrouter-", 0) == 0) {
+      auto ra = fs::path(s_.state_dir) / "ra" / it->substr(8);
+      stop_dnsmasq(ra);
+      std::error_code ec;
+      fs::remove_all(ra, ec);
+    }
     if (it->rfind("qdhcp-", 0) == 0) {
       auto network_id = it->substr(6);
-      stop_dnsmasq(network_id);
+      stop_dnsmasq(fs::path(s_.state_dir) / "dhcp" / network_id);
       std::error_code ec;
       fs::remove_all(fs::path(s_.state_dir) / "dhcp" / network_id, ec);
       dhcp_files_.erase(network_id);
