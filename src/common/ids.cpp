@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <stdexcept>
@@ -34,15 +35,26 @@ std::string uuid4_hex() {
   return hex_encode(b);
 }
 
+bool is_uuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? text[i] != '-' : !std::isxdigit(static_cast<unsigned char>(text[i]))) return false;
+  }
+  return true;
+}
+
 std::string uuid4() {
   auto h = uuid4_hex();
-  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) + "-" + h.substr(20);
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
+         "-" + h.substr(20);
 }
 
 std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
   out.resize(static_cast<size_t>(n));
   return out;
 }
@@ -50,8 +62,10 @@ std::string base64_encode(std::string_view bytes) {
 std::string base64url_encode(std::string_view bytes, bool pad) {
   auto s = base64_encode(bytes);
   for (auto& c : s) {
-    if (c == '+') c = '-';
-    else if (c == '/') c = '_';
+    if (c == '+')
+      c = '-';
+    else if (c == '/')
+      c = '_';
   }
   if (!pad)
     while (!s.empty() && s.back() == '=') s.pop_back();
@@ -68,15 +82,19 @@ std::optional<std::string> base64url_decode(std::string_view text) {
   if (text.size() % 4 == 1) return std::nullopt;
   std::string s(text);
   for (auto& c : s) {
-    if (c == '-') c = '+';
-    else if (c == '_') c = '/';
-    else if (!std::isalnum(static_cast<unsigned char>(c))) return std::nullopt;
+    if (c == '-')
+      c = '+';
+    else if (c == '_')
+      c = '/';
+    else if (!std::isalnum(static_cast<unsigned char>(c)))
+      return std::nullopt;
   }
   size_t decoded = s.size() / 4 * 3 + (s.size() % 4 == 0 ? 0 : s.size() % 4 - 1);
   while (s.size() % 4) s += '=';
   std::string out(s.size() / 4 * 3 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+  int n =
+      EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                      reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
   if (n < 0 || static_cast<size_t>(n) < decoded) return std::nullopt;
   out.resize(decoded);
   return out;
@@ -106,13 +124,15 @@ std::optional<TimePoint> parse_iso8601(std::string_view s) {
   int year, mon, day, hour = 0, min = 0, sec = 0;
   std::string str(s);
   int consumed = 0;
-  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &mon, &day, &hour, &min, &sec, &consumed) < 6) {
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &mon, &day, &hour, &min, &sec,
+                  &consumed) < 6) {
     consumed = 0;
     if (std::sscanf(str.c_str(), "%4d-%2d-%2d%n", &year, &mon, &day, &consumed) < 3 ||
         static_cast<size_t>(consumed) != str.size())
       return std::nullopt;
   }
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) return std::nullopt;
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+    return std::nullopt;
   tm.tm_year = year - 1900;
   tm.tm_mon = mon - 1;
   tm.tm_mday = day;
@@ -138,16 +158,15 @@ std::optional<TimePoint> parse_iso8601(std::string_view s) {
   if (rest == "Z" || rest.empty() || rest == "+00:00" || rest == "+0000") return t;
   if ((rest[0] == '+' || rest[0] == '-') && rest.size() >= 5) {
     int oh = 0, om = 0;
-    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &oh, &om) < 1) return std::nullopt;
+    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &oh, &om) < 1)
+      return std::nullopt;
     auto offset = std::chrono::hours(oh) + std::chrono::minutes(om);
     return rest[0] == '+' ? t - offset : t + offset;
   }
   return std::nullopt;
 }
 
-double to_unix(TimePoint t) {
-  return std::chrono::duration<double>(t.time_since_epoch()).count();
-}
+double to_unix(TimePoint t) { return std::chrono::duration<double>(t.time_since_epoch()).count(); }
 
 TimePoint from_unix(double seconds) {
   auto us = std::chrono::round<std::chrono::microseconds>(std::chrono::duration<double>(seconds));

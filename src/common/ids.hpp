@@ -12,6 +12,8 @@ namespace nubo {
 std::string random_bytes(size_t n);
 std::string uuid4();      // 8-4-4-4-12
 std::string uuid4_hex();  // 32 hex digits, as Keystone's ids
+// Whether the text is a uuid in its 8-4-4-4-12 form (any case).
+bool is_uuid(std::string_view text);
 std::string hex_encode(std::string_view bytes);
 std::string base64url_encode(std::string_view bytes, bool pad = false);
 std::optional<std::string> base64url_decode(std::string_view text);

@@ -20,15 +20,6 @@ namespace st = store;
 
 namespace {
 
-bool is_uuid_like(const std::string& s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
-
 // The NIC a port makes: Nova's VIF, trimmed to what views and drivers use.
 json::object vif_of(const json::object& port, const std::map<std::string, json::object>& networks,
                     const std::vector<json::object>& floating_ips, bool preexisting,
@@ -97,7 +88,7 @@ json::value ComputeService::resolve_networks(const Caller& c, const ServerReques
       for (auto& g : groups)
         if (string_or(g, "name") == want || string_or(g, "id") == want)
           found.push_back(string_or(g, "id"));
-      if (found.empty() && is_uuid_like(want))
+      if (found.empty() && is_uuid(want))
         if (auto g = network_->show(&c.auth, "security-groups", want))
           found.push_back(string_or(*g, "id"));
       if (found.empty())

@@ -173,18 +173,6 @@ const db::Table& table(Kind k) {
   throw std::logic_error("unknown kind");
 }
 
-bool is_uuid(std::string_view s) {
-  if (s.size() != 36) return false;
-  for (size_t i = 0; i < 36; ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i] != '-') return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::optional<json::object> load(Tx& tx, Kind k, const std::string& id) {
   return db::get(tx.s, table(k), id);
 }

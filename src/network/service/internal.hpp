@@ -12,6 +12,7 @@
 
 #include "common/db/table.hpp"
 #include "common/error.hpp"
+#include "common/ids.hpp"
 #include "network/ipam/address.hpp"
 #include "network/service/network_service.hpp"
 
@@ -113,7 +114,7 @@ std::string to_uuid(const json::value& v, const std::string& name);
 ipam::Address to_ip(const json::value& v, const std::string& name);
 // Standard attributes present in the body: name, description (validated, copied).
 void take_common(json::object& row, const json::object& body, bool has_name = true);
-bool is_uuid(std::string_view s);
+using nubo::is_uuid;  // common/ids.hpp
 
 // The per-kind operations (one file each).
 json::object create_network(Tx& tx, json::object& body);

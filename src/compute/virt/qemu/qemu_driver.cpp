@@ -69,15 +69,6 @@ bool alive(int pid) {
 
 constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
 
-bool is_uuid(const std::string& id) {
-  if (id.size() != 36) return false;
-  for (size_t i = 0; i < id.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? id[i] != '-' : !std::isxdigit(static_cast<unsigned char>(id[i]))) return false;
-  }
-  return true;
-}
-
 // A value inside a QEMU option string (-drive file=...,format=...): commas doubled.
 std::string qemu_value(const std::string& v) {
   std::string out;

@@ -234,6 +234,8 @@ class LinuxDataplane final : public Dataplane {
   void run_dnsmasq(const std::string& netns, const std::filesystem::path& dir,
                    const std::vector<std::string>& argv, bool reload, const std::string& expected,
                    ApplyResult& result);
+  std::vector<std::string> dnsmasq_argv(const std::filesystem::path& dir,
+                                        const std::vector<std::string>& interfaces);
   void apply_router_advertisements(const HostState& d, const Router& r, ApplyResult& result);
   bool port_changed(const Port& p) const {
     if (!last_) return true;
@@ -467,27 +469,34 @@ void LinuxDataplane::apply_dhcp(const HostState& d, const Network& n, bool full,
     if (read_file(dir / "hosts") != hosts) write_file_atomic(dir / "hosts", hosts);
     if (read_file(dir / "opts") != options) write_file_atomic(dir / "opts", options);
   }
+  auto argv = dnsmasq_argv(dir, {dhcp_device(port->id)});
+  for (auto& a : {"--dhcp-hostsfile=" + (dir / "hosts").string(),
+                  "--dhcp-optsfile=" + (dir / "opts").string(), std::string("--dhcp-authoritative"),
+                  "--domain=" + s_.dns_domain})
+    argv.push_back(a);
+  argv.insert(argv.end(), ranges.begin(), ranges.end());
+  run_dnsmasq(dhcp_namespace(n.id), dir, argv, files_changed,
+              last_ && dhcp_files_.count(n.id) ? "DHCP of network " + n.id : std::string(), result);
+  dhcp_files_[n.id] = hosts + options;
+  proxy_->ensure(dhcp_namespace(n.id), "169.254.169.254", 80);
+}
+
+std::vector<std::string> LinuxDataplane::dnsmasq_argv(const fs::path& dir,
+                                                      const std::vector<std::string>& interfaces) {
+  // No DNS, no configuration but ours, on these interfaces only; its files in `dir`.
   std::vector<std::string> argv{"dnsmasq",
                                 "--conf-file=/dev/null",
                                 "--no-hosts",
                                 "--no-resolv",
                                 "--port=0",
                                 "--bind-interfaces",
-                                "--interface=" + dhcp_device(port->id),
                                 "--except-interface=lo",
-                                "--dhcp-hostsfile=" + (dir / "hosts").string(),
-                                "--dhcp-optsfile=" + (dir / "opts").string(),
                                 "--leasefile-ro",
-                                "--dhcp-authoritative",
-                                "--pid-file=" + (dir / "pid").string(),
                                 "--user=root",
-                                "--domain=" + s_.dns_domain,
+                                "--pid-file=" + (dir / "pid").string(),
                                 "--log-facility=" + (dir / "log").string()};
-  argv.insert(argv.end(), ranges.begin(), ranges.end());
-  run_dnsmasq(dhcp_namespace(n.id), dir, argv, files_changed,
-              last_ && dhcp_files_.count(n.id) ? "DHCP of network " + n.id : std::string(), result);
-  dhcp_files_[n.id] = hosts + options;
-  proxy_->ensure(dhcp_namespace(n.id), "169.254.169.254", 80);
+  for (auto& i : interfaces) argv.push_back("--interface=" + i);
+  return argv;
 }
 
 void LinuxDataplane::run_dnsmasq(const std::string& netns, const fs::path& dir,
@@ -547,24 +556,12 @@ void LinuxDataplane::apply_router_advertisements(const HostState& d, const Route
     return;
   }
   fs::create_directories(dir);
-  std::vector<std::string> argv{"dnsmasq",
-                                "--conf-file=/dev/null",
-                                "--no-hosts",
-                                "--no-resolv",
-                                "--port=0",
-                                "--bind-interfaces",
-                                "--except-interface=lo",
-                                "--enable-ra",
-                                "--leasefile-ro",
-                                "--pid-file=" + (dir / "pid").string(),
-                                "--user=root",
-                                "--log-facility=" + (dir / "log").string()};
-  for (auto& i : interfaces) argv.push_back("--interface=" + i);
+  auto argv = dnsmasq_argv(dir, interfaces);
+  argv.push_back("--enable-ra");
   argv.insert(argv.end(), ranges.begin(), ranges.end());
-  run_dnsmasq(
-      router_namespace(r.id), dir, argv, false,
-      last_ && last_->router(r.id) ? "router advertisements of router " + r.id : std::string(),
-      result);
+  bool started_before = fs::exists(dir / "args");
+  run_dnsmasq(router_namespace(r.id), dir, argv, false,
+              started_before ? "router advertisements of router " + r.id : std::string(), result);
 }
 
 void LinuxDataplane::apply_tables(const HostState& d, bool full, ApplyResult& result) {
