@@ -237,7 +237,9 @@ void add_network_proxy_routes(std::vector<Route>& routes, ComputeService& s) {
     return v;
   };
   auto networks = [&s](Context& ctx, const NetworkFilters& filters) {
-    ctx.authorize("os_compute_api:os-networks:list", {{"project_id", ctx.auth->project_id}});
+    ctx.authorize(
+        filters.empty() ? "os_compute_api:os-networks:list" : "os_compute_api:os-networks:view",
+        {{"project_id", ctx.auth->project_id}});
     if (!s.network()) return std::vector<json::object>{};
     return s.network()->list(&*ctx.auth, "networks", filters);
   };

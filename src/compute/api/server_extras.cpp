@@ -133,11 +133,8 @@ void add_server_extra_routes(std::vector<Route>& routes, ComputeService& s) {
                    {"net_id", string_or(port, "network_id")},
                    {"mac_addr", string_or(port, "mac_address")}};
     if (ctx.version >= Microversion{2, 70}) {
-      json::value tag = nullptr;
-      if (auto* tags = port.if_contains("tags");
-          tags && tags->is_array() && !tags->as_array().empty())
-        tag = tags->as_array().front();
-      v["tag"] = tag;
+      auto* tag = port.if_contains("__tag");  // the device tag, from the server's cache
+      v["tag"] = tag ? *tag : json::value(nullptr);
     }
     return v;
   };

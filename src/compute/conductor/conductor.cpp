@@ -377,13 +377,38 @@ bool Conductor::send_to_host(json::object row, const std::string& op) {
       row["network_info"] = compute_->allocate_network(row, host);
     } catch (const std::exception& e) {
       spdlog::error("conductor: ports of {} on {}: {}", id, host, e.what());
-      if (op != "spawn") return false;  // the VM keeps the NICs it had
-      placement_->release(id);
-      fail(id,
-           "Build of instance " + id +
-               " aborted: Failed to allocate the network(s), not rescheduling. " + e.what(),
-           500);
-      return false;
+      if (op == "spawn") {
+        placement_->release(id);
+        try {  // what was made or bound before the failure goes back
+          compute_->deallocate_network(row);
+        } catch (const std::exception& undo) {
+          spdlog::warn("conductor: ports of failed build {} stay: {}", id, undo.what());
+        }
+        fail(id,
+             "Build of instance " + id +
+                 " aborted: Failed to allocate the network(s), not rescheduling. " + e.what(),
+             500);
+        return false;
+      }
+      // Any other work goes on with the NICs the server had (its ports keep their old binding).
+    }
+    if (op == "spawn") {
+      // Deleted (or moved on) while its ports were made: nothing spawns, and they go unless the
+      // delete in flight removes them.
+      std::optional<json::object> now;
+      compute_->database().read([&](soci::session& s) { now = db::get(s, st::instance, id); });
+      bool current = now && !now->at("deleted").as_bool() &&
+                     string_or(*now, "task_state") == "spawning" && string_or(*now, "host") == host;
+      if (!current) {
+        bool deleting =
+            now && !now->at("deleted").as_bool() && string_or(*now, "task_state") == "deleting";
+        if (!deleting) try {
+            compute_->deallocate_network(row);
+          } catch (const std::exception& e) {
+            spdlog::warn("conductor: ports of {} (gone while made) stay: {}", id, e.what());
+          }
+        return false;
+      }
     }
   }
   compute_->database().read([&](soci::session& s) {

@@ -60,6 +60,41 @@ json::array array_of(const json::object& row, const char* key) {
   return v && v->is_array() ? v->as_array() : json::array{};
 }
 
+// The ports a server has in the network service: its project's ports naming it (a port of
+// another project that names the server is not its, as Nova's lookup by tenant and device).
+NetworkFilters ports_of(const json::object& row) {
+  return {{"device_id", string_or(row, "id")}, {"project_id", string_or(row, "project_id")}};
+}
+
+// The ports the user brought: named in the request (and not marked as compute's own) or
+// recorded so in the cache.
+std::set<std::string> users_ports(const json::object& row) {
+  std::set<std::string> out;
+  if (auto* req = row.if_contains("requested_networks"); req && req->is_array())
+    for (auto& r : req->as_array())
+      if (auto id = string_or(r.as_object(), "port_id");
+          !id.empty() && bool_or(r.as_object(), "preexisting", true))
+        out.insert(id);
+  for (auto& v : array_of(row, "network_info"))
+    if (bool_or(v.as_object(), "preexisting", false))
+      out.insert(string_or(v.as_object(), "port_id"));
+  return out;
+}
+
+// The request that gives the server exactly the NICs it has now (after an attach or detach, and
+// for moves): each port by id, with whose it is and its tag.
+json::array request_of(const json::array& info) {
+  json::array out;
+  for (auto& v : info) {
+    auto& vif = v.as_object();
+    out.push_back(json::object{{"port_id", string_or(vif, "port_id")},
+                               {"network_id", string_or(vif, "network_id")},
+                               {"preexisting", bool_or(vif, "preexisting", false)},
+                               {"tag", vif.contains("tag") ? vif.at("tag") : nullptr}});
+  }
+  return out;
+}
+
 }  // namespace
 
 json::value ComputeService::resolve_networks(const Caller& c, const ServerRequest& r, long count,
@@ -226,8 +261,9 @@ json::array ComputeService::allocate_network(const json::object& row, const std:
                                  : string_or(row, "availability_zone"));
   json::object binding{{"device_id", id}, {"device_owner", owner}, {"binding:host_id", host}};
   // Ports already made for this server (a replay, a reschedule) are used again.
-  auto existing = network_->list(nullptr, "ports", {{"device_id", id}});
-  std::set<std::string> used;
+  auto existing = network_->list(nullptr, "ports", ports_of(row));
+  // The user's ports are theirs only: never taken for a network request.
+  std::set<std::string> used = users_ports(row);
   std::vector<std::pair<json::object, json::object>> ports;  // port, request
   for (auto& r : requested) {
     auto& want = r.as_object();
@@ -304,7 +340,7 @@ json::array ComputeService::refresh_network_info(const std::string& id) {
   if (!row || row->at("deleted").as_bool()) return {};
   auto previous = array_of(*row, "network_info");
   // The cache keeps its order (the guest's NIC order); new ports go last.
-  auto ports = network_->list(nullptr, "ports", {{"device_id", id}});
+  auto ports = network_->list(nullptr, "ports", ports_of(*row));
   std::vector<json::object> ordered;
   for (auto& v : previous)
     for (auto& p : ports)
@@ -313,17 +349,20 @@ json::array ComputeService::refresh_network_info(const std::string& id) {
     if (std::none_of(ordered.begin(), ordered.end(),
                      [&](auto& o) { return string_or(o, "id") == string_or(p, "id"); }))
       ordered.push_back(p);
+  auto users = users_ports(*row);
   auto info = network_info_of(ordered, [&](const json::object& p) {
     for (auto& v : previous)
       if (string_or(v.as_object(), "port_id") == string_or(p, "id"))
         return std::pair{bool_or(v.as_object(), "preexisting", false), v.as_object().contains("tag")
                                                                            ? v.as_object().at("tag")
                                                                            : json::value(nullptr)};
-    return std::pair{false, json::value(nullptr)};
+    return std::pair{users.count(string_or(p, "id")) > 0, json::value(nullptr)};
   });
   db_->write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
-    if (r && !r->at("deleted").as_bool())
+    // Written only over the cache it was made from: a concurrent attach, detach or build wins
+    // (and its own event refreshes again).
+    if (r && !r->at("deleted").as_bool() && array_of(*r, "network_info") == previous)
       db::update(s, st::instance, id, json::object{{"network_info", info}});
   });
   return info;
@@ -332,12 +371,9 @@ json::array ComputeService::refresh_network_info(const std::string& id) {
 void ComputeService::deallocate_network(const json::object& row) {
   if (!network_) return;
   auto id = string_or(row, "id");
-  std::set<std::string> preexisting;
-  for (auto& v : array_of(row, "network_info"))
-    if (bool_or(v.as_object(), "preexisting", false))
-      preexisting.insert(string_or(v.as_object(), "port_id"));
+  auto preexisting = users_ports(row);
   // Ports the user brought are unbound and stay; those made for the server go.
-  for (auto& p : network_->list(nullptr, "ports", {{"device_id", id}})) {
+  for (auto& p : network_->list(nullptr, "ports", ports_of(row))) {
     auto port_id = string_or(p, "id");
     if (preexisting.count(port_id))
       network_->update(
@@ -419,10 +455,14 @@ json::object ComputeService::interface_server(const Caller& c, const std::string
 }
 
 std::vector<json::object> ComputeService::interfaces(const Caller& c, const std::string& id) {
-  interface_server(c, id, "os_compute_api:os-attach-interfaces:list", nullptr);
+  auto row = interface_server(c, id, "os_compute_api:os-attach-interfaces:list", nullptr);
   if (!network_) return {};
-  auto ports = network_->list(nullptr, "ports", {{"device_id", id}});
-  // Tags live in the network info cache.
+  auto ports = network_->list(nullptr, "ports", ports_of(row));
+  // The device tags live in the network info cache.
+  for (auto& p : ports)
+    for (auto& v : array_of(row, "network_info"))
+      if (string_or(v.as_object(), "port_id") == string_or(p, "id"))
+        p["__tag"] = v.as_object().contains("tag") ? v.as_object().at("tag") : nullptr;
   return ports;
 }
 
@@ -445,18 +485,20 @@ json::object ComputeService::attach_interface(const Caller& c, const std::string
   } else {
     r.networks = json::array{want};
   }
-  auto resolved = resolve_networks(c, r, 1, groups);
+  json::value resolved;
+  try {
+    resolved = resolve_networks(c, r, 1, groups);
+  } catch (const ApiError& e) {
+    // Nova's os-interface answers: an unknown network 404, an ambiguous one 400.
+    if (e.status() == 400 && std::string(e.what()).find("could not be found") != std::string::npos)
+      throw NotFound(e.what());
+    if (e.status() == 409 && !std::string(e.what()).starts_with("Port")) throw BadRequest(e.what());
+    throw;
+  }
   if (!resolved.is_array() || resolved.as_array().empty())
     throw BadRequest("No network is available to attach an interface to.");
   // The ports the server has now, then the new one (allocate_network keeps the others).
-  json::array requested;
-  for (auto& v : array_of(row, "network_info")) {
-    auto& vif = v.as_object();
-    requested.push_back(json::object{{"port_id", string_or(vif, "port_id")},
-                                     {"network_id", string_or(vif, "network_id")},
-                                     {"preexisting", bool_or(vif, "preexisting", false)},
-                                     {"tag", vif.contains("tag") ? vif.at("tag") : nullptr}});
-  }
+  auto requested = request_of(array_of(row, "network_info"));
   auto added = resolved.as_array().front().as_object();
   requested.push_back(added);
   auto spec_row = row;
@@ -491,7 +533,8 @@ json::object ComputeService::attach_interface(const Caller& c, const std::string
     throw;
   }
   db_->write([&](soci::session& s) {
-    db::update(s, st::instance, id, json::object{{"network_info", info}});
+    db::update(s, st::instance, id,
+               json::object{{"network_info", info}, {"requested_networks", request_of(info)}});
     record_action(s, c, id, "attach_interface");
   });
   auto port = network_->show(nullptr, "ports", string_or(vif, "port_id"));
@@ -525,7 +568,8 @@ void ComputeService::detach_interface(const Caller& c, const std::string& id,
   else
     network_->remove("ports", port_id);
   db_->write([&](soci::session& s) {
-    db::update(s, st::instance, id, json::object{{"network_info", left}});
+    db::update(s, st::instance, id,
+               json::object{{"network_info", left}, {"requested_networks", request_of(left)}});
     record_action(s, c, id, "detach_interface");
   });
 }
@@ -549,8 +593,12 @@ void ComputeService::change_security_group(const Caller& c, const std::string& i
     }
   if (group_id.empty())
     throw NotFound("Security group " + group + " not found for project " + c.project() + ".");
-  auto ports = network_->list(nullptr, "ports", {{"device_id", id}});
-  if (ports.empty()) throw BadRequest("Instance " + id + " has no ports to apply a group to.");
+  auto ports = network_->list(nullptr, "ports", ports_of(row));
+  if (ports.empty()) throw NotFound("Instance " + id + " has no ports to apply a group to.");
+  for (auto& p : ports)
+    if (!bool_or(p, "port_security_enabled", true))
+      throw BadRequest("Port " + string_or(p, "id") +
+                       " does not have port security enabled: security groups cannot be applied.");
   bool member = false;
   for (auto& p : ports)
     for (auto& g : array_of(p, "security_groups"))
@@ -560,19 +608,22 @@ void ComputeService::change_security_group(const Caller& c, const std::string& i
                      id);
   if (!add && !member)
     throw BadRequest("Security group " + group_name + " not associated with the instance " + id);
+  json::array now_groups;  // what the server's ports (and any port made for it later) carry
   for (auto& p : ports) {
     json::array groups;
     for (auto& g : array_of(p, "security_groups"))
       if (!(g.is_string() && g.as_string() == group_id)) groups.push_back(g);
     if (add) groups.push_back(json::value(group_id));
     network_->update("ports", string_or(p, "id"), json::object{{"security_groups", groups}});
+    now_groups = groups;
   }
   db_->write([&](soci::session& s) {
     json::array names;
     for (auto& g : array_of(row, "security_groups"))
       if (string_or(g.as_object(), "name") != group_name) names.push_back(g);
     if (add) names.push_back(json::object{{"name", group_name}});
-    db::update(s, st::instance, id, json::object{{"security_groups", names}});
+    db::update(s, st::instance, id,
+               json::object{{"security_groups", names}, {"security_group_ids", now_groups}});
   });
 }
 

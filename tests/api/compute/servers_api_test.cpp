@@ -1382,6 +1382,40 @@ TEST(Servers, ServersOnNetworksGetTheirPortsAddressesAndInterfaces) {
   }
   EXPECT_EQ(seen, "10.1.0.77") << "network-changed did not refresh the addresses";
 
+  // An unknown network for os-interface is 404 (Nova's answer there).
+  EXPECT_EQ(c.nova("POST", "/v2.1/servers/" + id + "/os-interface", alice,
+                   json::object{{"interfaceAttachment", json::object{{"net_id", uuid4()}}}})
+                .status,
+            404);
+
+  // A port the user brought is bound at boot, keeps being theirs through an attach, and is
+  // only unbound at delete.
+  std::string mine;
+  {
+    AuthContext auth;
+    auth.project_id = project;
+    auth.roles = {"admin"};
+    Caller owner{auth, [](const std::string&, const PolicyTarget&) { return true; }};
+    mine = text(c.network().create(owner, network::Kind::port,
+                                   json::object{{"network_id", net1}, {"project_id", project}}),
+                "id");
+  }
+  auto carried = c.boot(alice, "carried", "1",
+                        json::object{{"networks", json::array{json::object{{"port", mine}}}}});
+  c.wait_for(alice, carried, "ACTIVE");
+  auto bound = c.ports("id", mine);
+  ASSERT_EQ(bound.size(), 1u);
+  EXPECT_EQ(text(bound.front(), "device_id"), carried);
+  auto extra = c.nova("POST", "/v2.1/servers/" + carried + "/os-interface", alice,
+                      json::object{{"interfaceAttachment", json::object{{"net_id", net2}}}});
+  ASSERT_EQ(extra.status, 200) << extra.raw;
+  EXPECT_EQ(c.nova("DELETE", "/v2.1/servers/" + carried, alice).status, 204);
+  c.wait_for(alice, carried, "GONE");
+  bound = c.ports("id", mine);
+  ASSERT_EQ(bound.size(), 1u) << "the user's port was deleted with the server";
+  EXPECT_EQ(text(bound.front(), "device_id"), "");
+  EXPECT_TRUE(c.ports("device_id", carried).empty()) << "the attached NIC's port went with it";
+
   // The ports made for the server go with it.
   auto delete_and_wait = [&](const std::string& server_id) {
     EXPECT_EQ(c.nova("DELETE", "/v2.1/servers/" + server_id, alice).status, 204);

@@ -235,7 +235,8 @@ TEST(Render, DhcpHostsAndOptions) {
       p.extra_dhcp_opts = {{"tftp-server", "192.0.2.7", 4},
                            {"67", "pxelinux.0", 4},
                            {"dns-server", "2001:db8::1", 6},
-                           {"domain-name", "a\nb", 4}};
+                           {"domain-name", "a\nb", 4},
+                           {"tag:other,option:router", "10.0.0.66", 4}};
   hosts = kernel::render_dhcp_hosts(state, net, "openstacklocal");
   auto tagged = hosts.substr(0, hosts.find('\n'));
   EXPECT_TRUE(contains(tagged, "fa:16:3e:00:00:01,set:p")) << hosts;
@@ -245,6 +246,7 @@ TEST(Render, DhcpHostsAndOptions) {
   EXPECT_TRUE(contains(options, "tag:" + tag + ",67,pxelinux.0\n")) << options;
   EXPECT_FALSE(contains(options, "2001:db8::1"));
   EXPECT_FALSE(contains(options, "domain-name"));
+  EXPECT_FALSE(contains(options, "10.0.0.66")) << "a name that would set another tag's option";
   EXPECT_FALSE(contains(hosts.substr(hosts.find('\n') + 1), "set:")) << "the other port";
 }
 

@@ -543,10 +543,13 @@ void QemuDriver::remove_tap(const std::string& devname) const {
 void QemuDriver::attach_interface(const InstanceSpec& instance, const json::object& vif) {
   auto spec = load_spec(instance.uuid);
   auto port = string_or(vif, "port_id");
-  spec.vifs = instance.vifs;
-  save_spec(spec);
   ensure_tap(string_or(vif, "devname"));
-  if (!pid(instance.uuid)) return;
+  // The spec (what the next start builds) names the NIC once the running VM has it.
+  auto keep = [&] {
+    spec.vifs = instance.vifs;
+    save_spec(spec);
+  };
+  if (!pid(instance.uuid)) return keep();
   try {
     monitor(instance.uuid, "netdev_add",
             json::object{{"type", "tap"},
@@ -567,11 +570,15 @@ void QemuDriver::attach_interface(const InstanceSpec& instance, const json::obje
                            {"mac", string_or(vif, "mac")},
                            {"host_mtu", int_or(vif, "mtu", 1500)},
                            {"bus", "hotplug" + std::to_string(slot)}});
-      return;
+      return keep();
     } catch (const std::exception& e) {
       last_error = e.what();
-      if (last_error.find("Duplicate") != std::string::npos) return;  // a replay: it is there
+      if (last_error.find("Duplicate") != std::string::npos) return keep();  // a replay
     }
+  }
+  try {  // no free slot: the backend goes again
+    monitor(instance.uuid, "netdev_del", json::object{{"id", "vif-" + port}});
+  } catch (const std::exception&) {
   }
   throw Conflict("Failed to attach network adapter device to " + instance.uuid + ": " + last_error);
 }
@@ -579,27 +586,31 @@ void QemuDriver::attach_interface(const InstanceSpec& instance, const json::obje
 void QemuDriver::detach_interface(const InstanceSpec& instance, const json::object& vif) {
   auto spec = load_spec(instance.uuid);
   auto port = string_or(vif, "port_id");
-  spec.vifs = instance.vifs;
-  save_spec(spec);
   if (pid(instance.uuid)) {
+    monitor(instance.uuid, "device_del", json::object{{"id", "nic-" + port}});
+    // The guest lets go of the device (ACPI hot-unplug); then its backend goes. A guest that
+    // does not (paused, or ignoring it) keeps the NIC: the detach fails.
+    auto present = [&] {
+      auto devices =
+          monitor(instance.uuid, "qom-list", json::object{{"path", "/machine/peripheral"}});
+      if (devices.is_array())
+        for (auto& d : devices.as_array())
+          if (string_or(d.as_object(), "name") == "nic-" + port) return true;
+      return false;
+    };
+    for (int i = 0; i < 100 && present(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (present())
+      throw Conflict("Failed to detach network adapter device from " + instance.uuid +
+                     ": the guest did not release it");
     try {
-      monitor(instance.uuid, "device_del", json::object{{"id", "nic-" + port}});
-      // The guest lets go of the device (ACPI hot-unplug); then its backend goes.
-      for (int i = 0; i < 100; ++i) {
-        auto devices =
-            monitor(instance.uuid, "qom-list", json::object{{"path", "/machine/peripheral"}});
-        bool present = false;
-        if (devices.is_array())
-          for (auto& d : devices.as_array())
-            if (string_or(d.as_object(), "name") == "nic-" + port) present = true;
-        if (!present) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
       monitor(instance.uuid, "netdev_del", json::object{{"id", "vif-" + port}});
     } catch (const std::exception& e) {
       spdlog::warn("qemu: detaching {} from {}: {}", port, instance.uuid, e.what());
     }
   }
+  spec.vifs = instance.vifs;
+  save_spec(spec);
   remove_tap(string_or(vif, "devname"));
 }
 

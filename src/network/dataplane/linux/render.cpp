@@ -530,8 +530,14 @@ std::string render_dhcp_options(const HostState& state, const Network& network) 
       if (o.ip_version != 4 || o.name.empty()) continue;
       bool numeric = std::all_of(o.name.begin(), o.name.end(),
                                  [](unsigned char ch) { return std::isdigit(ch); });
-      // The value goes to dnsmasq's file as is; a newline would start another option.
-      if (o.value.find_first_of("\r\n") != std::string::npos) continue;
+      // Only an option's name or number, and a value without control characters: anything else
+      // would write other lines (or tags) into dnsmasq's file, for other ports.
+      bool plain_name = std::all_of(o.name.begin(), o.name.end(), [](unsigned char ch) {
+        return std::isalnum(ch) || ch == '-' || ch == '_';
+      });
+      bool plain_value = std::none_of(o.value.begin(), o.value.end(),
+                                      [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; });
+      if (!plain_name || !plain_value) continue;
       out += fmt::format("tag:{},{}{},{}\n", tag_of(p), numeric ? "" : "option:", o.name, o.value);
     }
   }
