@@ -366,6 +366,14 @@ void Conductor::recorded(const std::string& instance_id) {
   pending_.erase(instance_id);
 }
 
+void Conductor::give_back_ports(const json::object& row, const char* why) {
+  try {
+    compute_->deallocate_network(row);
+  } catch (const std::exception& e) {
+    spdlog::warn("conductor: ports of {} ({}) stay: {}", string_or(row, "id"), why, e.what());
+  }
+}
+
 bool Conductor::send_to_host(json::object row, const std::string& op) {
   std::map<std::string, std::string> metadata;
   auto id = string_or(row, "id"), host = string_or(row, "host");
@@ -379,11 +387,7 @@ bool Conductor::send_to_host(json::object row, const std::string& op) {
       spdlog::error("conductor: ports of {} on {}: {}", id, host, e.what());
       if (op == "spawn") {
         placement_->release(id);
-        try {  // what was made or bound before the failure goes back
-          compute_->deallocate_network(row);
-        } catch (const std::exception& undo) {
-          spdlog::warn("conductor: ports of failed build {} stay: {}", id, undo.what());
-        }
+        give_back_ports(row, "failed build");  // what was made or bound before the failure
         fail(id,
              "Build of instance " + id +
                  " aborted: Failed to allocate the network(s), not rescheduling. " + e.what(),
@@ -402,11 +406,7 @@ bool Conductor::send_to_host(json::object row, const std::string& op) {
       if (!current) {
         bool deleting =
             now && !now->at("deleted").as_bool() && string_or(*now, "task_state") == "deleting";
-        if (!deleting) try {
-            compute_->deallocate_network(row);
-          } catch (const std::exception& e) {
-            spdlog::warn("conductor: ports of {} (gone while made) stay: {}", id, e.what());
-          }
+        if (!deleting) give_back_ports(row, "server gone while they were made");
         return false;
       }
     }
@@ -585,11 +585,7 @@ void Conductor::spawn_failed(const json::object& b) {
     placement_->release(id);
     std::optional<json::object> row;
     compute_->database().read([&](soci::session& s) { row = db::get(s, st::instance, id); });
-    try {  // as Nova's _cleanup_allocated_networks
-      if (row) compute_->deallocate_network(*row);
-    } catch (const std::exception& e) {
-      spdlog::warn("conductor: ports of failed build {} stay: {}", id, e.what());
-    }
+    if (row) give_back_ports(*row, "failed build");  // as Nova's _cleanup_allocated_networks
     fail(id,
          bool_or(b, "abort", false)
              ? "Build of instance " + id + " aborted: " + reason

@@ -80,6 +80,8 @@ class Conductor {
   // Sends work to the server's host; a build (and any work on a host the server's ports are not
   // bound to) first gets its ports there. False when they could not be had (the build failed).
   bool send_to_host(json::object row, const std::string& op);
+  // The server's ports back (deallocate_network); a failure is only logged, naming `why`.
+  void give_back_ports(const json::object& row, const char* why);
   // Removes an image compute made for itself (a shelved server's); failures are only logged.
   void remove_image(const std::string& image_id);
 

@@ -382,6 +382,8 @@ class ComputeService {
   // checked to be in a state that takes one (and not locked).
   json::object interface_server(const Caller& c, const std::string& id, const std::string& rule,
                                 const char* record);
+  // A port back from a server: unbound when the user brought it, else removed.
+  void give_back_port(const std::string& port_id, bool users);
   // Get-me-a-network: the project's auto-allocated network, made on first use.
   std::string auto_allocated_network(const std::string& project);
   // network_info from ports; `origin` tells for each whether the user brought it, and its tag.

@@ -12,6 +12,7 @@
 #include "common/error.hpp"
 #include "common/ids.hpp"
 #include "compute/service/compute_service.hpp"
+#include "compute/service/server_states.hpp"
 #include "compute/store/schema.hpp"
 
 namespace nubo::compute {
@@ -373,15 +374,17 @@ void ComputeService::deallocate_network(const json::object& row) {
   auto id = string_or(row, "id");
   auto preexisting = users_ports(row);
   // Ports the user brought are unbound and stay; those made for the server go.
-  for (auto& p : network_->list(nullptr, "ports", ports_of(row))) {
-    auto port_id = string_or(p, "id");
-    if (preexisting.count(port_id))
-      network_->update(
-          "ports", port_id,
-          json::object{{"device_id", ""}, {"device_owner", ""}, {"binding:host_id", ""}});
-    else
-      network_->remove("ports", port_id);
-  }
+  for (auto& p : network_->list(nullptr, "ports", ports_of(row)))
+    give_back_port(string_or(p, "id"), preexisting.count(string_or(p, "id")) > 0);
+}
+
+void ComputeService::give_back_port(const std::string& port_id, bool users) {
+  if (users)
+    network_->update(
+        "ports", port_id,
+        json::object{{"device_id", ""}, {"device_owner", ""}, {"binding:host_id", ""}});
+  else
+    network_->remove("ports", port_id);
 }
 
 bool ComputeService::vifs_plugged(const json::object& row) {
@@ -445,10 +448,7 @@ json::object ComputeService::interface_server(const Caller& c, const std::string
   auto vm = string_or(row, "vm_state");
   if ((vm != "active" && vm != "paused" && vm != "stopped") ||
       !string_or(row, "task_state").empty())
-    throw Conflict("Cannot '" + std::string(record) + "' instance " + id + " while it is in " +
-                   (string_or(row, "task_state").empty()
-                        ? "vm_state " + vm
-                        : "task_state " + string_or(row, "task_state")));
+    throw Conflict(state_conflict(record, id, row));
   if (!network_)
     throw ApiError(501, "Network driver does not support this function.", "NotImplemented");
   return row;
@@ -518,12 +518,7 @@ json::object ComputeService::attach_interface(const Caller& c, const std::string
   } catch (...) {
     // Back as it was: the NIC's port goes (or is unbound), the cache loses it.
     try {
-      if (port_id.empty())
-        network_->remove("ports", string_or(vif, "port_id"));
-      else
-        network_->update(
-            "ports", port_id,
-            json::object{{"device_id", ""}, {"device_owner", ""}, {"binding:host_id", ""}});
+      give_back_port(string_or(vif, "port_id"), !port_id.empty());
       db_->write([&](soci::session& s) {
         db::update(s, st::instance, id, json::object{{"network_info", before}});
       });
@@ -561,12 +556,7 @@ void ComputeService::detach_interface(const Caller& c, const std::string& id,
       json::object{
           {"instance_id", id}, {"instance", instance_spec(spec_row, {}).to_json()}, {"vif", vif}},
       "Failed to detach network adapter device: ", std::chrono::seconds(30));
-  if (bool_or(vif, "preexisting", false))
-    network_->update(
-        "ports", port_id,
-        json::object{{"device_id", ""}, {"device_owner", ""}, {"binding:host_id", ""}});
-  else
-    network_->remove("ports", port_id);
+  give_back_port(port_id, bool_or(vif, "preexisting", false));
   db_->write([&](soci::session& s) {
     db::update(s, st::instance, id,
                json::object{{"network_info", left}, {"requested_networks", request_of(left)}});

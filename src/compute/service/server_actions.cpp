@@ -56,13 +56,6 @@ std::string action_rule(const std::string& action) {
   return it->second;
 }
 
-std::string state_conflict(const std::string& record, const std::string& id,
-                           const json::object& row) {
-  auto task = string_or(row, "task_state");
-  return "Cannot '" + record + "' instance " + id + " while it is in " +
-         (task.empty() ? "vm_state " + string_or(row, "vm_state") : "task_state " + task);
-}
-
 }  // namespace
 
 json::object ComputeService::server_action(const Caller& c, const std::string& id,

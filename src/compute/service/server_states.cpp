@@ -90,6 +90,13 @@ const ActionSpec* action_for_task(const std::string& task_state) {
   return nullptr;
 }
 
+std::string state_conflict(const std::string& record, const std::string& id,
+                           const json::object& row) {
+  auto task = string_or(row, "task_state");
+  return "Cannot '" + record + "' instance " + id + " while it is in " +
+         (task.empty() ? "vm_state " + string_or(row, "vm_state") : "task_state " + task);
+}
+
 std::string server_status(const std::string& vm, const std::string& task) {
   auto in = [&](std::initializer_list<const char*> l) {
     return std::any_of(l.begin(), l.end(), [&](const char* t) { return task == t; });

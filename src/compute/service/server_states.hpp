@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/json.hpp"
+
 namespace nubo::compute {
 
 struct ActionSpec {
@@ -22,6 +24,11 @@ struct ActionSpec {
 const ActionSpec* find_action(const std::string& action);
 // The action that set this task state; nullptr for none (deleting, scheduling, spawning).
 const ActionSpec* action_for_task(const std::string& task_state);
+
+// Nova's refusal of an action (its instance action name) in the server's current state:
+// "Cannot 'stop' instance ID while it is in vm_state stopped" (or task_state when one runs).
+std::string state_conflict(const std::string& record, const std::string& id,
+                           const json::object& row);
 
 // Nova's server status from vm_state and task_state (ACTIVE, SHUTOFF, REBOOT, ...).
 std::string server_status(const std::string& vm_state, const std::string& task_state);

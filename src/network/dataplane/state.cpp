@@ -33,31 +33,19 @@ std::optional<long> optional_int(const json::object& o, std::string_view key) {
   return static_cast<long>(int_or(o, key));
 }
 
+template <class T>
+const T* by_id(const std::vector<T>& items, const std::string& id) {
+  for (auto& item : items)
+    if (item.id == id) return &item;
+  return nullptr;
+}
+
 }  // namespace
 
-const Subnet* Network::subnet(const std::string& id_) const {
-  for (auto& s : subnets)
-    if (s.id == id_) return &s;
-  return nullptr;
-}
-
-const Network* HostState::network(const std::string& id) const {
-  for (auto& n : networks)
-    if (n.id == id) return &n;
-  return nullptr;
-}
-
-const Port* HostState::port(const std::string& id) const {
-  for (auto& p : ports)
-    if (p.id == id) return &p;
-  return nullptr;
-}
-
-const Router* HostState::router(const std::string& id) const {
-  for (auto& r : routers)
-    if (r.id == id) return &r;
-  return nullptr;
-}
+const Subnet* Network::subnet(const std::string& id_) const { return by_id(subnets, id_); }
+const Network* HostState::network(const std::string& id) const { return by_id(networks, id); }
+const Port* HostState::port(const std::string& id) const { return by_id(ports, id); }
+const Router* HostState::router(const std::string& id) const { return by_id(routers, id); }
 
 HostState parse_host_state(const json::object& o) {
   if (!find(o, "networks") || !find(o, "ports"))
