@@ -75,6 +75,15 @@ json::value cell_json(const soci::row& r, std::size_t i, ColumnType type) {
   return nullptr;
 }
 
+std::vector<std::optional<std::string>> row_strings(const soci::row& r) {
+  std::vector<std::optional<std::string>> row;
+  row.reserve(r.size());
+  for (std::size_t i = 0; i < r.size(); ++i)
+    row.push_back(r.get_indicator(i) == soci::i_null ? std::nullopt
+                                                     : std::optional(cell_string(r, i)));
+  return row;
+}
+
 json::object row_to_object(const soci::row& r, const Table& t) {
   json::object o;
   json::value extra;
@@ -82,8 +91,13 @@ json::object row_to_object(const soci::row& r, const Table& t) {
   o.reserve(t.columns.size() + (extra.is_object() ? extra.as_object().size() : 0));
   std::size_t i = 0;
   for (auto& c : t.columns) o.emplace(c.name, cell_json(r, i++, c.type));
+  // Columns win, except a NULL one: a column added to a table later reads the value its rows kept
+  // in `extra` until each row is next written.
   if (extra.is_object())
-    for (auto& kv : extra.as_object()) o.emplace(kv.key(), std::move(kv.value()));  // columns win
+    for (auto& kv : extra.as_object()) {
+      auto [it, added] = o.emplace(kv.key(), nullptr);
+      if (added || it->value().is_null()) it->value() = std::move(kv.value());
+    }
   return o;
 }
 
@@ -296,6 +310,24 @@ std::vector<json::object> select(soci::session& s, const Table& t, const Query& 
   return run_select(s, t, b);
 }
 
+std::vector<std::vector<std::optional<std::string>>> select_columns(
+    soci::session& s, const Table& t, const std::vector<std::string>& columns, const Query& q) {
+  Bound b;
+  b.sql = "SELECT ";
+  for (auto& c : columns) {
+    if (!t.column(c)) throw std::logic_error("unknown column " + c + " in " + t.name);
+    b.sql += (&c == &columns.front() ? "" : ", ") + c;
+  }
+  b.sql += " FROM " + t.name;
+  where_clause(b, t, q);
+  b.sql += " ORDER BY " + (q.order_by.empty() ? t.columns.front().name : q.order_by) +
+           (q.descending ? " DESC" : " ASC");
+  if (q.limit) b.sql += " LIMIT " + std::to_string(*q.limit);
+  std::vector<std::vector<std::optional<std::string>>> out;
+  run_statement(s, b, true, [&](const soci::row& r) { out.push_back(row_strings(r)); });
+  return out;
+}
+
 std::vector<json::object> select_in(soci::session& s, const Table& t, const Query& q,
                                     const std::string& column,
                                     const std::vector<std::string>& values) {
@@ -417,14 +449,7 @@ std::vector<std::vector<std::optional<std::string>>> query_strings(
     const std::vector<std::optional<std::string>>& params) {
   auto b = bound(sql, params);
   std::vector<std::vector<std::optional<std::string>>> out;
-  run_statement(s, b, true, [&](const soci::row& r) {
-    std::vector<std::optional<std::string>> row;
-    row.reserve(r.size());
-    for (std::size_t i = 0; i < r.size(); ++i)
-      row.push_back(r.get_indicator(i) == soci::i_null ? std::nullopt
-                                                       : std::optional(cell_string(r, i)));
-    out.push_back(std::move(row));
-  });
+  run_statement(s, b, true, [&](const soci::row& r) { out.push_back(row_strings(r)); });
   return out;
 }
 

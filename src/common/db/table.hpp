@@ -68,6 +68,9 @@ std::optional<std::string> bind_value(const Column& column, const json::value& v
 void insert(soci::session& s, const Table& t, const json::object& row);
 std::optional<json::object> get(soci::session& s, const Table& t, std::string_view id);
 std::vector<json::object> select(soci::session& s, const Table& t, const Query& q = {});
+// Some columns of the rows q selects, as strings (nullopt for NULL), in q's order.
+std::vector<std::vector<std::optional<std::string>>> select_columns(
+    soci::session& s, const Table& t, const std::vector<std::string>& columns, const Query& q = {});
 // select() with `column IN values` added, run in slices of a few values so that each slice's
 // statement is prepared once and kept (a thousand-value list was prepared anew every time). Rows
 // come slice by slice: q's order holds within a slice.

@@ -205,6 +205,16 @@ std::string query_without(const Context& ctx, const std::vector<std::string>& dr
 
 http::Response list_response(Context& ctx, NetworkService& s, Kind k, const std::string& path) {
   auto q = parse_query(ctx);
+  if (q.fields.empty()) {
+    http::Response r;
+    r.body.append("{\"").append(info(k).plural).append("\": ");
+    if (s.list_rendered(caller(ctx), k, q.params, r.body)) {
+      r.status = 200;
+      r.headers.set("Content-Type", "application/json");
+      r.body += '}';
+      return r;
+    }
+  }
   auto result = s.list(caller(ctx), k, q.params);
   json::array items;
   for (auto& row : result.items) items.push_back(select_fields(std::move(row), q.fields));

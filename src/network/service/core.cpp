@@ -49,6 +49,7 @@ std::string now_text() { return iso8601(std::chrono::system_clock::now(), false,
 NetworkService::NetworkService(std::unique_ptr<db::Database> database, NetworkSettings settings)
     : db_(std::move(database)), settings_(std::move(settings)), state_(std::make_unique<State>()) {
   db_->migrate("network", store::migrations());
+  ensure_revisions();
 }
 NetworkService::~NetworkService() = default;
 

@@ -5,9 +5,12 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/db/table.hpp"
@@ -51,6 +54,16 @@ struct NetworkService::State {
   };
   std::mutex agents_mutex;
   std::map<std::string, Agent> agents;
+  // Rows rendered as the API shows them, kept between listings (list_rendered): valid while the
+  // stored row has the same revision and creation time (ids are never reused).
+  struct Rendered {
+    std::int64_t revision = -1;
+    std::string created_at;
+    json::object keys;                           // the attributes visible() reads
+    std::shared_ptr<const std::string> text[2];  // the view as JSON, [admin]
+  };
+  std::shared_mutex rendered_mutex;
+  std::map<Kind, std::unordered_map<std::string, Rendered>> rendered;
 };
 
 namespace detail {

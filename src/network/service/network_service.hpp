@@ -101,6 +101,10 @@ class NetworkService {
   std::vector<json::object> create_bulk(const Caller& c, Kind k, std::vector<json::object> bodies);
   json::object show(const Caller& c, Kind k, const std::string& id);
   ListResult list(const Caller& c, Kind k, const ListParams& params);
+  // The same listing as a JSON array's text appended to out, from rows rendered once and kept
+  // until they change; false (out untouched) where it does not apply (pagination, sorting,
+  // filters not on columns, kinds whose views read other rows). Listing 10,000 ports is this path.
+  bool list_rendered(const Caller& c, Kind k, const ListParams& params, std::string& out);
   json::object update(const Caller& c, Kind k, const std::string& id, json::object body,
                       std::optional<long> if_match = std::nullopt);
   void remove(const Caller& c, Kind k, const std::string& id,
@@ -163,7 +167,8 @@ class NetworkService {
  private:
   // Runs fn in one write transaction as the caller, then bumps the generation.
   void in_write(const Caller& c, const std::function<void(Tx&)>& fn);
-  void changed();  // after a commit: bump the generation, tell the listener
+  void changed();           // after a commit: bump the generation, tell the listener
+  void ensure_revisions();  // rows from before revisions were columns (rendered.cpp)
   std::unique_ptr<db::Database> db_;
   NetworkSettings settings_;
   struct State;

@@ -14,7 +14,8 @@ const db::Table subnet{"subnet",
                         {"cidr"},
                         {"ip_version", T::Int},
                         {"subnetpool_id"},
-                        {"created_at"}},
+                        {"created_at"},
+                        {"revision_number", T::Int}},
                        true};
 const db::Table port{"port",
                      {{"id"},
@@ -24,15 +25,23 @@ const db::Table port{"port",
                       {"device_id"},
                       {"device_owner"},
                       {"mac_address"},
-                      {"created_at"}},
+                      {"created_at"},
+                      {"revision_number", T::Int}},
                      true};
 const db::Table security_group{
     "security_group", {{"id"}, {"project_id"}, {"name"}, {"created_at"}}, true};
-const db::Table security_group_rule{
-    "security_group_rule",
-    {{"id"}, {"project_id"}, {"security_group_id"}, {"remote_group_id"}, {"created_at"}},
+const db::Table security_group_rule{"security_group_rule",
+                                    {{"id"},
+                                     {"project_id"},
+                                     {"security_group_id"},
+                                     {"remote_group_id"},
+                                     {"created_at"},
+                                     {"revision_number", T::Int}},
+                                    true};
+const db::Table router{
+    "router",
+    {{"id"}, {"project_id"}, {"name"}, {"created_at"}, {"revision_number", T::Int}},
     true};
-const db::Table router{"router", {{"id"}, {"project_id"}, {"name"}, {"created_at"}}, true};
 const db::Table floatingip{"floatingip",
                            {{"id"},
                             {"project_id"},
@@ -40,9 +49,13 @@ const db::Table floatingip{"floatingip",
                             {"floating_ip_address"},
                             {"port_id"},
                             {"router_id"},
-                            {"created_at"}},
+                            {"created_at"},
+                            {"revision_number", T::Int}},
                            true};
-const db::Table subnetpool{"subnetpool", {{"id"}, {"project_id"}, {"name"}, {"created_at"}}, true};
+const db::Table subnetpool{
+    "subnetpool",
+    {{"id"}, {"project_id"}, {"name"}, {"created_at"}, {"revision_number", T::Int}},
+    true};
 const db::Table rbac_policy{"rbac_policy",
                             {{"id"},
                              {"project_id"},
@@ -50,10 +63,13 @@ const db::Table rbac_policy{"rbac_policy",
                              {"object_id"},
                              {"action"},
                              {"target_tenant"},
-                             {"created_at"}},
+                             {"created_at"},
+                             {"revision_number", T::Int}},
                             true};
 const db::Table address_scope{
-    "address_scope", {{"id"}, {"project_id"}, {"name"}, {"created_at"}}, true};
+    "address_scope",
+    {{"id"}, {"project_id"}, {"name"}, {"created_at"}, {"revision_number", T::Int}},
+    true};
 
 std::vector<db::Migration> migrations() {
   return {
@@ -106,6 +122,18 @@ CREATE TABLE rbac_policy (id VARCHAR(36) PRIMARY KEY, project_id VARCHAR(255),
 CREATE INDEX rbac_policy_object ON rbac_policy (object_id);
 CREATE TABLE quota (project_id VARCHAR(255) NOT NULL, resource VARCHAR(64) NOT NULL,
   hard_limit BIGINT NOT NULL, PRIMARY KEY (project_id, resource))
+)SQL"},
+      // Revisions as columns where listings keep rendered rows (NetworkService::list_rendered
+      // compares them). Rows stored before keep theirs in `extra` until ensure_revisions copies it.
+      {2, R"SQL(
+ALTER TABLE subnet ADD COLUMN revision_number BIGINT;
+ALTER TABLE port ADD COLUMN revision_number BIGINT;
+ALTER TABLE security_group_rule ADD COLUMN revision_number BIGINT;
+ALTER TABLE router ADD COLUMN revision_number BIGINT;
+ALTER TABLE floatingip ADD COLUMN revision_number BIGINT;
+ALTER TABLE subnetpool ADD COLUMN revision_number BIGINT;
+ALTER TABLE rbac_policy ADD COLUMN revision_number BIGINT;
+ALTER TABLE address_scope ADD COLUMN revision_number BIGINT
 )SQL"},
   };
 }

@@ -466,6 +466,67 @@ TEST(Network, ListsFilterSortPageAndHonourRevisions) {
   EXPECT_EQ(c.net("GET", "/v2.0/networks/" + id + "/tags/red").status, 404);
 }
 
+// Listings of row-local kinds come from rows rendered once and kept (list_rendered): they must
+// follow every change and show each caller its own view, exactly as the rendering each time does.
+TEST(Network, KeptRenderingsFollowEveryChangeAndEveryCaller) {
+  Cloud c;
+  auto [alice, alice_project] = c.member_of_new_project(c.admin(), "alice");
+  auto [bob, bob_project] = c.member_of_new_project(c.admin(), "bob");
+  auto net = c.create("networks", "network", {{"name", "n"}}, alice);
+  c.create("subnets", "subnet",
+           {{"network_id", net.at("id")},
+            {"cidr", "10.9.0.0/24"},
+            {"ip_version", 4},
+            {"enable_dhcp", false}},
+           alice);
+  auto mine = c.create("ports", "port", {{"network_id", net.at("id")}, {"name", "a"}}, alice);
+  auto admins = c.create("ports", "port",
+                         {{"network_id", net.at("id")}, {"name", "b"}, {"binding:host_id", "h1"}});
+  auto query = "/v2.0/ports?network_id=" + c.id(net);
+  auto listed = [&](const std::string& path, const std::string& token) {
+    auto r = c.net("GET", path, nullptr, token);
+    EXPECT_EQ(r.status, 200) << r.raw;
+    return r.body.at("ports").as_array();
+  };
+  // Sorting takes the rendering-each-time path: both must agree, for every caller, twice (the
+  // second time from what was kept).
+  for (int round = 0; round < 2; ++round)
+    for (auto& token : {c.admin(), alice, bob}) {
+      auto kept = listed(query, token);
+      EXPECT_EQ(kept, listed(query + "&sort_key=id", token));
+      EXPECT_EQ(kept.size(), token == bob ? 0u : 2u);
+    }
+  auto admin_view = listed(query, c.admin());
+  EXPECT_TRUE(admin_view[0].as_object().contains("binding:host_id"));
+  EXPECT_FALSE(listed(query, alice)[0].as_object().contains("binding:host_id"))
+      << "an admin's rendering is not shown to a member";
+  // Changes show at once: an update, a tag, a deletion, a new port.
+  auto find_port = [&](const json::array& ports, const std::string& id) -> json::object {
+    for (auto& p : ports)
+      if (p.as_object().at("id").as_string() == id) return p.as_object();
+    return {};
+  };
+  EXPECT_EQ(c.net("PUT", "/v2.0/ports/" + c.id(mine),
+                  json::object{{"port", json::object{{"name", "renamed"}}}}, alice)
+                .status,
+            200);
+  EXPECT_EQ(c.net("PUT", "/v2.0/ports/" + c.id(mine) + "/tags/red", nullptr, alice).status, 201);
+  auto after = find_port(listed(query, alice), c.id(mine));
+  EXPECT_EQ(after.at("name"), "renamed");
+  EXPECT_EQ(after.at("tags"), json::array{"red"});
+  EXPECT_EQ(after.at("revision_number"), 2);
+  EXPECT_EQ(c.net("DELETE", "/v2.0/ports/" + c.id(admins)).status, 204);
+  auto bobs =
+      c.create("ports", "port", {{"network_id", net.at("id")}, {"project_id", bob_project}});
+  auto now = listed(query, alice);
+  EXPECT_EQ(now.size(), 2u);
+  EXPECT_TRUE(find_port(now, c.id(admins)).empty());
+  EXPECT_FALSE(find_port(now, c.id(bobs)).empty()) << "the network's owner sees bob's port";
+  EXPECT_EQ(listed(query, bob).size(), 1u);
+  EXPECT_EQ(listed(query + "&project_id=" + bob_project, alice).size(), 1u);
+  EXPECT_EQ(now, listed(query + "&sort_key=id", alice));
+}
+
 TEST(Network, QuotasRefuseBeyondTheLimit) {
   Cloud c;
   auto [alice, alice_project] = c.member_of_new_project(c.admin(), "alice");

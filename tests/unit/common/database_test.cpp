@@ -1,5 +1,7 @@
 // The database layer: group commit keeps each write's all-or-nothing and its own error, and
 // cached statements see every change (they hold no stale snapshot).
+#include "common/db/database.hpp"
+
 #include <gtest/gtest.h>
 #include <soci/soci.h>
 
@@ -10,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "common/db/database.hpp"
 #include "common/db/table.hpp"
 
 using namespace nubo;
@@ -126,6 +127,44 @@ TEST(Database, CachedStatementsSeeEveryCommittedChange) {
   }
   t.db->write([](soci::session& s) { db::update(s, item, "k3", json::object{{"n", 33}}); });
   t.db->read([](soci::session& s) { EXPECT_EQ(db::get(s, item, "k3")->at("n").as_int64(), 33); });
+}
+
+TEST(Database, AColumnAddedLaterReadsItsValueFromExtraUntilTheRowIsWritten) {
+  TempDb t;
+  const db::Table before{"thing", {{"id"}, {"name"}}, true};
+  const db::Table after{"thing", {{"id"}, {"name"}, {"revision", db::ColumnType::Int}}, true};
+  t.db->write([&](soci::session& s) {
+    s << "DROP TABLE IF EXISTS thing";
+    s << "CREATE TABLE thing (id VARCHAR(64) PRIMARY KEY, name VARCHAR(64), extra TEXT)";
+    db::insert(s, before, json::object{{"id", "a"}, {"name", "x"}, {"revision", 4}});
+    db::insert(s, before, json::object{{"id", "b"}, {"name", nullptr}, {"revision", 7}});
+    s << "ALTER TABLE thing ADD COLUMN revision BIGINT";
+  });
+  t.db->read([&](soci::session& s) {
+    auto a = db::get(s, after, "a");
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->at("revision").as_int64(), 4) << "the old value, from extra";
+    EXPECT_EQ(a->at("name").as_string(), "x");
+    EXPECT_TRUE(db::get(s, after, "b")->at("name").is_null()) << "a NULL column stays null";
+    // select_columns reads the columns themselves: NULL until the row is written again.
+    auto cols = db::select_columns(s, after, {"id", "revision"});
+    ASSERT_EQ(cols.size(), 2u);
+    EXPECT_EQ(*cols[0][0], "a");
+    EXPECT_FALSE(cols[0][1]);
+  });
+  t.db->write([&](soci::session& s) {
+    auto a = *db::get(s, after, "a");
+    a["revision"] = 5;
+    db::replace(s, after, a);
+  });
+  t.db->read([&](soci::session& s) {
+    EXPECT_EQ(db::get(s, after, "a")->at("revision").as_int64(), 5);
+    db::Query q;
+    q.eq("id", "a");
+    EXPECT_EQ(*db::select_columns(s, after, {"revision"}, q).at(0).at(0), "5");
+    EXPECT_THROW(db::select_columns(s, after, {"nope"}), std::logic_error);
+  });
+  t.db->write([](soci::session& s) { s << "DROP TABLE thing"; });
 }
 
 }  // namespace
