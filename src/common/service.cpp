@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <ctime>
 
 #include "common/ids.hpp"
 #include "common/policy.hpp"
@@ -157,6 +158,22 @@ bool Pipeline::streams(const http::Request& request) const {
 }
 
 namespace {
+// The Date header every HTTP/1.1 origin server sends (RFC 9110 §6.6.1), formatted once a second.
+std::string http_date_now() {
+  thread_local std::time_t last = 0;
+  thread_local std::string text;
+  auto now = std::time(nullptr);
+  if (now != last) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    text = buf;
+    last = now;
+  }
+  return text;
+}
+
 // Logs the access line of a streamed upload when it ends, with its final status.
 class LoggedSink : public http::BodySink {
  public:
@@ -184,6 +201,7 @@ class LoggedSink : public http::BodySink {
       aborted_ = true;
     }
     r.headers.set("x-openstack-request-id", request_id_);
+    if (!r.headers.get("Date")) r.headers.set("Date", http_date_now());
     log(r.status);
     return r;
   }
@@ -280,7 +298,13 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode,
                                             http::UploadStart* upload) {
   bool fast = mode == Mode::Fast;
   auto start = std::chrono::steady_clock::now();
-  Context ctx{request, {}, std::nullopt, "req-" + uuid4(), spec_.policy.get(), {}, {}};
+  Context ctx{request,
+              {},
+              std::nullopt,
+              spec_.new_request_id ? spec_.new_request_id() : "req-" + uuid4(),
+              spec_.policy.get(),
+              {},
+              {}};
   http::Response response;
   bool versioned = false;
   try {
@@ -412,6 +436,7 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode,
   }
   if (upload && upload->sink) return std::nullopt;
   response.headers.set("x-openstack-request-id", ctx.request_id);
+  if (!response.headers.get("Date")) response.headers.set("Date", http_date_now());
   if (!spec_.request_id_alias.empty()) response.headers.set(spec_.request_id_alias, ctx.request_id);
   if (versioned) {
     auto& m = *spec_.microversions;

@@ -107,6 +107,8 @@ struct ServiceSpec {
   std::optional<MicroversionSpec> microversions;
   // The request id under a second header too (Nova's X-Compute-Request-Id).
   std::string request_id_alias;
+  // Request ids in the service's own form (Swift's "tx..."); "req-<uuid>" when unset.
+  std::function<std::string()> new_request_id;
 };
 
 class Pipeline {

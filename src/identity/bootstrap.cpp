@@ -78,6 +78,7 @@ BootstrapResult bootstrap(IdentityService& s, const BootstrapOptions& o) {
     auto member = ensure_role(ss, "member");
     auto reader = ensure_role(ss, "reader");
     ensure_role(ss, "service");
+    for (auto& role : o.roles) ensure_role(ss, role);
     for (auto& [prior, implied] : {std::pair{admin, member}, std::pair{member, reader}}) {
       db::Query q;
       q.eq("prior_role_id", prior).eq("implied_role_id", implied);

@@ -25,6 +25,8 @@ struct BootstrapOptions {
   std::string service_project = "service";
   std::string region = "RegionOne";
   std::vector<CatalogEntry> catalog;
+  // Roles services expect besides admin, member, reader and service (Swift's ResellerAdmin).
+  std::vector<std::string> roles = {};
 };
 
 struct BootstrapResult {

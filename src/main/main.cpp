@@ -39,6 +39,11 @@
 #include "main/local_network_client.hpp"
 #include "network/api/service.hpp"
 #include "network/setup.hpp"
+#include "object/proxy/proxy.hpp"
+#include "object/ring/cli.hpp"
+#include "object/server/storage_server.hpp"
+#include "object/setup.hpp"
+#include "object/swift_http.hpp"
 
 namespace fs = std::filesystem;
 using namespace nubo;
@@ -110,6 +115,9 @@ identity::BootstrapOptions bootstrap_options(const Config& c, const std::string&
   // Placement's and Neutron's endpoints have no version suffix.
   o.catalog.push_back({"placement", "placement", placement::settings_from_config(c).public_url});
   o.catalog.push_back({"network", "neutron", network::settings_from_config(c).public_url});
+  // Swift's endpoint names the project's account; tokens carry it filled in.
+  o.catalog.push_back({"object-store", "swift", object::public_url(c)});
+  o.roles.push_back(c.get_string("object", "reseller_admin_role", "ResellerAdmin"));
   return o;
 }
 
@@ -183,7 +191,7 @@ std::set<std::string> parse_services(const std::string& list) {
     item.erase(item.find_last_not_of(" \t") + 1);
     if (item.empty()) continue;
     if (item != "identity" && item != "image" && item != "compute" && item != "placement" &&
-        item != "network")
+        item != "network" && item != "object")
       throw std::runtime_error("unknown service: " + item);
     out.insert(item);
   }
@@ -320,6 +328,23 @@ class LocalImageClient : public compute::ImageClient {
   AuthContext service_;
 };
 
+// `nubo object-server`: one storage host ([object] hash_path_suffix must be the cluster's).
+int run_object_server(const Config& config, const std::string& state_dir) {
+  Runtime runtime(static_cast<unsigned>(config.get_int("DEFAULT", "io_threads", 2)),
+                  static_cast<unsigned>(config.get_int("DEFAULT", "worker_threads", 16)));
+  auto suffix = read_or_create_secret(fs::path(state_dir) / "object" / "hash-path-suffix");
+  auto storage =
+      object::make_storage_server(object::storage_settings_from_config(config, state_dir, suffix));
+  auto options = server_options(config, "object_server", 6200, object::render_swift_error);
+  options.body_limit = 1 << 20;
+  auto port = listen_pipeline(runtime, options,
+                              std::make_shared<Pipeline>(object::make_storage_spec(storage)));
+  spdlog::info("object server listening on port {}", port);
+  runtime.start();
+  runtime.wait_for_signal();
+  return 0;
+}
+
 int run_services(const Config& config, const std::string& state_dir,
                  const std::set<std::string>& services, bool all_in_one) {
   bool print_banner = all_in_one;
@@ -336,6 +361,7 @@ int run_services(const Config& config, const std::string& state_dir,
   std::unique_ptr<http::WebsocketProxy> serial_proxy;
   std::shared_ptr<network::NetworkService> network_service;
   std::shared_ptr<Pipeline> network_pipeline;
+  std::shared_ptr<object::Proxy> object_proxy;
   std::shared_ptr<Bus> network_bus;
   std::unique_ptr<network::NetworkAgent> network_agent;
   std::string admin_project_id;
@@ -362,8 +388,9 @@ int run_services(const Config& config, const std::string& state_dir,
   // identity API.
   std::shared_ptr<TokenValidator> validator = svc;
   std::shared_ptr<LimitSource> limits = svc;
-  if (!validator && (services.count("image") || services.count("compute") ||
-                     services.count("placement") || services.count("network"))) {
+  if (!validator &&
+      (services.count("image") || services.count("compute") || services.count("placement") ||
+       services.count("network") || services.count("object"))) {
     auto identity_url = identity::settings_from_config(config, state_dir).public_url;
     ServiceCredentials creds;
     creds.auth_url = config.get_string("keystone_authtoken", "auth_url", identity_url + "/v3");
@@ -405,6 +432,26 @@ int run_services(const Config& config, const std::string& state_dir,
     if (all_in_one)
       network_agent = network::start_network_agent(config, state_dir, network_bus,
                                                    metadata_forwarder(config, state_dir));
+  }
+  if (services.count("object")) {
+    auto suffix = read_or_create_secret(fs::path(state_dir) / "object" / "hash-path-suffix");
+    if (all_in_one) {
+      // This host's storage server, and rings naming it when there are none yet.
+      object::ensure_local_rings(config, state_dir);
+      auto storage = object::make_storage_server(
+          object::storage_settings_from_config(config, state_dir, suffix));
+      auto options = server_options(config, "object_server", 6200, object::render_swift_error);
+      options.body_limit = 1 << 20;
+      auto port = listen_pipeline(runtime, options,
+                                  std::make_shared<Pipeline>(object::make_storage_spec(storage)));
+      spdlog::info("object server listening on port {}", port);
+    }
+    object_proxy =
+        object::make_proxy(object::proxy_settings_from_config(config, state_dir, suffix));
+    auto port = listen_pipeline(
+        runtime, server_options(config, "object", 8080, object::render_swift_error),
+        std::make_shared<Pipeline>(object::make_proxy_spec(object_proxy, validator)));
+    spdlog::info("object storage listening on port {}", port);
   }
   if (services.count("placement")) {
     placement_service = placement::open_placement_service(config, state_dir);
@@ -503,6 +550,7 @@ int run_services(const Config& config, const std::string& state_dir,
       std::cout << "  placement: " << placement_service->settings().public_url << "\n";
     if (network_service)
       std::cout << "  network:  " << network_service->settings().public_url << "\n";
+    if (object_proxy) std::cout << "  object:   " << object::public_url(config) << "\n";
     std::cout << "  clouds.yaml: " << state_dir << "/clouds.yaml (cloud name: nubo)\n"
               << "  openrc:      " << state_dir << "/openrc\n\n"
               << clouds.rdbuf() << "\n"
@@ -544,10 +592,13 @@ int main(int argc, char** argv) {
   std::string guest_image;
   aio->add_option("--guest-image", guest_image,
                   "a qcow2 file loaded as the public image nubo-guest unless it exists");
+  auto* object_server = app.add_subcommand(
+      "object-server", "this storage host's account, container and object servers");
   auto* api = app.add_subcommand("api", "chosen API services");
   std::string services = "identity";
   api->add_option("--services", services,
-                  "comma-separated services (identity, image, compute, placement, network)");
+                  "comma-separated services (identity, image, compute, placement, network, "
+                  "object)");
   auto* boot = app.add_subcommand("bootstrap", "create the admin user, project, roles and catalog");
   std::string boot_password;
   boot->add_option("--bootstrap-password", boot_password, "the admin's password");
@@ -563,7 +614,13 @@ int main(int argc, char** argv) {
   auto* token = app.add_subcommand("token", "token key tasks");
   token->add_subcommand("rotate", "rotate the Fernet keys");
   token->require_subcommand(1);
+  auto* ring = app.add_subcommand(
+      "ring",
+      "build account, container and object rings: <builder_file> [command ...] as "
+      "swift-ring-builder (`nubo ring` alone lists the commands)");
+  ring->prefix_command();  // everything after `ring` is the ring command's own
   CLI11_PARSE(app, argc, argv);
+  if (ring->parsed()) return object::ring_command(ring->remaining(), std::cout, std::cerr);
 
   try {
     Config config = config_file.empty() ? Config() : Config::load(config_file);
@@ -599,8 +656,9 @@ int main(int argc, char** argv) {
     }
     if (aio->parsed())
       return run_services(config, state_dir,
-                          {"identity", "image", "compute", "placement", "network"}, true);
+                          {"identity", "image", "compute", "placement", "network", "object"}, true);
     if (api->parsed()) return run_services(config, state_dir, parse_services(services), false);
+    if (object_server->parsed()) return run_object_server(config, state_dir);
     if (boot->parsed()) {
       auto svc = identity::open_identity_service(config, state_dir);
       auto pw = boot_password.empty()

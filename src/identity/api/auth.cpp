@@ -163,7 +163,7 @@ void add_auth_routes(std::vector<Route>& routes, IdentityService& s) {
   routes.push_back(Route{"GET", "/v3/auth/catalog",
                          [&s](Context& ctx) {
                            if (!ctx.auth->scoped()) throw Forbidden("A scoped token is required to list the catalog.");
-                           return ok(json::object{{"catalog", s.catalog()},
+                           return ok(json::object{{"catalog", s.catalog(ctx.auth->project_id, ctx.auth->user_id)},
                                                   {"links", json::object{{"self", s.link("auth/catalog")},
                                                                          {"previous", nullptr},
                                                                          {"next", nullptr}}}});

@@ -287,6 +287,43 @@ json::array IdentityService::catalog() {
   return out;
 }
 
+json::array IdentityService::catalog(const std::string& project_id, const std::string& user_id) {
+  auto all = catalog();
+  // %(name)s or $(name)s filled in; nullopt when the token lacks the value.
+  auto fill = [&](std::string url) -> std::optional<std::string> {
+    for (auto* open : {"%(", "$("}) {
+      for (auto [name, value] : {std::pair{"project_id", &project_id}, std::pair{"tenant_id", &project_id},
+                                 std::pair{"user_id", &user_id}}) {
+        auto key = std::string(open) + name + ")s";
+        for (auto at = url.find(key); at != std::string::npos; at = url.find(key, at)) {
+          if (value->empty()) return std::nullopt;
+          url.replace(at, key.size(), *value);
+          at += value->size();
+        }
+      }
+    }
+    return url;
+  };
+  for (auto& entry : all) {
+    auto& eps = entry.as_object()["endpoints"].as_array();
+    json::array kept;
+    for (auto& e : eps) {
+      auto& url = e.as_object()["url"];
+      if (!url.is_string() || url.as_string().find(")s") == json::string::npos) {
+        kept.push_back(e);
+        continue;
+      }
+      if (auto filled = fill(std::string(url.as_string()))) {
+        auto copy = e.as_object();
+        copy["url"] = *filled;
+        kept.push_back(std::move(copy));
+      }
+    }
+    eps = std::move(kept);
+  }
+  return all;
+}
+
 // ---------------------------------------------------------------- views
 
 json::object user_view(const IdentityService& s, const json::object& row) {

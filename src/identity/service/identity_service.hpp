@@ -85,6 +85,10 @@ class IdentityService : public TokenValidator, public LimitSource {
   std::vector<std::string> project_descendants(const std::string& project_id);
   std::vector<std::string> user_group_ids(const std::string& user_id);
   json::array catalog();
+  // The catalog for a token: %(project_id)s, $(project_id)s, %(tenant_id)s and %(user_id)s in
+  // endpoint URLs filled in (Swift's AUTH_%(project_id)s); endpoints that need a project are left
+  // out of tokens without one, as Keystone does.
+  json::array catalog(const std::string& project_id, const std::string& user_id);
 
   // Tokens
   struct Issued {

@@ -492,7 +492,7 @@ json::object IdentityService::render(const TokenPayload& p, bool with_catalog) {
   json::array rv;
   for (auto& r : roles) rv.push_back(json::object{{"id", r["id"]}, {"name", r["name"]}});
   t["roles"] = std::move(rv);
-  if (with_catalog) t["catalog"] = catalog();
+  if (with_catalog) t["catalog"] = catalog(p.project_id, p.user_id);
   return json::object{{"token", std::move(t)}};
 }
 

@@ -1,0 +1,1327 @@
+#include "object/proxy/proxy.hpp"
+
+#include <openssl/evp.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <random>
+#include <set>
+
+#include "common/ids.hpp"
+#include "object/backend.hpp"
+#include "object/ring/ring.hpp"
+#include "object/swift_http.hpp"
+#include "object/timestamp.hpp"
+
+namespace nubo::object {
+
+class Proxy {
+ public:
+  explicit Proxy(ProxySettings s)
+      : settings(std::move(s)),
+        account_ring(Ring::load(settings.rings + "/account.ring.json")),
+        container_ring(Ring::load(settings.rings + "/container.ring.json")),
+        object_ring(Ring::load(settings.rings + "/object.ring.json")) {}
+  ProxySettings settings;
+  Ring account_ring, container_ring, object_ring;
+  BackendPool pool;
+
+  // Accounts known to exist (autocreated), containers known to exist for a few seconds.
+  bool account_known(const std::string& a) {
+    std::lock_guard lock(mutex_);
+    return accounts_.count(a) > 0;
+  }
+  void remember_account(const std::string& a) {
+    std::lock_guard lock(mutex_);
+    if (accounts_.size() > 100000) accounts_.clear();
+    accounts_.insert(a);
+  }
+  struct ContainerInfo {
+    int status = 0;  // 204 found, 404 missing
+    http::Headers headers;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::optional<ContainerInfo> cached_container(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = containers_.find(key);
+    if (it == containers_.end() ||
+        std::chrono::steady_clock::now() - it->second.at > std::chrono::seconds(5))
+      return std::nullopt;
+    return it->second;
+  }
+  void cache_container(const std::string& key, ContainerInfo info) {
+    std::lock_guard lock(mutex_);
+    if (containers_.size() > 100000) containers_.clear();
+    info.at = std::chrono::steady_clock::now();
+    containers_[key] = std::move(info);
+  }
+  void forget_container(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    containers_.erase(key);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::set<std::string> accounts_;
+  std::map<std::string, ContainerInfo> containers_;
+};
+
+std::shared_ptr<Proxy> make_proxy(ProxySettings settings) {
+  return std::make_shared<Proxy>(std::move(settings));
+}
+
+namespace {
+
+// The one storage policy (replication, by the object ring).
+constexpr const char* kPolicy = "Policy-0";
+
+struct SwiftPath {
+  std::string account, container, object;
+  bool has_container = false, has_object = false;
+};
+
+SwiftPath parse_swift_path(std::string_view path) {
+  // /v1/<account>[/<container>[/<object...>]]
+  SwiftPath p;
+  if (!http::valid_utf8(path) || path.find('\0') != std::string_view::npos)
+    throw swift_error(412, "Invalid UTF8 or contains NULL");
+  std::string_view rest = path;
+  if (rest.starts_with("/v1/"))
+    rest.remove_prefix(4);
+  else if (rest.starts_with("/v1.0/"))
+    rest.remove_prefix(6);
+  else
+    throw swift_error(412, "Bad URL");
+  auto slash = rest.find('/');
+  p.account = std::string(rest.substr(0, slash));
+  if (p.account.empty()) throw swift_error(412, "Bad URL");
+  if (slash == std::string_view::npos) return p;
+  rest.remove_prefix(slash + 1);
+  slash = rest.find('/');
+  p.container = std::string(rest.substr(0, slash));
+  p.has_container = !p.container.empty();
+  if (slash == std::string_view::npos) return p;
+  rest.remove_prefix(slash + 1);
+  p.object = std::string(rest);
+  p.has_object = !p.object.empty();
+  if (p.has_object && !p.has_container) throw swift_error(412, "Bad URL");
+  return p;
+}
+
+std::string new_trans_id() {
+  auto hex = uuid4_hex().substr(0, 21);
+  char tail[16];
+  std::snprintf(tail, sizeof tail, "%010llx",
+                static_cast<unsigned long long>(Timestamp::now().raw / 100000));
+  return "tx" + hex + "-" + tail;
+}
+
+// ---- talking to the replicas ----
+
+struct Node {
+  Device device;
+  bool handoff = false;
+};
+
+// The primaries, then handoffs to stand in for ones that fail.
+std::vector<Node> nodes_for(const Ring& ring, std::uint32_t part) {
+  std::vector<Node> out;
+  for (auto& d : ring.primaries(part)) out.push_back({d, false});
+  for (auto& d : ring.handoffs(part, ring.replicas() * 2)) out.push_back({d, true});
+  return out;
+}
+
+std::string backend_target(const char* kind, const Device& d, std::uint32_t part,
+                           const SwiftPath& p, bool container, bool object,
+                           const std::string& query = {}) {
+  std::string path =
+      std::string("/") + kind + "/" + d.device + "/" + std::to_string(part) + "/" + p.account;
+  if (container) path += "/" + p.container;
+  if (object) path += "/" + p.object;
+  auto target = encode_path(path);
+  if (!query.empty()) target += "?" + query;
+  return target;
+}
+
+struct Reply {
+  int status = 503;
+  http::Headers headers;
+  std::string body;
+};
+
+int quorum(size_t replicas) { return static_cast<int>((replicas + 1) / 2); }
+
+// Swift's best_response: the highest status of the first class (2xx, 3xx, 4xx) a quorum agrees
+// on; 503 otherwise.
+Reply best(std::vector<Reply> replies, size_t replicas) {
+  for (int cls : {2, 3, 4}) {
+    int count = 0;
+    const Reply* top = nullptr;
+    for (auto& r : replies)
+      if (r.status / 100 == cls) {
+        ++count;
+        if (!top || r.status > top->status) top = &r;
+      }
+    if (count >= quorum(replicas)) return *top;
+  }
+  return Reply{};
+}
+
+// The same request to every replica at once (each sent before any answer is read), a handoff
+// standing in for a replica that cannot be reached.
+std::vector<Reply> fan_out(Proxy& proxy, const Ring& ring, std::uint32_t part,
+                           const std::function<std::string(const Device&)>& target,
+                           const std::string& method,
+                           const std::function<http::Headers(size_t)>& headers,
+                           const std::string& body = {}) {
+  auto nodes = nodes_for(ring, part);
+  size_t next = ring.replicas();
+  std::vector<std::unique_ptr<BackendRequest>> sent;
+  for (size_t i = 0; i < ring.replicas() && i < nodes.size(); ++i) {
+    size_t at = i;
+    for (;;) {
+      auto r = std::make_unique<BackendRequest>(proxy.pool, nodes[at].device.ip,
+                                                nodes[at].device.port, proxy.settings.node_timeout);
+      try {
+        r->start(method, target(nodes[at].device), headers(i), body.size());
+        if (!body.empty()) r->write(body);
+        sent.push_back(std::move(r));
+        break;
+      } catch (const BackendError& e) {
+        spdlog::warn("object proxy: {} {}: {}", method, r->where(), e.what());
+        if (next >= nodes.size()) {
+          sent.push_back(nullptr);
+          break;
+        }
+        at = next++;
+      }
+    }
+  }
+  std::vector<Reply> replies;
+  for (auto& r : sent) {
+    Reply reply;
+    if (r) try {
+        reply.status = r->status();
+        reply.headers = r->headers();
+        reply.body = r->read_all();
+      } catch (const BackendError& e) {
+        spdlog::warn("object proxy: {} {}: {}", method, r->where(), e.what());
+        reply.status = 503;
+      }
+    replies.push_back(std::move(reply));
+  }
+  return replies;
+}
+
+// GET or HEAD from the first replica that answers well (primaries, then handoffs).
+struct Source {
+  std::unique_ptr<BackendRequest> request;
+  int status = 503;
+  http::Headers headers;
+};
+Source read_from(Proxy& proxy, const Ring& ring, std::uint32_t part,
+                 const std::function<std::string(const Device&)>& target, const std::string& method,
+                 const http::Headers& headers, bool object) {
+  Source best_error;
+  bool saw_404 = false;
+  for (auto& node : nodes_for(ring, part)) {
+    auto r = std::make_unique<BackendRequest>(proxy.pool, node.device.ip, node.device.port,
+                                              proxy.settings.node_timeout);
+    try {
+      r->start(method, target(node.device), headers, 0);
+      int status = r->status();
+      bool good =
+          status / 100 == 2 || status == 304 || (object && (status == 412 || status == 416));
+      if (good) {
+        Source s;
+        s.status = status;
+        s.headers = r->headers();
+        s.request = std::move(r);
+        return s;
+      }
+      if (status == 404) saw_404 = true;
+      if (status / 100 == 4 && status != 404 && best_error.status == 503) {
+        best_error.status = status;
+        best_error.headers = r->headers();
+      }
+      r->read_all();
+    } catch (const BackendError& e) {
+      spdlog::warn("object proxy: {} {}: {}", method, r->where(), e.what());
+    }
+    if (node.handoff && saw_404) break;  // a handoff has nothing the primaries lacked
+  }
+  if (best_error.status == 503 && saw_404) best_error.status = 404;
+  return best_error;
+}
+
+// ---- requests ----
+
+struct Request {
+  Proxy& proxy;
+  Context& ctx;
+  SwiftPath path;
+  bool owner = false;
+  http::Request& r() { return ctx.request; }
+};
+
+http::Response empty(int status, const char* content_type = "text/html; charset=UTF-8") {
+  http::Response out;
+  out.status = status;
+  out.headers.set("Content-Type", content_type);
+  if (status == 202)
+    out.body = "<html><h1>Accepted</h1><p>The request is accepted for processing.</p></html>";
+  return out;
+}
+
+http::Response from_reply(const Reply& reply) {
+  if (reply.status >= 400) throw swift_error(reply.status);
+  return empty(reply.status);
+}
+
+bool has_role(const AuthContext& a, const std::string& role) {
+  return std::any_of(a.roles.begin(), a.roles.end(),
+                     [&](auto& r) { return http::iequals(r, role); });
+}
+
+// keystoneauth: the reseller admin anywhere, a project's operators on its account.
+bool is_owner(const Proxy& proxy, const Context& ctx, const std::string& account) {
+  if (!ctx.auth) return false;
+  if (has_role(*ctx.auth, proxy.settings.reseller_admin_role)) return true;
+  if (account != proxy.settings.reseller_prefix + ctx.auth->project_id) return false;
+  return std::any_of(proxy.settings.operator_roles.begin(), proxy.settings.operator_roles.end(),
+                     [&](auto& role) { return has_role(*ctx.auth, role); });
+}
+
+[[noreturn]] void deny(const Context& ctx, const std::string& account) {
+  if (!ctx.auth) {
+    auto e = swift_error(401);
+    e.headers.emplace_back("WWW-Authenticate", "Swift realm=\"" + account + "\"");
+    throw e;
+  }
+  throw swift_error(403);
+}
+
+// A container ACL (X-Container-Read/Write) against the caller: project:user pairs (ids or names,
+// * for any), role names; referrer entries (.r:*) let anyone read objects, .rlistings listings.
+bool acl_allows(const std::string& acl, const Context& ctx, bool read, bool listing) {
+  size_t start = 0;
+  while (start <= acl.size()) {
+    auto comma = acl.find(',', start);
+    auto item = acl.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    start = comma == std::string::npos ? acl.size() + 1 : comma + 1;
+    while (!item.empty() && item.front() == ' ') item.erase(0, 1);
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) continue;
+    if (read &&
+        (item == ".r:*" || item == ".ref:*" || item == ".referer:*" || item == ".referrer:*")) {
+      if (!listing) return true;
+      continue;
+    }
+    if (read && listing && item == ".rlistings") {
+      if (acl.find(".r:*") != std::string::npos) return true;
+      continue;
+    }
+    if (!ctx.auth || item.front() == '.') continue;
+    auto colon = item.find(':');
+    if (colon == std::string::npos) {
+      if (has_role(*ctx.auth, item)) return true;
+      continue;
+    }
+    auto project = item.substr(0, colon), user = item.substr(colon + 1);
+    bool project_ok =
+        project == "*" || project == ctx.auth->project_id || project == ctx.auth->project_name;
+    bool user_ok = user == "*" || user == ctx.auth->user_id || user == ctx.auth->user_name;
+    if (project_ok && user_ok) return true;
+  }
+  return false;
+}
+
+// ---- metadata checks (constraints.check_metadata) ----
+
+void check_metadata(const http::Request& r, const char* kind) {
+  std::string prefix = std::string("x-") + kind + "-meta-";
+  int count = 0;
+  size_t total = 0;
+  for (auto& [k, v] : r.headers.all()) {
+    if (v.size() > 8192) throw swift_error(400, "Header value too long: " + k.substr(0, 128));
+    if (k.size() < prefix.size() ||
+        !http::iequals(std::string_view(k).substr(0, prefix.size()), prefix))
+      continue;
+    auto name = k.substr(prefix.size());
+    if (name.empty()) throw swift_error(400, "Metadata name cannot be empty");
+    if (name.size() > 128) throw swift_error(400, "Metadata name too long: " + prefix + name);
+    if (v.size() > 256) throw swift_error(400, "Metadata value longer than 256: " + prefix + name);
+    if (++count > 90) throw swift_error(400, "Too many metadata items; max 90");
+    total += name.size() + v.size();
+    if (total > 4096) throw swift_error(400, "Total metadata too large; max 4096");
+  }
+}
+
+// Headers passed to the storage servers: metadata, the system headers, conditionals.
+http::Headers pass_headers(const http::Request& r, const Timestamp& t) {
+  http::Headers h;
+  for (auto& [k, v] : r.headers.all()) {
+    std::string_view key = k;
+    if (http::iequals(key, "X-Auth-Token") || http::iequals(key, "Host") ||
+        http::iequals(key, "Content-Length") || http::iequals(key, "Transfer-Encoding") ||
+        http::iequals(key, "Connection") || http::iequals(key, "Expect") ||
+        (key.size() > 10 && http::iequals(key.substr(0, 10), "X-Backend-")))
+      continue;
+    h.add(k, v);
+  }
+  h.set("X-Timestamp", t.internal());
+  return h;
+}
+
+// ---- listings ----
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string listing_format(const http::Request& r) {
+  if (auto f = r.query_param("format")) {
+    std::string v = *f;
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (v == "json") return "application/json";
+    if (v == "xml") return "application/xml";
+    return "text/plain";
+  }
+  auto accept = r.headers.get_or("Accept");
+  if (accept.find("application/json") != std::string::npos) return "application/json";
+  if (accept.find("application/xml") != std::string::npos) return "application/xml";
+  if (accept.find("text/xml") != std::string::npos) return "text/xml";
+  return "text/plain";
+}
+
+http::Response render_listing(const http::Request& r, const std::string& rows_json, bool account,
+                              const std::string& name) {
+  auto type = listing_format(r);
+  http::Response out;
+  out.status = 200;
+  out.headers.set("Content-Type", type + "; charset=utf-8");
+  if (!r.query_param("format")) out.headers.set("Vary", "Accept");
+  if (type == "application/json") {
+    out.body = rows_json.empty() ? "[]" : rows_json;
+    return out;
+  }
+  boost::system::error_code ec;
+  auto parsed = json::parse(rows_json.empty() ? "[]" : rows_json, ec);
+  json::array rows = !ec && parsed.is_array() ? parsed.as_array() : json::array{};
+  auto str = [](const json::object& o, const char* k) -> std::string {
+    auto* v = o.if_contains(k);
+    if (!v) return "";
+    if (v->is_string()) return std::string(v->as_string());
+    return json::serialize(*v);
+  };
+  if (type == "text/plain") {
+    for (auto& row : rows) {
+      auto& o = row.as_object();
+      out.body += o.contains("subdir") ? str(o, "subdir") : str(o, "name");
+      out.body += '\n';
+    }
+    if (out.body.empty()) out.status = 204;
+    return out;
+  }
+  const char* root = account ? "account" : "container";
+  out.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<" + std::string(root) + " name=\"" +
+             xml_escape(name) + "\"";
+  if (rows.empty() && !account) {
+    out.body += " />";
+    return out;
+  }
+  out.body += account ? ">\n" : ">";
+  for (auto& row : rows) {
+    auto& o = row.as_object();
+    if (o.contains("subdir")) {
+      auto d = xml_escape(str(o, "subdir"));
+      out.body += account ? "<subdir name=\"" + d + "\" />"
+                          : "<subdir name=\"" + d + "\"><name>" + d + "</name></subdir>";
+    } else if (account) {
+      out.body += "<container><name>" + xml_escape(str(o, "name")) + "</name><count>" +
+                  str(o, "count") + "</count><bytes>" + str(o, "bytes") +
+                  "</bytes><last_modified>" + str(o, "last_modified") +
+                  "</last_modified></container>";
+    } else {
+      out.body += "<object><name>" + xml_escape(str(o, "name")) + "</name><hash>" + str(o, "hash") +
+                  "</hash><bytes>" + str(o, "bytes") + "</bytes><content_type>" +
+                  xml_escape(str(o, "content_type")) + "</content_type><last_modified>" +
+                  str(o, "last_modified") + "</last_modified></object>";
+    }
+    if (account) out.body += "\n";
+  }
+  out.body += "</" + std::string(root) + ">";
+  return out;
+}
+
+std::string listing_query(const http::Request& r, bool container) {
+  std::string q = "format=json";
+  auto add = [&](const char* k, const std::string& v) {
+    q += std::string("&") + k + "=" + http::percent_encode(v);
+  };
+  if (auto v = r.query_param("limit")) {
+    long limit = 10000;
+    bool digits = !v->empty() && std::all_of(v->begin(), v->end(), ::isdigit);
+    if (digits) {
+      if (v->size() > 6 || std::stol(*v) > 10000) throw swift_error(412, "Maximum limit is 10000");
+      limit = std::stol(*v);
+    }
+    add("limit", std::to_string(limit));
+  }
+  for (auto* k : {"marker", "end_marker", "prefix", "delimiter", "reverse"})
+    if (auto v = r.query_param(k)) {
+      if (!http::valid_utf8(*v))
+        throw swift_error(400, std::string("\"") + k + "\" parameter not valid UTF-8");
+      add(k, *v);
+    }
+  if (container)
+    if (auto path = r.query_param("path")) {
+      auto prefix = *path;
+      while (!prefix.empty() && prefix.back() == '/') prefix.pop_back();
+      if (!prefix.empty()) prefix += '/';
+      add("prefix", prefix);
+      add("delimiter", "/");
+    }
+  return q;
+}
+
+void copy_headers(http::Response& out, const http::Headers& from) {
+  for (auto& [k, v] : from.all()) {
+    std::string_view key = k;
+    if ((key.size() > 10 && http::iequals(key.substr(0, 10), "X-Backend-")) ||
+        http::iequals(key, "Content-Length") || http::iequals(key, "Transfer-Encoding") ||
+        http::iequals(key, "Connection") || http::iequals(key, "Date") ||
+        http::iequals(key, "X-Openstack-Request-Id") || http::iequals(key, "Server"))
+      continue;
+    out.headers.set(k, v);
+  }
+}
+
+// ---- accounts ----
+
+Reply account_put(Request& q) {
+  auto part = q.proxy.account_ring.partition_of_hash(
+      hash_path(q.proxy.settings.hash_prefix, q.proxy.settings.hash_suffix, q.path.account));
+  auto t = Timestamp::now();
+  auto replies = fan_out(
+      q.proxy, q.proxy.account_ring, part,
+      [&](const Device& d) { return backend_target("account", d, part, q.path, false, false); },
+      "PUT",
+      [&](size_t) {
+        http::Headers h;
+        h.set("X-Timestamp", t.internal());
+        return h;
+      });
+  auto reply = best(std::move(replies), q.proxy.account_ring.replicas());
+  if (reply.status / 100 == 2) q.proxy.remember_account(q.path.account);
+  return reply;
+}
+
+void ensure_account(Request& q) {
+  if (q.proxy.account_known(q.path.account)) return;
+  auto reply = account_put(q);
+  if (reply.status / 100 != 2) throw swift_error(503);
+}
+
+http::Response account_request(Request& q) {
+  auto& r = q.r();
+  if (!q.owner) deny(q.ctx, q.path.account);
+  if (q.path.account.size() > 256)
+    throw swift_error(400, "Account name length of " + std::to_string(q.path.account.size()) +
+                               " longer than 256");
+  if (r.method == "PUT" || r.method == "DELETE") {
+    auto e = swift_error(405);
+    e.headers.emplace_back("Allow", "HEAD, GET, POST");
+    throw e;
+  }
+  auto part = q.proxy.account_ring.partition_of_hash(
+      hash_path(q.proxy.settings.hash_prefix, q.proxy.settings.hash_suffix, q.path.account));
+  if (r.method == "POST") {
+    check_metadata(r, "account");
+    ensure_account(q);
+    auto t = Timestamp::now();
+    auto replies = fan_out(
+        q.proxy, q.proxy.account_ring, part,
+        [&](const Device& d) { return backend_target("account", d, part, q.path, false, false); },
+        "POST", [&](size_t) { return pass_headers(r, t); });
+    auto reply = best(std::move(replies), q.proxy.account_ring.replicas());
+    if (reply.status >= 400) throw swift_error(reply.status);
+    return empty(204);
+  }
+  bool head = r.method == "HEAD";
+  auto query = head ? std::string() : listing_query(r, false);
+  auto source = read_from(
+      q.proxy, q.proxy.account_ring, part,
+      [&](const Device& d) {
+        return backend_target("account", d, part, q.path, false, false, query);
+      },
+      head ? "HEAD" : "GET", {}, false);
+  http::Response out;
+  if (source.status == 404) {
+    // An account never written: empty, as Swift's autocreate answers.
+    auto now = Timestamp::now().normal();
+    out = head ? empty(200, "text/plain; charset=utf-8")
+               : render_listing(r, "[]", true, q.path.account);
+    if (head) out.headers.set("Content-Type", listing_format(r) + "; charset=utf-8");
+    out.headers.set("X-Account-Container-Count", "0");
+    out.headers.set("X-Account-Object-Count", "0");
+    out.headers.set("X-Account-Bytes-Used", "0");
+    out.headers.set("X-Timestamp", now);
+    out.headers.set("X-Put-Timestamp", now);
+    return out;
+  }
+  if (source.status / 100 != 2) throw swift_error(source.status);
+  auto body = head ? std::string() : source.request->read_all();
+  if (head) {
+    out = empty(204);
+    out.headers.set("Content-Type", listing_format(r) + "; charset=utf-8");
+  } else {
+    out = render_listing(r, body, true, q.path.account);
+  }
+  copy_headers(out, source.headers);
+  out.headers.remove("X-Put-Timestamp");
+  out.headers.set("Content-Type", listing_format(r) + "; charset=utf-8");
+  out.headers.set("Accept-Ranges", "bytes");
+  if (out.headers.get_or("X-Account-Container-Count", "0") != "0") {
+    // One storage policy: its usage is the account's.
+    std::string policy = std::string("X-Account-Storage-Policy-") + kPolicy;
+    out.headers.set(policy + "-Container-Count", out.headers.get_or("X-Account-Container-Count"));
+    out.headers.set(policy + "-Object-Count", out.headers.get_or("X-Account-Object-Count"));
+    out.headers.set(policy + "-Bytes-Used", out.headers.get_or("X-Account-Bytes-Used"));
+  }
+  if (!q.owner) out.headers.remove("X-Account-Access-Control");
+  return out;
+}
+
+// ---- containers ----
+
+std::uint32_t container_part(Proxy& proxy, const SwiftPath& p) {
+  return proxy.container_ring.partition_of_hash(
+      hash_path(proxy.settings.hash_prefix, proxy.settings.hash_suffix, p.account, p.container));
+}
+
+Proxy::ContainerInfo container_info(Proxy& proxy, const SwiftPath& p) {
+  auto key = p.account + "/" + p.container;
+  if (auto cached = proxy.cached_container(key)) return *cached;
+  auto part = container_part(proxy, p);
+  auto source = read_from(
+      proxy, proxy.container_ring, part,
+      [&](const Device& d) { return backend_target("container", d, part, p, true, false); }, "HEAD",
+      {}, false);
+  Proxy::ContainerInfo info;
+  info.status = source.status / 100 == 2 ? 204 : source.status;
+  info.headers = source.headers;
+  if (info.status == 204 || info.status == 404) proxy.cache_container(key, info);
+  return info;
+}
+
+http::Response container_request(Request& q) {
+  auto& r = q.r();
+  auto& p = q.path;
+  if (p.container.size() > 256)
+    throw swift_error(
+        400, "Container name length of " + std::to_string(p.container.size()) + " longer than 256");
+  auto part = container_part(q.proxy, p);
+  auto key = p.account + "/" + p.container;
+  auto target = [&](const Device& d) {
+    return backend_target("container", d, part, p, true, false);
+  };
+  if (r.method == "GET" || r.method == "HEAD") {
+    if (!q.owner) {
+      auto info = container_info(q.proxy, p);
+      if (info.status == 404 && !q.ctx.auth) deny(q.ctx, p.account);
+      if (!acl_allows(std::string(info.headers.get_or("X-Container-Read")), q.ctx, true, true))
+        deny(q.ctx, p.account);
+    }
+    bool head = r.method == "HEAD";
+    auto query = head ? std::string() : listing_query(r, true);
+    auto source = read_from(
+        q.proxy, q.proxy.container_ring, part,
+        [&](const Device& d) {
+          return backend_target("container", d, part, p, true, false, query);
+        },
+        head ? "HEAD" : "GET", {}, false);
+    if (source.status / 100 != 2) throw swift_error(source.status == 503 ? 503 : source.status);
+    http::Response out;
+    if (head) {
+      out = empty(204);
+    } else {
+      out = render_listing(r, source.request->read_all(), false, p.container);
+    }
+    copy_headers(out, source.headers);
+    out.headers.remove("X-Put-Timestamp");
+    out.headers.set("Content-Type", listing_format(r) + "; charset=utf-8");
+    out.headers.set("Accept-Ranges", "bytes");
+    out.headers.set("X-Storage-Policy", kPolicy);
+    if (!q.owner) {
+      out.headers.remove("X-Container-Read");
+      out.headers.remove("X-Container-Write");
+    }
+    return out;
+  }
+  if (!q.owner) deny(q.ctx, p.account);
+  auto t = Timestamp::now();
+  if (r.method == "PUT") {
+    if (p.container.find('/') != std::string::npos) throw swift_error(400, "Bad URL");
+    check_metadata(r, "container");
+    ensure_account(q);
+    auto account_part = q.proxy.account_ring.partition_of_hash(
+        hash_path(q.proxy.settings.hash_prefix, q.proxy.settings.hash_suffix, p.account));
+    auto accounts = q.proxy.account_ring.primaries(account_part);
+    auto replies = fan_out(q.proxy, q.proxy.container_ring, part, target, "PUT", [&](size_t i) {
+      auto h = pass_headers(r, t);
+      if (!accounts.empty()) {
+        auto& a = accounts[i % accounts.size()];
+        h.set("X-Account-Host", a.ip + ":" + std::to_string(a.port));
+        h.set("X-Account-Device", a.device);
+        h.set("X-Account-Partition", std::to_string(account_part));
+      }
+      return h;
+    });
+    q.proxy.forget_container(key);
+    auto reply = best(std::move(replies), q.proxy.container_ring.replicas());
+    if (reply.status >= 400) throw swift_error(reply.status);
+    return empty(reply.status == 202 ? 202 : 201);
+  }
+  if (r.method == "POST") {
+    check_metadata(r, "container");
+    auto replies = fan_out(q.proxy, q.proxy.container_ring, part, target, "POST",
+                           [&](size_t) { return pass_headers(r, t); });
+    q.proxy.forget_container(key);
+    return from_reply(best(std::move(replies), q.proxy.container_ring.replicas())).status == 204
+               ? empty(204)
+               : empty(204);
+  }
+  if (r.method == "DELETE") {
+    auto replies = fan_out(q.proxy, q.proxy.container_ring, part, target, "DELETE",
+                           [&](size_t) { return pass_headers(r, t); });
+    q.proxy.forget_container(key);
+    auto reply = best(std::move(replies), q.proxy.container_ring.replicas());
+    if (reply.status >= 400) throw swift_error(reply.status);
+    return empty(204);
+  }
+  throw swift_error(405);
+}
+
+// ---- objects ----
+
+std::uint32_t object_part(Proxy& proxy, const SwiftPath& p) {
+  return proxy.object_ring.partition_of_hash(hash_path(
+      proxy.settings.hash_prefix, proxy.settings.hash_suffix, p.account, p.container, p.object));
+}
+
+// Object writes carry, for each replica, the container replica it updates.
+http::Headers with_container_update(Proxy& proxy, const SwiftPath& p, http::Headers h, size_t i) {
+  auto cpart = container_part(proxy, p);
+  auto containers = proxy.container_ring.primaries(cpart);
+  if (!containers.empty()) {
+    auto& c = containers[i % containers.size()];
+    h.set("X-Container-Host", c.ip + ":" + std::to_string(c.port));
+    h.set("X-Container-Device", c.device);
+    h.set("X-Container-Partition", std::to_string(cpart));
+  }
+  return h;
+}
+
+std::vector<http::Headers> replica_headers(Proxy& proxy, const SwiftPath& p,
+                                           const http::Headers& base) {
+  std::vector<http::Headers> headers;
+  for (size_t i = 0; i < proxy.object_ring.replicas(); ++i)
+    headers.push_back(with_container_update(proxy, p, base, i));
+  return headers;
+}
+
+void authorize_object(Request& q, bool read) {
+  if (q.owner) return;
+  auto info = container_info(q.proxy, q.path);
+  auto acl = info.headers.get_or(read ? "X-Container-Read" : "X-Container-Write");
+  if (!acl_allows(std::string(acl), q.ctx, read, false)) deny(q.ctx, q.path.account);
+}
+
+void require_container(Request& q) {
+  if (container_info(q.proxy, q.path).status != 204) throw swift_error(404);
+}
+
+void normalise_expiry(http::Headers& h) {
+  if (auto after = h.get("X-Delete-After")) {
+    std::int64_t n = 0;
+    auto [ptr, ec] = std::from_chars(after->data(), after->data() + after->size(), n);
+    if (ec != std::errc() || ptr != after->data() + after->size())
+      throw swift_error(400, "Non-integer X-Delete-After");
+    if (n <= 0) throw swift_error(400, "X-Delete-After in past");
+    h.remove("X-Delete-After");
+    h.set("X-Delete-At", std::to_string(Timestamp::now().raw / 100000 + n));
+  }
+  if (auto at = h.get("X-Delete-At")) {
+    std::int64_t n = 0;
+    auto [ptr, ec] = std::from_chars(at->data(), at->data() + at->size(), n);
+    if (ec != std::errc() || ptr != at->data() + at->size())
+      throw swift_error(400, "Non-integer X-Delete-At");
+    if (n <= Timestamp::now().raw / 100000) throw swift_error(400, "X-Delete-At in past");
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%010lld", static_cast<long long>(n));
+    h.set("X-Delete-At", buf);
+  }
+}
+
+// An object PUT streamed to every replica as it arrives; answered once a quorum has it.
+class PutSink : public http::BodySink {
+ public:
+  PutSink(Proxy& proxy, SwiftPath p, std::vector<http::Headers> headers,
+          std::optional<std::uint64_t> length, Timestamp t)
+      : proxy_(proxy), p_(std::move(p)), t_(t) {
+    auto part = object_part(proxy, p_);
+    auto nodes = nodes_for(proxy.object_ring, part);
+    size_t next = proxy.object_ring.replicas();
+    for (size_t i = 0; i < proxy.object_ring.replicas() && i < nodes.size(); ++i) {
+      size_t at = i;
+      for (;;) {
+        auto r = std::make_unique<BackendRequest>(
+            proxy.pool, nodes[at].device.ip, nodes[at].device.port, proxy.settings.node_timeout);
+        try {
+          r->start("PUT", backend_target("object", nodes[at].device, part, p_, true, true),
+                   headers[i], length);
+          puts_.push_back(std::move(r));
+          break;
+        } catch (const BackendError& e) {
+          spdlog::warn("object proxy: PUT {}: {}", r->where(), e.what());
+          if (next >= nodes.size()) break;
+          at = next++;
+        }
+      }
+    }
+    if (static_cast<int>(puts_.size()) < quorum(proxy.object_ring.replicas()))
+      throw swift_error(503);
+  }
+  void write(std::string_view chunk) override {
+    for (auto& r : puts_) {
+      if (!r) continue;
+      try {
+        r->write(chunk);
+      } catch (const BackendError& e) {
+        spdlog::warn("object proxy: PUT {}: {}", r->where(), e.what());
+        r.reset();
+      }
+    }
+    if (live() < quorum(proxy_.object_ring.replicas())) throw swift_error(503);
+  }
+  http::Response finish() override {
+    std::vector<Reply> replies;
+    for (auto& r : puts_) {
+      Reply reply;
+      if (r) try {
+          r->finish();
+          reply.status = r->status();
+          reply.headers = r->headers();
+          r->read_all();
+        } catch (const BackendError& e) {
+          spdlog::warn("object proxy: PUT {}: {}", r->where(), e.what());
+        }
+      replies.push_back(std::move(reply));
+    }
+    // An equal or newer write already there (409): this one is superseded, as Swift answers.
+    if (std::any_of(replies.begin(), replies.end(), [](auto& r) { return r.status == 409; }))
+      return empty(202);
+    auto reply = best(replies, proxy_.object_ring.replicas());
+    if (reply.status >= 400 && reply.status != 503) throw swift_error(reply.status);
+    if (reply.status / 100 != 2) throw swift_error(503);
+    std::set<std::string> etags;
+    for (auto& r : replies)
+      if (r.status == 201) etags.insert(std::string(r.headers.get_or("ETag")));
+    if (etags.size() > 1) throw swift_error(500);
+    auto out = empty(201);
+    out.headers.set("ETag", *etags.begin());
+    out.headers.set("Last-Modified", http_date(t_.ceil_seconds()));
+    return out;
+  }
+  void abort() noexcept override { puts_.clear(); }
+
+ private:
+  int live() const {
+    return static_cast<int>(
+        std::count_if(puts_.begin(), puts_.end(), [](auto& r) { return r != nullptr; }));
+  }
+  Proxy& proxy_;
+  SwiftPath p_;
+  Timestamp t_;
+  std::vector<std::unique_ptr<BackendRequest>> puts_;
+};
+
+std::unique_ptr<http::BodySink> object_put(Request& q) {
+  auto& r = q.r();
+  authorize_object(q, false);
+  if (q.path.object.size() > 1024)
+    throw swift_error(
+        400, "Object name length of " + std::to_string(q.path.object.size()) + " longer than 1024");
+  std::optional<std::uint64_t> length;
+  bool chunked = http::iequals(r.headers.get_or("Transfer-Encoding"), "chunked");
+  if (!chunked) {
+    auto cl = r.headers.get("Content-Length");
+    if (!cl) throw swift_error(411, "Missing Content-Length header.");
+    std::int64_t v = -1;
+    auto [ptr, ec] = std::from_chars(cl->data(), cl->data() + cl->size(), v);
+    if (ec != std::errc() || v < 0) throw swift_error(400, "Invalid Content-Length");
+    length = static_cast<std::uint64_t>(v);
+    if (*length > q.proxy.settings.max_file_size)
+      throw swift_error(413, "Your request is too large.");
+  }
+  if (auto inm = r.headers.get("If-None-Match"); inm && *inm != "*")
+    throw swift_error(400, "If-None-Match only supports *");
+  check_metadata(r, "object");
+  require_container(q);
+  auto t = Timestamp::now();
+  auto base = pass_headers(r, t);
+  if (base.get_or("Content-Type").empty() ||
+      http::iequals(base.get_or("X-Detect-Content-Type"), "true"))
+    base.set("Content-Type", "application/octet-stream");
+  normalise_expiry(base);
+  if (auto manifest = base.get("X-Object-Manifest")) {
+    auto slash = manifest->find('/');
+    if (slash == std::string_view::npos || slash == 0 || manifest->front() == '/' ||
+        manifest->find_first_of("?&") != std::string_view::npos)
+      throw swift_error(400, "X-Object-Manifest must be in the format container/prefix");
+  }
+  return std::make_unique<PutSink>(q.proxy, q.path, replica_headers(q.proxy, q.path, base), length,
+                                   t);
+}
+
+// ---- server-side copies (COPY and PUT with X-Copy-From) ----
+
+// "container/object" (leading slash allowed, percent-encoded) or nullopt.
+std::optional<std::pair<std::string, std::string>> copy_location(std::string_view value) {
+  std::string decoded;
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '%' && i + 2 < value.size() &&
+        std::isxdigit(static_cast<unsigned char>(value[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(value[i + 2]))) {
+      decoded += static_cast<char>(std::stoi(std::string(value.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += value[i];
+    }
+  }
+  if (!decoded.empty() && decoded.front() == '/') decoded.erase(0, 1);
+  auto slash = decoded.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 >= decoded.size()) return std::nullopt;
+  return std::pair(decoded.substr(0, slash), decoded.substr(slash + 1));
+}
+
+// Copies src to dest through the proxy (read from a source replica, written to the destination's
+// replicas at a quorum), the request's headers over the source's unless X-Fresh-Metadata.
+http::Response copy_object(Request& q, const SwiftPath& src, const SwiftPath& dest) {
+  auto& r = q.r();
+  Request from{q.proxy, q.ctx, src, is_owner(q.proxy, q.ctx, src.account)};
+  Request to{q.proxy, q.ctx, dest, is_owner(q.proxy, q.ctx, dest.account)};
+  authorize_object(from, true);
+  authorize_object(to, false);
+  require_container(from);
+  require_container(to);
+  check_metadata(r, "object");
+  auto part = object_part(q.proxy, src);
+  auto source = read_from(
+      q.proxy, q.proxy.object_ring, part,
+      [&](const Device& d) { return backend_target("object", d, part, src, true, true); }, "GET",
+      {}, true);
+  if (source.status != 200) throw swift_error(source.status);
+  auto t = Timestamp::now();
+  http::Headers base;
+  bool fresh = http::iequals(r.headers.get_or("X-Fresh-Metadata"), "true");
+  auto carried = [](std::string_view k) {
+    return (k.size() > 14 && http::iequals(k.substr(0, 14), "X-Object-Meta-")) ||
+           is_object_system_header(k);
+  };
+  if (!fresh)
+    for (auto& [k, v] : source.headers.all())
+      if (carried(k)) base.set(k, v);
+  base.set("Content-Type", source.headers.get_or("Content-Type", "application/octet-stream"));
+  for (auto& [k, v] : r.headers.all())
+    if (carried(k) || http::iequals(k, "Content-Type")) base.set(k, v);
+  // Empty user metadata in the request removes the copied key.
+  base.set("X-Timestamp", t.internal());
+  normalise_expiry(base);
+  std::uint64_t length = 0;
+  auto cl = source.headers.get_or("Content-Length", "0");
+  std::from_chars(cl.data(), cl.data() + cl.size(), length);
+  PutSink sink(q.proxy, dest, replica_headers(q.proxy, dest, base), length, t);
+  for (auto chunk = source.request->read(1 << 20); !chunk.empty();
+       chunk = source.request->read(1 << 20))
+    sink.write(chunk);
+  auto out = sink.finish();
+  out.headers.set("X-Copied-From", encode_path(src.container + "/" + src.object));
+  out.headers.set("X-Copied-From-Account", encode_path(src.account));
+  out.headers.set("X-Copied-From-Last-Modified", source.headers.get_or("Last-Modified"));
+  for (auto& [k, v] : base.all())
+    if (carried(k)) out.headers.set(k, v);
+  return out;
+}
+
+// COPY with Destination (and Destination-Account).
+http::Response object_copy_verb(Request& q) {
+  auto destination = q.r().headers.get("Destination");
+  if (!destination) throw swift_error(412, "Destination header required");
+  auto where = copy_location(*destination);
+  if (!where)
+    throw swift_error(412, "Destination header must be of the form <container name>/<object name>");
+  SwiftPath dest{std::string(q.r().headers.get_or("Destination-Account", q.path.account)),
+                 where->first, where->second, true, true};
+  return copy_object(q, q.path, dest);
+}
+
+// The answer of a PUT whose work was done before its (empty) body arrived.
+class DoneSink : public http::BodySink {
+ public:
+  explicit DoneSink(http::Response r) : r_(std::move(r)) {}
+  void write(std::string_view chunk) override { bytes_ += chunk.size(); }
+  http::Response finish() override {
+    if (bytes_) throw swift_error(400, "Copy requests require a zero byte body");
+    return std::move(r_);
+  }
+
+ private:
+  http::Response r_;
+  size_t bytes_ = 0;
+};
+
+std::unique_ptr<http::BodySink> object_put_or_copy(Request& q) {
+  auto from = q.r().headers.get("X-Copy-From");
+  if (!from) return object_put(q);
+  auto where = copy_location(*from);
+  if (!where)
+    throw swift_error(412, "X-Copy-From header must be of the form <container name>/<object name>");
+  SwiftPath src{std::string(q.r().headers.get_or("X-Copy-From-Account", q.path.account)),
+                where->first, where->second, true, true};
+  return std::make_unique<DoneSink>(copy_object(q, src, q.path));
+}
+
+class BackendSource : public http::BodySource {
+ public:
+  explicit BackendSource(std::unique_ptr<BackendRequest> r) : r_(std::move(r)) {}
+  std::string next(size_t max) override { return r_->read(max); }
+
+ private:
+  std::unique_ptr<BackendRequest> r_;
+};
+
+// ---- dynamic large objects (X-Object-Manifest: container/prefix) ----
+
+struct Segment {
+  SwiftPath path;
+  std::uint64_t bytes = 0;
+};
+
+// The segments in listing order, and the manifest's ETag (md5 of their ETags, quoted).
+std::vector<Segment> dlo_segments(Request& q, std::string_view manifest, std::string& etag) {
+  auto where = copy_location(manifest);
+  if (!where) throw swift_error(409);
+  SwiftPath container{q.path.account, where->first, "", true, false};
+  Request cq{q.proxy, q.ctx, container, is_owner(q.proxy, q.ctx, q.path.account)};
+  authorize_object(cq, true);
+  auto part = container_part(q.proxy, container);
+  std::vector<Segment> out;
+  auto* md5 = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
+  std::string marker;
+  for (;;) {
+    auto query = "format=json&prefix=" + http::percent_encode(where->second) +
+                 "&marker=" + http::percent_encode(marker);
+    auto source = read_from(
+        q.proxy, q.proxy.container_ring, part,
+        [&](const Device& d) {
+          return backend_target("container", d, part, container, true, false, query);
+        },
+        "GET", {}, false);
+    if (source.status / 100 != 2) break;
+    auto body = source.request->read_all();
+    boost::system::error_code ec;
+    auto rows = json::parse(body, ec);
+    if (ec || !rows.is_array() || rows.as_array().empty()) break;
+    for (auto& row : rows.as_array()) {
+      auto& o = row.as_object();
+      auto* name = o.if_contains("name");
+      if (!name) continue;
+      Segment seg{{q.path.account, where->first, std::string(name->as_string()), true, true},
+                  static_cast<std::uint64_t>(o.at("bytes").to_number<std::int64_t>())};
+      auto hash = o.at("hash").as_string();
+      EVP_DigestUpdate(md5, hash.data(), hash.size());
+      marker = seg.path.object;
+      out.push_back(std::move(seg));
+    }
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(md5, digest, &n);
+  EVP_MD_CTX_free(md5);
+  static const char* hex = "0123456789abcdef";
+  etag = "\"";
+  for (unsigned i = 0; i < n; ++i) {
+    etag += hex[digest[i] >> 4];
+    etag += hex[digest[i] & 15];
+  }
+  etag += "\"";
+  return out;
+}
+
+// The segments' bytes one after another, each read from a replica when its turn comes.
+class SegmentsSource : public http::BodySource {
+ public:
+  SegmentsSource(Proxy& proxy, std::vector<Segment> segments)
+      : proxy_(proxy), segments_(std::move(segments)) {}
+  std::string next(size_t max) override {
+    for (;;) {
+      if (!current_) {
+        if (index_ >= segments_.size()) return {};
+        auto& seg = segments_[index_];
+        auto part = object_part(proxy_, seg.path);
+        auto source = read_from(
+            proxy_, proxy_.object_ring, part,
+            [&](const Device& d) {
+              return backend_target("object", d, part, seg.path, true, true);
+            },
+            "GET", {}, true);
+        if (source.status != 200)
+          throw std::runtime_error("segment " + seg.path.container + "/" + seg.path.object +
+                                   " answered " + std::to_string(source.status));
+        current_ = std::move(source.request);
+      }
+      auto chunk = current_->read(max);
+      if (!chunk.empty()) return chunk;
+      current_.reset();
+      ++index_;
+    }
+  }
+
+ private:
+  Proxy& proxy_;
+  std::vector<Segment> segments_;
+  size_t index_ = 0;
+  std::unique_ptr<BackendRequest> current_;
+};
+
+http::Response object_get(Request& q) {
+  auto& r = q.r();
+  authorize_object(q, true);
+  auto part = object_part(q.proxy, q.path);
+  http::Headers h;
+  for (auto* name :
+       {"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"})
+    if (auto v = r.headers.get(name)) h.set(name, std::string(*v));
+  auto source = read_from(
+      q.proxy, q.proxy.object_ring, part,
+      [&](const Device& d) { return backend_target("object", d, part, q.path, true, true); },
+      r.method, h, true);
+  if (source.status / 100 != 2 && source.status != 304) {
+    auto e = swift_error(source.status);
+    if (source.status == 416)
+      e.headers.emplace_back("Content-Range", source.headers.get_or("Content-Range"));
+    throw e;
+  }
+  http::Response out;
+  out.status = source.status;
+  copy_headers(out, source.headers);
+  if (auto manifest = source.headers.get("X-Object-Manifest");
+      manifest && source.status == 200 && r.query_param("multipart-manifest") != "get") {
+    std::string etag;
+    auto segments = dlo_segments(q, *manifest, etag);
+    std::uint64_t total = 0;
+    for (auto& seg : segments) total += seg.bytes;
+    out.headers.set("ETag", etag);
+    out.headers.set("Content-Length", std::to_string(total));
+    source.request.reset();
+    if (r.method == "HEAD") {
+      out.content_length_override = total;
+      return out;
+    }
+    out.stream = std::make_shared<SegmentsSource>(q.proxy, std::move(segments));
+    return out;
+  }
+  auto length = source.headers.get_or("Content-Length");
+  if (r.method == "HEAD" || source.status == 304) {
+    std::uint64_t n = 0;
+    std::from_chars(length.data(), length.data() + length.size(), n);
+    if (source.status != 304) out.content_length_override = n;
+    return out;
+  }
+  out.headers.set("Content-Length", length);
+  out.stream = std::make_shared<BackendSource>(std::move(source.request));
+  return out;
+}
+
+http::Response object_write(Request& q) {
+  auto& r = q.r();
+  authorize_object(q, false);
+  require_container(q);
+  auto part = object_part(q.proxy, q.path);
+  auto t = Timestamp::now();
+  auto base = pass_headers(r, t);
+  if (r.method == "POST") {
+    check_metadata(r, "object");
+    normalise_expiry(base);
+  }
+  auto replies = fan_out(
+      q.proxy, q.proxy.object_ring, part,
+      [&](const Device& d) { return backend_target("object", d, part, q.path, true, true); },
+      r.method, [&](size_t i) { return with_container_update(q.proxy, q.path, base, i); });
+  auto reply = best(replies, q.proxy.object_ring.replicas());
+  if (r.method == "DELETE" && reply.status == 503) {
+    // Without a quorum, a 404 counts as deleted (Swift's override).
+    for (auto& x : replies)
+      if (x.status == 404) x.status = 204;
+    reply = best(replies, q.proxy.object_ring.replicas());
+  }
+  if (reply.status >= 400) throw swift_error(reply.status);
+  return empty(r.method == "POST" ? 202 : 204);
+}
+
+}  // namespace
+
+ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
+                            std::shared_ptr<TokenValidator> validator) {
+  ServiceSpec spec;
+  spec.name = "object";
+  spec.validator = std::move(validator);
+  spec.new_request_id = new_trans_id;
+  spec.render_error_in_context = [](const ApiError& e, const Context& ctx) {
+    auto out = render_swift_error(e);
+    out.headers.set("X-Trans-Id", ctx.request_id);
+    if (ctx.request.method == "HEAD") out.body.clear();
+    return out;
+  };
+  auto request = [proxy](Context& ctx) {
+    Request q{*proxy, ctx, parse_swift_path(ctx.request.path)};
+    q.owner = is_owner(*proxy, ctx, q.path.account);
+    return q;
+  };
+  auto with_trans_id = [](Context& ctx, http::Response out) {
+    out.headers.set("X-Trans-Id", ctx.request_id);
+    if (!out.headers.get("Content-Type"))
+      out.headers.set("Content-Type", "text/html; charset=UTF-8");
+    return out;
+  };
+  auto upload = [request](Context& ctx) -> std::unique_ptr<http::BodySink> {
+    auto q = request(ctx);
+    // Tags the response with the transaction id once the upload ends.
+    struct Tagged : http::BodySink {
+      std::unique_ptr<http::BodySink> inner;
+      std::string id;
+      void write(std::string_view c) override { inner->write(c); }
+      http::Response finish() override {
+        try {
+          auto out = inner->finish();
+          out.headers.set("X-Trans-Id", id);
+          return out;
+        } catch (ApiError& e) {
+          e.headers.emplace_back("X-Trans-Id", id);
+          throw;
+        }
+      }
+      void abort() noexcept override { inner->abort(); }
+    };
+    auto t = std::make_unique<Tagged>();
+    t->inner = object_put_or_copy(q);
+    t->id = ctx.request_id;
+    return t;
+  };
+  auto handle = [request, with_trans_id, upload](Context& ctx) {
+    auto q = request(ctx);
+    auto& m = ctx.request.method;
+    if (q.path.has_object) {
+      if (m == "PUT") {  // a body the server buffered
+        auto sink = upload(ctx);
+        sink->write(ctx.request.body);
+        return sink->finish();
+      }
+      if (m == "GET" || m == "HEAD") return with_trans_id(ctx, object_get(q));
+      if (m == "DELETE" || m == "POST") return with_trans_id(ctx, object_write(q));
+      if (m == "COPY") return with_trans_id(ctx, object_copy_verb(q));
+      throw swift_error(405);
+    }
+    if (q.path.has_container) return with_trans_id(ctx, container_request(q));
+    return with_trans_id(ctx, account_request(q));
+  };
+  auto route = [&spec](const std::string& method, const std::string& path, RouteHandler h) {
+    Route r;
+    r.method = method;
+    r.path = path;
+    r.handler = std::move(h);
+    r.authenticated = false;
+    spec.routes.push_back(std::move(r));
+  };
+  route("GET", "/info", [proxy](Context& ctx) {
+    json::object swift{
+        {"version", "2.30.1"},
+        {"max_file_size", proxy->settings.max_file_size},
+        {"max_meta_name_length", 128},
+        {"max_meta_value_length", 256},
+        {"max_meta_count", 90},
+        {"max_meta_overall_size", 4096},
+        {"max_header_size", 8192},
+        {"max_object_name_length", 1024},
+        {"container_listing_limit", 10000},
+        {"account_listing_limit", 10000},
+        {"max_account_name_length", 256},
+        {"max_container_name_length", 256},
+        {"extra_header_count", 0},
+        {"strict_cors_mode", true},
+        {"allow_account_management", false},
+        {"account_autocreate", true},
+        {"policies",
+         json::array{json::object{{"name", kPolicy}, {"aliases", kPolicy}, {"default", true}}}}};
+    http::Response out;
+    out.status = 200;
+    out.headers.set("Content-Type", "application/json; charset=UTF-8");
+    out.headers.set("X-Trans-Id", ctx.request_id);
+    out.body = json::serialize(json::object{{"swift", std::move(swift)}});
+    return out;
+  });
+  route("GET", "/healthcheck", [](Context& ctx) {
+    auto out = empty(200, "text/plain");
+    out.body = "OK";
+    out.headers.set("X-Trans-Id", ctx.request_id);
+    return out;
+  });
+  route("GET", "/crossdomain.xml", [](Context& ctx) {
+    auto out = empty(200, "application/xml");
+    out.body =
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE cross-domain-policy SYSTEM "
+        "\"http://www.adobe.com/xml/dtds/cross-domain-policy.dtd\" >\n<cross-domain-policy>\n"
+        "<allow-access-from domain=\"*\" secure=\"false\" />\n</cross-domain-policy>";
+    out.headers.set("X-Trans-Id", ctx.request_id);
+    return out;
+  });
+  for (auto* version : {"/v1", "/v1.0"}) {
+    // Object PUTs stream (the pattern needs an object segment); everything else is buffered.
+    Route put;
+    put.method = "PUT";
+    put.path = std::string(version) + "/{account}/{container}/{object}/{rest*}";
+    put.authenticated = false;
+    put.upload = upload;
+    put.handler = handle;
+    spec.routes.push_back(put);
+    for (auto* method : {"GET", "POST", "DELETE", "PUT", "COPY"})
+      route(method, std::string(version) + "/{rest*}", handle);
+  }
+  return spec;
+}
+
+}  // namespace nubo::object

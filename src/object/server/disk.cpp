@@ -1,0 +1,255 @@
+#include "object/server/disk.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "common/ids.hpp"
+
+namespace nubo::object::disk {
+
+namespace {
+
+constexpr char kMagic[8] = {'N', 'U', 'B', 'O', 'O', 'B', 'J', '1'};
+
+[[noreturn]] void fail(const std::string& what, const std::string& path) {
+  throw std::runtime_error(what + " " + path + ": " + std::strerror(errno));
+}
+
+std::string hex(const unsigned char* p, size_t n) {
+  static const char* digits = "0123456789abcdef";
+  std::string out;
+  for (size_t i = 0; i < n; ++i) {
+    out += digits[p[i] >> 4];
+    out += digits[p[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Location::partition_dir() const {
+  return root + "/" + device + "/objects/" + std::to_string(partition);
+}
+
+std::string Location::dir() const {
+  return partition_dir() + "/" + hash.substr(hash.size() - 3) + "/" + hash;
+}
+
+std::vector<File> files_of(const std::string& dir) {
+  std::vector<File> out;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (auto* e = ::readdir(d)) {
+    std::string_view name = e->d_name;
+    auto dot = name.rfind('.');
+    if (dot == std::string_view::npos || dot == 0) continue;
+    auto ext = name.substr(dot + 1);
+    if (ext != "data" && ext != "ts" && ext != "meta") continue;
+    auto t = Timestamp::parse(name.substr(0, dot));
+    if (!t) continue;
+    out.push_back({*t, std::string(ext), dir + "/" + std::string(name)});
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
+    return a.timestamp != b.timestamp ? a.timestamp > b.timestamp : a.extension < b.extension;
+  });
+  return out;
+}
+
+std::optional<std::pair<json::object, std::uint64_t>> read_metadata(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::optional<std::pair<json::object, std::uint64_t>> out;
+  if (::fstat(fd, &st) == 0 && st.st_size >= 16) {
+    char footer[16];
+    auto size = static_cast<std::uint64_t>(st.st_size);
+    if (::pread(fd, footer, 16, static_cast<off_t>(size - 16)) == 16 &&
+        std::memcmp(footer + 8, kMagic, 8) == 0) {
+      std::uint64_t length = 0;
+      std::memcpy(&length, footer, 8);
+      if (length <= size - 16) {
+        std::string text(length, '\0');
+        if (::pread(fd, text.data(), length, static_cast<off_t>(size - 16 - length)) ==
+            static_cast<ssize_t>(length)) {
+          boost::system::error_code ec;
+          auto v = json::parse(text, ec);
+          if (!ec && v.is_object()) out.emplace(std::move(v.as_object()), size - 16 - length);
+        }
+      }
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
+namespace {
+
+// Swift's rules: the newest tombstone hides everything at or before it; the newest data file
+// wins over older data; a .meta counts only when newer than the data.
+struct Resolved {
+  const File* data = nullptr;
+  const File* tombstone = nullptr;
+  const File* meta = nullptr;
+};
+
+Resolved resolve(const std::vector<File>& files) {
+  Resolved r;
+  for (auto& f : files) {  // newest first
+    if (f.extension == "meta") {
+      if (!r.meta && !r.data && !r.tombstone) r.meta = &f;
+      continue;
+    }
+    if (f.extension == "ts") {
+      if (!r.data && !r.tombstone) r.tombstone = &f;
+    } else if (!r.data && !r.tombstone) {
+      r.data = &f;
+    }
+  }
+  if (!r.data) r.meta = nullptr;
+  return r;
+}
+
+}  // namespace
+
+Current open(const Location& at) {
+  Current c;
+  auto files = files_of(at.dir());
+  auto r = resolve(files);
+  if (r.tombstone) {
+    c.kind = Current::tombstone;
+    c.timestamp = c.data_timestamp = r.tombstone->timestamp;
+    return c;
+  }
+  if (!r.data) return c;
+  auto data = read_metadata(r.data->path);
+  if (!data) return c;  // malformed: as missing (the auditor quarantines it)
+  c.kind = Current::data;
+  c.data_path = r.data->path;
+  c.body_length = data->second;
+  c.metadata = std::move(data->first);
+  c.timestamp = c.data_timestamp = r.data->timestamp;
+  if (r.meta) {
+    if (auto meta = read_metadata(r.meta->path)) {
+      // A POST replaces the user metadata and the headers it may set; size and etag stay.
+      for (auto it = c.metadata.begin(); it != c.metadata.end();) {
+        std::string key(it->key());
+        bool replaced = key.starts_with("X-Object-Meta-") || key == "Content-Disposition" ||
+                        key == "Content-Encoding" || key == "X-Delete-At" ||
+                        key == "X-Object-Manifest" || key == "Cache-Control" ||
+                        key == "Content-Language" || key == "Expires" || key == "X-Robots-Tag";
+        it = replaced ? c.metadata.erase(it) : std::next(it);
+      }
+      for (auto& kv : meta->first)
+        if (kv.key() != "name" && kv.key() != "X-Timestamp") c.metadata[kv.key()] = kv.value();
+      c.timestamp = r.meta->timestamp;
+    }
+  }
+  c.metadata["X-Timestamp"] = c.timestamp.normal();
+  return c;
+}
+
+void cleanup(const std::string& dir) {
+  auto files = files_of(dir);
+  auto r = resolve(files);
+  for (auto& f : files)
+    if (&f != r.data && &f != r.tombstone && &f != r.meta) ::unlink(f.path.c_str());
+}
+
+void fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail("open", dir);
+  ::fsync(fd);
+  ::close(fd);
+}
+
+void make_dirs_durable(const std::string& dir) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) return;
+  auto slash = dir.rfind('/');
+  if (slash == std::string::npos || slash == 0) fail("mkdir", dir);
+  auto parent = dir.substr(0, slash);
+  make_dirs_durable(parent);
+  if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) fail("mkdir", dir);
+  fsync_dir(parent);
+}
+
+Writer::Writer(const std::string& root, const std::string& device) {
+  auto tmp = root + "/" + device + "/tmp";
+  tmp_path_ = tmp + "/" + uuid4_hex();
+  fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd_ < 0 && errno == ENOENT) {
+    make_dirs_durable(tmp);
+    fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  }
+  if (fd_ < 0) fail("create", tmp_path_);
+  auto* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  md5_ = ctx;
+}
+
+Writer::~Writer() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_) ::unlink(tmp_path_.c_str());
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(md5_));
+}
+
+void Writer::write(std::string_view bytes) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(md5_), bytes.data(), bytes.size());
+  size_ += bytes.size();
+  while (!bytes.empty()) {
+    auto n = ::write(fd_, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("write", tmp_path_);
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+std::string Writer::etag() {
+  auto* copy = EVP_MD_CTX_new();
+  EVP_MD_CTX_copy_ex(copy, static_cast<EVP_MD_CTX*>(md5_));
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(copy, digest, &n);
+  EVP_MD_CTX_free(copy);
+  return hex(digest, n);
+}
+
+void Writer::commit(const Location& at, const Timestamp& t, std::string_view extension,
+                    const json::object& metadata) {
+  auto text = json::serialize(metadata);
+  std::uint64_t length = text.size();
+  char footer[16];
+  std::memcpy(footer, &length, 8);
+  std::memcpy(footer + 8, kMagic, 8);
+  text.append(footer, 16);
+  auto body = size_;
+  std::string_view rest = text;
+  while (!rest.empty()) {
+    auto n = ::write(fd_, rest.data(), rest.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("write", tmp_path_);
+    rest.remove_prefix(static_cast<size_t>(n));
+  }
+  (void)body;
+  if (::fdatasync(fd_) != 0) fail("fdatasync", tmp_path_);
+  ::close(fd_);
+  fd_ = -1;
+  auto dir = at.dir();
+  make_dirs_durable(dir);
+  auto final_path = dir + "/" + t.internal() + "." + std::string(extension);
+  if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) fail("rename", final_path);
+  committed_ = true;
+  fsync_dir(dir);
+  cleanup(dir);
+}
+
+}  // namespace nubo::object::disk

@@ -1,0 +1,78 @@
+// Objects on a storage device, laid out as Swift lays them out:
+// <root>/<device>/objects/<partition>/<suffix>/<hash>/<timestamp>.data|.ts|.meta, where the newest
+// file decides (a newer tombstone hides older data; a .meta newer than the data replaces its user
+// metadata). Each file is the body, then its metadata as JSON, then a 16-byte footer (metadata
+// length, magic): one file, one fsync, no dependence on the filesystem's extended attributes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/json.hpp"
+#include "object/timestamp.hpp"
+
+namespace nubo::object::disk {
+
+struct Location {
+  std::string root;    // the devices directory
+  std::string device;  // d1
+  std::uint32_t partition = 0;
+  std::string hash;  // hash_path() of /a/c/o
+  std::string dir() const;
+  std::string partition_dir() const;
+};
+
+struct File {
+  Timestamp timestamp;
+  std::string extension;  // data, ts, meta
+  std::string path;
+};
+
+// What a hash directory holds once its files are resolved.
+struct Current {
+  enum Kind { none, data, tombstone } kind = none;
+  Timestamp timestamp;       // X-Timestamp: the newest of data and meta (or the tombstone's)
+  Timestamp data_timestamp;  // the data file's
+  std::string data_path;
+  std::uint64_t body_length = 0;
+  json::object metadata;  // the data's, with a newer .meta's user metadata in place of its own
+};
+
+// The files of a hash directory, newest first (none when it does not exist).
+std::vector<File> files_of(const std::string& dir);
+Current open(const Location& at);
+// Reads one file's metadata and body length; nullopt when the file is malformed.
+std::optional<std::pair<json::object, std::uint64_t>> read_metadata(const std::string& path);
+// Deletes the files the current state made obsolete (older data, tombstones and metadata).
+void cleanup(const std::string& dir);
+
+// A new file written to <device>/tmp and moved into place by commit(), durable before it
+// returns (file fdatasync, rename, directory fsync); abandoned files are removed.
+class Writer {
+ public:
+  Writer(const std::string& root, const std::string& device);
+  ~Writer();
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  void write(std::string_view bytes);
+  std::uint64_t size() const { return size_; }
+  std::string etag();  // md5 hex of the bytes written so far
+  void commit(const Location& at, const Timestamp& t, std::string_view extension,
+              const json::object& metadata);
+
+ private:
+  std::string tmp_path_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  void* md5_ = nullptr;  // EVP_MD_CTX*
+  bool committed_ = false;
+};
+
+// Creates dir and its missing parents, fsyncing each parent that gained an entry.
+void make_dirs_durable(const std::string& dir);
+void fsync_dir(const std::string& dir);
+
+}  // namespace nubo::object::disk

@@ -1,0 +1,112 @@
+#include "object/setup.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "object/ring/ring.hpp"
+
+namespace nubo::object {
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string rings_dir(const Config& c, const std::string& state_dir) {
+  return c.get_string("object", "rings", state_dir + "/object/rings");
+}
+std::vector<std::string> device_names(const Config& c) {
+  std::vector<std::string> out;
+  std::stringstream ss(c.get_string("object_server", "device_names", "d1"));
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+}  // namespace
+
+ProxySettings proxy_settings_from_config(const Config& c, const std::string& state_dir,
+                                         const std::string& hash_suffix) {
+  ProxySettings s;
+  s.rings = rings_dir(c, state_dir);
+  s.hash_prefix = c.get_string("object", "hash_path_prefix", "");
+  s.hash_suffix = c.get_string("object", "hash_path_suffix", hash_suffix);
+  s.reseller_prefix = c.get_string("object", "reseller_prefix", "AUTH") + "_";
+  auto roles = c.get_string("object", "operator_roles", "admin, member, swiftoperator");
+  s.operator_roles.clear();
+  std::stringstream ss(roles);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) s.operator_roles.push_back(item);
+  }
+  s.reseller_admin_role = c.get_string("object", "reseller_admin_role", "ResellerAdmin");
+  s.node_timeout = std::chrono::milliseconds(c.get_int("object", "node_timeout_ms", 10000));
+  return s;
+}
+
+StorageSettings storage_settings_from_config(const Config& c, const std::string& state_dir,
+                                             const std::string& hash_suffix) {
+  StorageSettings s;
+  s.devices = c.get_string("object_server", "devices", state_dir + "/object/devices");
+  s.hash_prefix = c.get_string("object", "hash_path_prefix", "");
+  s.hash_suffix = c.get_string("object", "hash_path_suffix", hash_suffix);
+  return s;
+}
+
+std::string public_url(const Config& c) {
+  auto host =
+      c.get_string("object", "bind_host", c.get_string("DEFAULT", "bind_host", "127.0.0.1"));
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  return c.get_string("object", "public_url",
+                      "http://" + host + ":" + std::to_string(c.get_int("object", "port", 8080)) +
+                          "/v1/AUTH_%(project_id)s");
+}
+
+void ensure_local_rings(const Config& c, const std::string& state_dir) {
+  auto dir = rings_dir(c, state_dir);
+  auto names = device_names(c);
+  auto devices = c.get_string("object_server", "devices", state_dir + "/object/devices");
+  for (auto& name : names) fs::create_directories(devices + "/" + name);
+  fs::create_directories(dir);
+  auto ip =
+      c.get_string("object_server", "bind_host", c.get_string("DEFAULT", "bind_host", "127.0.0.1"));
+  if (ip == "0.0.0.0") ip = "127.0.0.1";
+  int port = static_cast<int>(c.get_int("object_server", "port", 6200));
+  int part_power = static_cast<int>(c.get_int("object", "part_power", 10));
+  size_t replicas =
+      std::min<size_t>(static_cast<size_t>(c.get_int("object", "replicas", 1)), names.size());
+  for (auto* kind : {"account", "container", "object"}) {
+    auto path = dir + "/" + kind + ".ring.json";
+    if (fs::exists(path)) continue;
+    std::vector<Device> devs;
+    for (size_t i = 0; i < names.size(); ++i) {
+      Device d;
+      d.id = static_cast<int>(i);
+      d.zone = static_cast<int>(i) + 1;
+      d.ip = ip;
+      d.port = port;
+      d.device = names[i];
+      d.weight = 100;
+      devs.push_back(d);
+    }
+    // Replica r of partition p on device (p + r) mod n: each partition's copies on distinct
+    // devices, every device an equal share.
+    std::vector<std::vector<std::uint16_t>> table(replicas);
+    std::uint32_t parts = 1u << part_power;
+    for (size_t r = 0; r < replicas; ++r) {
+      table[r].resize(parts);
+      for (std::uint32_t p = 0; p < parts; ++p)
+        table[r][p] = static_cast<std::uint16_t>((p + r) % names.size());
+    }
+    Ring(part_power, devs, table).save(path);
+    spdlog::info("object: made the {} ring ({} devices, {} replicas) at {}", kind, names.size(),
+                 replicas, path);
+  }
+}
+
+}  // namespace nubo::object

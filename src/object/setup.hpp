@@ -1,0 +1,27 @@
+// Wiring object storage from configuration: the proxy's and the storage server's settings, and
+// the rings an all-in-one cloud starts with.
+#pragma once
+
+#include <string>
+
+#include "common/config.hpp"
+#include "object/proxy/proxy.hpp"
+#include "object/server/storage_server.hpp"
+
+namespace nubo::object {
+
+// [object] port (8080), public_url, rings, hash_path_prefix/suffix, operator_roles...
+// hash_suffix: the cluster's secret when [object] hash_path_suffix is not set.
+ProxySettings proxy_settings_from_config(const Config& config, const std::string& state_dir,
+                                         const std::string& hash_suffix);
+// [object_server] port (6200), devices, device_names.
+StorageSettings storage_settings_from_config(const Config& config, const std::string& state_dir,
+                                             const std::string& hash_suffix);
+// The catalog's object-store URL: http://host:8080/v1/AUTH_%(project_id)s.
+std::string public_url(const Config& config);
+// Rings for this one host when none exist: every device named in [object_server] device_names
+// (d1), [object] replicas copies (1, at most one per device), [object] part_power (10). The
+// devices' directories are made too. Operators with several hosts build rings with `nubo ring`.
+void ensure_local_rings(const Config& config, const std::string& state_dir);
+
+}  // namespace nubo::object
