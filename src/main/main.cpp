@@ -40,6 +40,7 @@
 #include "network/api/service.hpp"
 #include "network/setup.hpp"
 #include "object/proxy/proxy.hpp"
+#include "object/replicator/replicator.hpp"
 #include "object/ring/cli.hpp"
 #include "object/server/storage_server.hpp"
 #include "object/setup.hpp"
@@ -331,7 +332,7 @@ class LocalImageClient : public compute::ImageClient {
 // `nubo object-server`: one storage host ([object] hash_path_suffix must be the cluster's).
 int run_object_server(const Config& config, const std::string& state_dir) {
   Runtime runtime(static_cast<unsigned>(config.get_int("DEFAULT", "io_threads", 2)),
-                  static_cast<unsigned>(config.get_int("DEFAULT", "worker_threads", 16)));
+                  static_cast<unsigned>(config.get_int("object_server", "worker_threads", 64)));
   auto suffix = read_or_create_secret(fs::path(state_dir) / "object" / "hash-path-suffix");
   auto storage =
       object::make_storage_server(object::storage_settings_from_config(config, state_dir, suffix));
@@ -339,9 +340,13 @@ int run_object_server(const Config& config, const std::string& state_dir) {
   options.body_limit = 1 << 20;
   auto port = listen_pipeline(runtime, options,
                               std::make_shared<Pipeline>(object::make_storage_spec(storage)));
+  storage->settings.port = port;
   spdlog::info("object server listening on port {}", port);
+  object::StorageDaemons daemons(storage);
   runtime.start();
+  daemons.start();
   runtime.wait_for_signal();
+  daemons.stop();
   return 0;
 }
 
@@ -362,6 +367,8 @@ int run_services(const Config& config, const std::string& state_dir,
   std::shared_ptr<network::NetworkService> network_service;
   std::shared_ptr<Pipeline> network_pipeline;
   std::shared_ptr<object::Proxy> object_proxy;
+  std::unique_ptr<object::StorageDaemons> storage_daemons;
+  std::unique_ptr<Runtime> object_runtime, storage_runtime;
   std::shared_ptr<Bus> network_bus;
   std::unique_ptr<network::NetworkAgent> network_agent;
   std::string admin_project_id;
@@ -435,21 +442,30 @@ int run_services(const Config& config, const std::string& state_dir,
   }
   if (services.count("object")) {
     auto suffix = read_or_create_secret(fs::path(state_dir) / "object" / "hash-path-suffix");
-    if (all_in_one) {
-      // This host's storage server, and rings naming it when there are none yet.
+    // This host's storage server, and rings naming it when there are none yet; not when the
+    // proxy fronts storage hosts of their own ([object_server] enabled = false).
+    if (all_in_one && config.get_bool("object_server", "enabled", true)) {
       object::ensure_local_rings(config, state_dir);
       auto storage = object::make_storage_server(
           object::storage_settings_from_config(config, state_dir, suffix));
       auto options = server_options(config, "object_server", 6200, object::render_swift_error);
       options.body_limit = 1 << 20;
-      auto port = listen_pipeline(runtime, options,
+      // Their own worker pools: a proxy's request waits on storage servers, an object write on
+      // its container update; in one shared pool, waiters could hold every worker.
+      storage_runtime = std::make_unique<Runtime>(
+          2, static_cast<unsigned>(config.get_int("object_server", "worker_threads", 64)));
+      auto port = listen_pipeline(*storage_runtime, options,
                                   std::make_shared<Pipeline>(object::make_storage_spec(storage)));
+      storage->settings.port = port;
       spdlog::info("object server listening on port {}", port);
+      storage_daemons = std::make_unique<object::StorageDaemons>(storage);
     }
     object_proxy =
         object::make_proxy(object::proxy_settings_from_config(config, state_dir, suffix));
+    object_runtime = std::make_unique<Runtime>(
+        2, static_cast<unsigned>(config.get_int("object", "worker_threads", 64)));
     auto port = listen_pipeline(
-        runtime, server_options(config, "object", 8080, object::render_swift_error),
+        *object_runtime, server_options(config, "object", 8080, object::render_swift_error),
         std::make_shared<Pipeline>(object::make_proxy_spec(object_proxy, validator)));
     spdlog::info("object storage listening on port {}", port);
   }
@@ -539,6 +555,9 @@ int run_services(const Config& config, const std::string& state_dir,
     runtime.every(std::chrono::seconds(10), [compute_service] { compute_service->heartbeat(); });
   }
   runtime.start();
+  if (storage_runtime) storage_runtime->start();
+  if (object_runtime) object_runtime->start();
+  if (storage_daemons) storage_daemons->start();
   if (print_banner) {
     std::ifstream clouds(fs::path(state_dir) / "clouds.yaml");
     std::cout << "Nubo is running.\n";
@@ -559,6 +578,7 @@ int run_services(const Config& config, const std::string& state_dir,
               << std::flush;
   }
   runtime.wait_for_signal();
+  if (storage_daemons) storage_daemons->stop();
   return 0;
 }
 

@@ -55,6 +55,20 @@ StorageSettings storage_settings_from_config(const Config& c, const std::string&
   s.devices = c.get_string("object_server", "devices", state_dir + "/object/devices");
   s.hash_prefix = c.get_string("object", "hash_path_prefix", "");
   s.hash_suffix = c.get_string("object", "hash_path_suffix", hash_suffix);
+  s.rings = rings_dir(c, state_dir);
+  s.ip =
+      c.get_string("object_server", "bind_host", c.get_string("DEFAULT", "bind_host", "127.0.0.1"));
+  s.port = static_cast<int>(c.get_int("object_server", "port", 6200));
+  s.reclaim_age = std::chrono::seconds(c.get_int("object_server", "reclaim_age", 604800));
+  auto seconds = [&](const char* key, double fallback) {
+    return std::chrono::milliseconds(
+        static_cast<std::int64_t>(c.get_double("object_server", key, fallback) * 1000));
+  };
+  s.replicator_interval = seconds("replicator_interval", 30);
+  s.updater_interval = seconds("updater_interval", 30);
+  s.auditor_interval = seconds("auditor_interval", 30);
+  s.auditor_files_per_second = c.get_double("object_server", "auditor_files_per_second", 20);
+  s.replication_timeout = seconds("replication_timeout", 10);
   return s;
 }
 

@@ -14,7 +14,9 @@ namespace nubo::object {
 // hash_suffix: the cluster's secret when [object] hash_path_suffix is not set.
 ProxySettings proxy_settings_from_config(const Config& config, const std::string& state_dir,
                                          const std::string& hash_suffix);
-// [object_server] port (6200), devices, device_names.
+// [object_server] port (6200), bind_host, devices, device_names, and the self-repair loops:
+// replicator_interval, updater_interval, auditor_interval (seconds, 30), auditor_files_per_second
+// (20), reclaim_age (seconds, 7 days), replication_timeout (10); the rings from [object] rings.
 StorageSettings storage_settings_from_config(const Config& config, const std::string& state_dir,
                                              const std::string& hash_suffix);
 // The catalog's object-store URL: http://host:8080/v1/AUTH_%(project_id)s.

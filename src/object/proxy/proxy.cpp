@@ -11,76 +11,24 @@
 
 #include "common/ids.hpp"
 #include "object/backend.hpp"
+#include "object/proxy/bulk.hpp"
+#include "object/proxy/core.hpp"
+#include "object/proxy/formpost.hpp"
+#include "object/proxy/large_object.hpp"
+#include "object/proxy/quotas.hpp"
+#include "object/proxy/slo.hpp"
+#include "object/proxy/tempurl.hpp"
 #include "object/ring/ring.hpp"
 #include "object/swift_http.hpp"
 #include "object/timestamp.hpp"
 
 namespace nubo::object {
 
-class Proxy {
- public:
-  explicit Proxy(ProxySettings s)
-      : settings(std::move(s)),
-        account_ring(Ring::load(settings.rings + "/account.ring.json")),
-        container_ring(Ring::load(settings.rings + "/container.ring.json")),
-        object_ring(Ring::load(settings.rings + "/object.ring.json")) {}
-  ProxySettings settings;
-  Ring account_ring, container_ring, object_ring;
-  BackendPool pool;
-
-  // Accounts known to exist (autocreated), containers known to exist for a few seconds.
-  bool account_known(const std::string& a) {
-    std::lock_guard lock(mutex_);
-    return accounts_.count(a) > 0;
-  }
-  void remember_account(const std::string& a) {
-    std::lock_guard lock(mutex_);
-    if (accounts_.size() > 100000) accounts_.clear();
-    accounts_.insert(a);
-  }
-  struct ContainerInfo {
-    int status = 0;  // 204 found, 404 missing
-    http::Headers headers;
-    std::chrono::steady_clock::time_point at;
-  };
-  std::optional<ContainerInfo> cached_container(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    auto it = containers_.find(key);
-    if (it == containers_.end() ||
-        std::chrono::steady_clock::now() - it->second.at > std::chrono::seconds(5))
-      return std::nullopt;
-    return it->second;
-  }
-  void cache_container(const std::string& key, ContainerInfo info) {
-    std::lock_guard lock(mutex_);
-    if (containers_.size() > 100000) containers_.clear();
-    info.at = std::chrono::steady_clock::now();
-    containers_[key] = std::move(info);
-  }
-  void forget_container(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    containers_.erase(key);
-  }
-
- private:
-  std::mutex mutex_;
-  std::set<std::string> accounts_;
-  std::map<std::string, ContainerInfo> containers_;
-};
-
 std::shared_ptr<Proxy> make_proxy(ProxySettings settings) {
   return std::make_shared<Proxy>(std::move(settings));
 }
 
-namespace {
-
-// The one storage policy (replication, by the object ring).
-constexpr const char* kPolicy = "Policy-0";
-
-struct SwiftPath {
-  std::string account, container, object;
-  bool has_container = false, has_object = false;
-};
+namespace proxy {
 
 SwiftPath parse_swift_path(std::string_view path) {
   // /v1/<account>[/<container>[/<object...>]]
@@ -216,11 +164,6 @@ std::vector<Reply> fan_out(Proxy& proxy, const Ring& ring, std::uint32_t part,
 }
 
 // GET or HEAD from the first replica that answers well (primaries, then handoffs).
-struct Source {
-  std::unique_ptr<BackendRequest> request;
-  int status = 503;
-  http::Headers headers;
-};
 Source read_from(Proxy& proxy, const Ring& ring, std::uint32_t part,
                  const std::function<std::string(const Device&)>& target, const std::string& method,
                  const http::Headers& headers, bool object) {
@@ -258,15 +201,7 @@ Source read_from(Proxy& proxy, const Ring& ring, std::uint32_t part,
 
 // ---- requests ----
 
-struct Request {
-  Proxy& proxy;
-  Context& ctx;
-  SwiftPath path;
-  bool owner = false;
-  http::Request& r() { return ctx.request; }
-};
-
-http::Response empty(int status, const char* content_type = "text/html; charset=UTF-8") {
+http::Response empty(int status, const char* content_type) {
   http::Response out;
   out.status = status;
   out.headers.set("Content-Type", content_type);
@@ -292,6 +227,132 @@ bool is_owner(const Proxy& proxy, const Context& ctx, const std::string& account
   if (account != proxy.settings.reseller_prefix + ctx.auth->project_id) return false;
   return std::any_of(proxy.settings.operator_roles.begin(), proxy.settings.operator_roles.end(),
                      [&](auto& role) { return has_role(*ctx.auth, role); });
+}
+
+bool is_reseller(const Proxy& proxy, const Context& ctx) {
+  return ctx.auth && has_role(*ctx.auth, proxy.settings.reseller_admin_role);
+}
+
+std::string status_line(int status) { return std::to_string(status) + " " + status_title(status); }
+
+std::string md5_hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_Digest(data.data(), data.size(), digest, &n, EVP_md5(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < n; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  static const std::string alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out;
+  std::uint32_t bits = 0;
+  int count = 0;
+  size_t pad = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '=') {
+      if (i + 2 < text.size() || ++pad > 2) return std::nullopt;
+      continue;
+    }
+    if (pad) return std::nullopt;
+    auto at = alphabet.find(c);
+    if (at == std::string::npos) return std::nullopt;
+    bits = (bits << 6) | static_cast<std::uint32_t>(at);
+    if (++count == 4) {
+      out += static_cast<char>((bits >> 16) & 0xff);
+      out += static_cast<char>((bits >> 8) & 0xff);
+      out += static_cast<char>(bits & 0xff);
+      bits = 0;
+      count = 0;
+    }
+  }
+  if (count == 3) {
+    out += static_cast<char>((bits >> 10) & 0xff);
+    out += static_cast<char>((bits >> 2) & 0xff);
+  } else if (count == 2) {
+    out += static_cast<char>((bits >> 4) & 0xff);
+  }
+  return out;
+}
+
+std::string base64_encode(std::string_view data) {
+  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    std::uint32_t v = (static_cast<unsigned char>(data[i]) << 16) |
+                      (static_cast<unsigned char>(data[i + 1]) << 8) |
+                      static_cast<unsigned char>(data[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out += alphabet[(v >> s) & 63];
+  }
+  if (i < data.size()) {
+    std::uint32_t v = static_cast<unsigned char>(data[i]) << 16;
+    if (i + 1 < data.size()) v |= static_cast<unsigned char>(data[i + 1]) << 8;
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += i + 1 < data.size() ? alphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+bool true_value(std::string_view v) {
+  for (auto* t : {"true", "1", "yes", "on", "t", "y"})
+    if (http::iequals(v, t)) return true;
+  return false;
+}
+
+SwiftPath object_path(const std::string& account, const std::string& container,
+                      const std::string& object) {
+  return SwiftPath{account, container, object, !container.empty(), !object.empty()};
+}
+
+namespace {
+std::string path_of(const SwiftPath& p) {
+  std::string out = "/v1/" + p.account;
+  if (p.has_container) out += "/" + p.container;
+  if (p.has_object) out += "/" + p.object;
+  return out;
+}
+}  // namespace
+
+SubRequest::SubRequest(const Request& parent, std::string method, SwiftPath path,
+                       http::Headers headers, std::multimap<std::string, std::string> query)
+    : ctx_{request_}, q_{parent.proxy, ctx_, std::move(path)} {
+  request_.method = std::move(method);
+  request_.path = path_of(q_.path);
+  request_.target = encode_path(request_.path);
+  char sep = '?';
+  for (auto& [k, v] : query) {
+    request_.target += sep + http::percent_encode(k) + "=" + http::percent_encode(v);
+    sep = '&';
+  }
+  request_.query = std::move(query);
+  request_.headers = std::move(headers);
+  if (auto token = parent.ctx.request.headers.get("X-Auth-Token"))
+    request_.headers.set("X-Auth-Token", std::string(*token));
+  request_.remote_address = parent.ctx.request.remote_address;
+  ctx_.auth = parent.ctx.auth;
+  ctx_.request_id = parent.ctx.request_id;
+  // A signature's grant replaces the token's rights, as tempurl's authorize override does.
+  q_.owner = !parent.grant && is_owner(parent.proxy, ctx_, q_.path.account);
+  q_.grant = parent.grant;
+}
+
+HeldRequest::HeldRequest(const Request& parent)
+    : request_(parent.ctx.request), ctx_{request_}, q_{parent.proxy, ctx_, parent.path} {
+  ctx_.auth = parent.ctx.auth;
+  ctx_.request_id = parent.ctx.request_id;
+  q_.owner = parent.owner;
+  q_.grant = parent.grant;
 }
 
 [[noreturn]] void deny(const Context& ctx, const std::string& account) {
@@ -422,13 +483,22 @@ http::Response render_listing(const http::Request& r, const std::string& rows_js
   out.status = 200;
   out.headers.set("Content-Type", type + "; charset=utf-8");
   if (!r.query_param("format")) out.headers.set("Vary", "Accept");
-  if (type == "application/json") {
+  // SLO manifests are listed with their whole size (kept in their stored content type).
+  bool manifests = !account && rows_json.find(";swift_bytes=") != std::string::npos;
+  if (type == "application/json" && !manifests) {
     out.body = rows_json.empty() ? "[]" : rows_json;
     return out;
   }
   boost::system::error_code ec;
   auto parsed = json::parse(rows_json.empty() ? "[]" : rows_json, ec);
   json::array rows = !ec && parsed.is_array() ? parsed.as_array() : json::array{};
+  if (manifests)
+    for (auto& row : rows)
+      if (row.is_object()) slo::fix_listing_row(row.as_object());
+  if (type == "application/json") {
+    out.body = json::serialize(rows);
+    return out;
+  }
   auto str = [](const json::object& o, const char* k) -> std::string {
     auto* v = o.if_contains(k);
     if (!v) return "";
@@ -521,11 +591,11 @@ void copy_headers(http::Response& out, const http::Headers& from) {
 // ---- accounts ----
 
 Reply account_put(Request& q) {
-  auto part = q.proxy.account_ring.partition_of_hash(
+  auto part = q.proxy.account_ring()->partition_of_hash(
       hash_path(q.proxy.settings.hash_prefix, q.proxy.settings.hash_suffix, q.path.account));
   auto t = Timestamp::now();
   auto replies = fan_out(
-      q.proxy, q.proxy.account_ring, part,
+      q.proxy, *q.proxy.account_ring(), part,
       [&](const Device& d) { return backend_target("account", d, part, q.path, false, false); },
       "PUT",
       [&](size_t) {
@@ -533,7 +603,7 @@ Reply account_put(Request& q) {
         h.set("X-Timestamp", t.internal());
         return h;
       });
-  auto reply = best(std::move(replies), q.proxy.account_ring.replicas());
+  auto reply = best(std::move(replies), q.proxy.account_ring()->replicas());
   if (reply.status / 100 == 2) q.proxy.remember_account(q.path.account);
   return reply;
 }
@@ -555,24 +625,25 @@ http::Response account_request(Request& q) {
     e.headers.emplace_back("Allow", "HEAD, GET, POST");
     throw e;
   }
-  auto part = q.proxy.account_ring.partition_of_hash(
+  auto part = q.proxy.account_ring()->partition_of_hash(
       hash_path(q.proxy.settings.hash_prefix, q.proxy.settings.hash_suffix, q.path.account));
   if (r.method == "POST") {
     check_metadata(r, "account");
     ensure_account(q);
     auto t = Timestamp::now();
     auto replies = fan_out(
-        q.proxy, q.proxy.account_ring, part,
+        q.proxy, *q.proxy.account_ring(), part,
         [&](const Device& d) { return backend_target("account", d, part, q.path, false, false); },
         "POST", [&](size_t) { return pass_headers(r, t); });
-    auto reply = best(std::move(replies), q.proxy.account_ring.replicas());
+    q.proxy.forget_account(q.path.account);
+    auto reply = best(std::move(replies), q.proxy.account_ring()->replicas());
     if (reply.status >= 400) throw swift_error(reply.status);
     return empty(204);
   }
   bool head = r.method == "HEAD";
   auto query = head ? std::string() : listing_query(r, false);
   auto source = read_from(
-      q.proxy, q.proxy.account_ring, part,
+      q.proxy, *q.proxy.account_ring(), part,
       [&](const Device& d) {
         return backend_target("account", d, part, q.path, false, false, query);
       },
@@ -617,16 +688,17 @@ http::Response account_request(Request& q) {
 // ---- containers ----
 
 std::uint32_t container_part(Proxy& proxy, const SwiftPath& p) {
-  return proxy.container_ring.partition_of_hash(
+  return proxy.container_ring()->partition_of_hash(
       hash_path(proxy.settings.hash_prefix, proxy.settings.hash_suffix, p.account, p.container));
 }
 
-Proxy::ContainerInfo container_info(Proxy& proxy, const SwiftPath& p) {
+Proxy::ContainerInfo container_info(Proxy& proxy, const SwiftPath& p, bool fresh) {
   auto key = p.account + "/" + p.container;
-  if (auto cached = proxy.cached_container(key)) return *cached;
+  if (!fresh)
+    if (auto cached = proxy.cached_container(key)) return *cached;
   auto part = container_part(proxy, p);
   auto source = read_from(
-      proxy, proxy.container_ring, part,
+      proxy, *proxy.container_ring(), part,
       [&](const Device& d) { return backend_target("container", d, part, p, true, false); }, "HEAD",
       {}, false);
   Proxy::ContainerInfo info;
@@ -634,6 +706,36 @@ Proxy::ContainerInfo container_info(Proxy& proxy, const SwiftPath& p) {
   info.headers = source.headers;
   if (info.status == 204 || info.status == 404) proxy.cache_container(key, info);
   return info;
+}
+
+Proxy::ContainerInfo account_info(Proxy& proxy, const std::string& account, bool fresh) {
+  if (!fresh)
+    if (auto cached = proxy.cached_account(account)) return *cached;
+  auto part = proxy.account_ring()->partition_of_hash(
+      hash_path(proxy.settings.hash_prefix, proxy.settings.hash_suffix, account));
+  SwiftPath p{account, "", "", false, false};
+  auto source = read_from(
+      proxy, *proxy.account_ring(), part,
+      [&](const Device& d) { return backend_target("account", d, part, p, false, false); }, "HEAD",
+      {}, false);
+  Proxy::ContainerInfo info;
+  info.status = source.status / 100 == 2 ? 204 : source.status;
+  info.headers = source.headers;
+  if (info.status == 204 || info.status == 404) proxy.cache_account(account, info);
+  return info;
+}
+
+std::optional<std::string> container_listing(Proxy& proxy, const SwiftPath& container,
+                                             const std::string& query) {
+  auto part = container_part(proxy, container);
+  auto source = read_from(
+      proxy, *proxy.container_ring(), part,
+      [&](const Device& d) {
+        return backend_target("container", d, part, container, true, false, query);
+      },
+      "GET", {}, false);
+  if (source.status / 100 != 2) return std::nullopt;
+  return source.request->read_all();
 }
 
 http::Response container_request(Request& q) {
@@ -657,7 +759,7 @@ http::Response container_request(Request& q) {
     bool head = r.method == "HEAD";
     auto query = head ? std::string() : listing_query(r, true);
     auto source = read_from(
-        q.proxy, q.proxy.container_ring, part,
+        q.proxy, *q.proxy.container_ring(), part,
         [&](const Device& d) {
           return backend_target("container", d, part, p, true, false, query);
         },
@@ -686,10 +788,10 @@ http::Response container_request(Request& q) {
     if (p.container.find('/') != std::string::npos) throw swift_error(400, "Bad URL");
     check_metadata(r, "container");
     ensure_account(q);
-    auto account_part = q.proxy.account_ring.partition_of_hash(
+    auto account_part = q.proxy.account_ring()->partition_of_hash(
         hash_path(q.proxy.settings.hash_prefix, q.proxy.settings.hash_suffix, p.account));
-    auto accounts = q.proxy.account_ring.primaries(account_part);
-    auto replies = fan_out(q.proxy, q.proxy.container_ring, part, target, "PUT", [&](size_t i) {
+    auto accounts = q.proxy.account_ring()->primaries(account_part);
+    auto replies = fan_out(q.proxy, *q.proxy.container_ring(), part, target, "PUT", [&](size_t i) {
       auto h = pass_headers(r, t);
       if (!accounts.empty()) {
         auto& a = accounts[i % accounts.size()];
@@ -700,24 +802,24 @@ http::Response container_request(Request& q) {
       return h;
     });
     q.proxy.forget_container(key);
-    auto reply = best(std::move(replies), q.proxy.container_ring.replicas());
+    auto reply = best(std::move(replies), q.proxy.container_ring()->replicas());
     if (reply.status >= 400) throw swift_error(reply.status);
     return empty(reply.status == 202 ? 202 : 201);
   }
   if (r.method == "POST") {
     check_metadata(r, "container");
-    auto replies = fan_out(q.proxy, q.proxy.container_ring, part, target, "POST",
+    auto replies = fan_out(q.proxy, *q.proxy.container_ring(), part, target, "POST",
                            [&](size_t) { return pass_headers(r, t); });
     q.proxy.forget_container(key);
-    return from_reply(best(std::move(replies), q.proxy.container_ring.replicas())).status == 204
+    return from_reply(best(std::move(replies), q.proxy.container_ring()->replicas())).status == 204
                ? empty(204)
                : empty(204);
   }
   if (r.method == "DELETE") {
-    auto replies = fan_out(q.proxy, q.proxy.container_ring, part, target, "DELETE",
+    auto replies = fan_out(q.proxy, *q.proxy.container_ring(), part, target, "DELETE",
                            [&](size_t) { return pass_headers(r, t); });
     q.proxy.forget_container(key);
-    auto reply = best(std::move(replies), q.proxy.container_ring.replicas());
+    auto reply = best(std::move(replies), q.proxy.container_ring()->replicas());
     if (reply.status >= 400) throw swift_error(reply.status);
     return empty(204);
   }
@@ -727,14 +829,14 @@ http::Response container_request(Request& q) {
 // ---- objects ----
 
 std::uint32_t object_part(Proxy& proxy, const SwiftPath& p) {
-  return proxy.object_ring.partition_of_hash(hash_path(
+  return proxy.object_ring()->partition_of_hash(hash_path(
       proxy.settings.hash_prefix, proxy.settings.hash_suffix, p.account, p.container, p.object));
 }
 
 // Object writes carry, for each replica, the container replica it updates.
 http::Headers with_container_update(Proxy& proxy, const SwiftPath& p, http::Headers h, size_t i) {
   auto cpart = container_part(proxy, p);
-  auto containers = proxy.container_ring.primaries(cpart);
+  auto containers = proxy.container_ring()->primaries(cpart);
   if (!containers.empty()) {
     auto& c = containers[i % containers.size()];
     h.set("X-Container-Host", c.ip + ":" + std::to_string(c.port));
@@ -747,13 +849,21 @@ http::Headers with_container_update(Proxy& proxy, const SwiftPath& p, http::Head
 std::vector<http::Headers> replica_headers(Proxy& proxy, const SwiftPath& p,
                                            const http::Headers& base) {
   std::vector<http::Headers> headers;
-  for (size_t i = 0; i < proxy.object_ring.replicas(); ++i)
+  for (size_t i = 0; i < proxy.object_ring()->replicas(); ++i)
     headers.push_back(with_container_update(proxy, p, base, i));
   return headers;
 }
 
 void authorize_object(Request& q, bool read) {
   if (q.owner) return;
+  if (q.grant) {
+    if (q.grant->account == q.path.account &&
+        (q.grant->container.empty() || q.grant->container == q.path.container))
+      return;
+    auto e = swift_error(401);
+    e.headers.emplace_back("WWW-Authenticate", "Swift realm=\"" + q.path.account + "\"");
+    throw e;
+  }
   auto info = container_info(q.proxy, q.path);
   auto acl = info.headers.get_or(read ? "X-Container-Read" : "X-Container-Write");
   if (!acl_allows(std::string(acl), q.ctx, read, false)) deny(q.ctx, q.path.account);
@@ -792,9 +902,9 @@ class PutSink : public http::BodySink {
           std::optional<std::uint64_t> length, Timestamp t)
       : proxy_(proxy), p_(std::move(p)), t_(t) {
     auto part = object_part(proxy, p_);
-    auto nodes = nodes_for(proxy.object_ring, part);
-    size_t next = proxy.object_ring.replicas();
-    for (size_t i = 0; i < proxy.object_ring.replicas() && i < nodes.size(); ++i) {
+    auto nodes = nodes_for(*proxy.object_ring(), part);
+    size_t next = proxy.object_ring()->replicas();
+    for (size_t i = 0; i < proxy.object_ring()->replicas() && i < nodes.size(); ++i) {
       size_t at = i;
       for (;;) {
         auto r = std::make_unique<BackendRequest>(
@@ -811,7 +921,7 @@ class PutSink : public http::BodySink {
         }
       }
     }
-    if (static_cast<int>(puts_.size()) < quorum(proxy.object_ring.replicas()))
+    if (static_cast<int>(puts_.size()) < quorum(proxy.object_ring()->replicas()))
       throw swift_error(503);
   }
   void write(std::string_view chunk) override {
@@ -824,7 +934,7 @@ class PutSink : public http::BodySink {
         r.reset();
       }
     }
-    if (live() < quorum(proxy_.object_ring.replicas())) throw swift_error(503);
+    if (live() < quorum(proxy_.object_ring()->replicas())) throw swift_error(503);
   }
   http::Response finish() override {
     std::vector<Reply> replies;
@@ -843,7 +953,7 @@ class PutSink : public http::BodySink {
     // An equal or newer write already there (409): this one is superseded, as Swift answers.
     if (std::any_of(replies.begin(), replies.end(), [](auto& r) { return r.status == 409; }))
       return empty(202);
-    auto reply = best(replies, proxy_.object_ring.replicas());
+    auto reply = best(replies, proxy_.object_ring()->replicas());
     if (reply.status >= 400 && reply.status != 503) throw swift_error(reply.status);
     if (reply.status / 100 != 2) throw swift_error(503);
     std::set<std::string> etags;
@@ -868,7 +978,7 @@ class PutSink : public http::BodySink {
   std::vector<std::unique_ptr<BackendRequest>> puts_;
 };
 
-std::unique_ptr<http::BodySink> object_put(Request& q) {
+PutPlan plan_put(Request& q) {
   auto& r = q.r();
   authorize_object(q, false);
   if (q.path.object.size() > 1024)
@@ -886,12 +996,24 @@ std::unique_ptr<http::BodySink> object_put(Request& q) {
     if (*length > q.proxy.settings.max_file_size)
       throw swift_error(413, "Your request is too large.");
   }
+  quotas::check_object_put(q, length.value_or(0));
   if (auto inm = r.headers.get("If-None-Match"); inm && *inm != "*")
     throw swift_error(400, "If-None-Match only supports *");
   check_metadata(r, "object");
+  // swift_* parameters are the proxy's own (a large object's size and ETag).
+  if (auto type = r.headers.get("Content-Type"))
+    for (auto at = type->find(';'); at != std::string_view::npos; at = type->find(';', at + 1)) {
+      auto param = type->substr(at + 1);
+      while (!param.empty() && param.front() == ' ') param.remove_prefix(1);
+      if (param.starts_with("swift_"))
+        throw swift_error(400, "Invalid Content-Type, swift_* is not a valid parameter name.");
+    }
   require_container(q);
-  auto t = Timestamp::now();
-  auto base = pass_headers(r, t);
+  PutPlan plan;
+  plan.length = length;
+  plan.timestamp = Timestamp::now();
+  auto& base = plan.headers;
+  base = pass_headers(r, plan.timestamp);
   if (base.get_or("Content-Type").empty() ||
       http::iequals(base.get_or("X-Detect-Content-Type"), "true"))
     base.set("Content-Type", "application/octet-stream");
@@ -902,9 +1024,15 @@ std::unique_ptr<http::BodySink> object_put(Request& q) {
         manifest->find_first_of("?&") != std::string_view::npos)
       throw swift_error(400, "X-Object-Manifest must be in the format container/prefix");
   }
-  return std::make_unique<PutSink>(q.proxy, q.path, replica_headers(q.proxy, q.path, base), length,
-                                   t);
+  return plan;
 }
+
+std::unique_ptr<http::BodySink> start_put(Request& q, const PutPlan& plan) {
+  return std::make_unique<PutSink>(q.proxy, q.path, replica_headers(q.proxy, q.path, plan.headers),
+                                   plan.length, plan.timestamp);
+}
+
+std::unique_ptr<http::BodySink> object_put(Request& q) { return start_put(q, plan_put(q)); }
 
 // ---- server-side copies (COPY and PUT with X-Copy-From) ----
 
@@ -931,19 +1059,35 @@ std::optional<std::pair<std::string, std::string>> copy_location(std::string_vie
 // replicas at a quorum), the request's headers over the source's unless X-Fresh-Metadata.
 http::Response copy_object(Request& q, const SwiftPath& src, const SwiftPath& dest) {
   auto& r = q.r();
-  Request from{q.proxy, q.ctx, src, is_owner(q.proxy, q.ctx, src.account)};
-  Request to{q.proxy, q.ctx, dest, is_owner(q.proxy, q.ctx, dest.account)};
+  Request from{q.proxy, q.ctx, src, !q.grant && is_owner(q.proxy, q.ctx, src.account), q.grant};
+  Request to{q.proxy, q.ctx, dest, !q.grant && is_owner(q.proxy, q.ctx, dest.account), q.grant};
   authorize_object(from, true);
   authorize_object(to, false);
   require_container(from);
   require_container(to);
   check_metadata(r, "object");
-  auto part = object_part(q.proxy, src);
-  auto source = read_from(
-      q.proxy, q.proxy.object_ring, part,
-      [&](const Device& d) { return backend_target("object", d, part, src, true, true); }, "GET",
-      {}, true);
+  auto source = read_object(q.proxy, src, "GET", {});
   if (source.status != 200) throw swift_error(source.status);
+  std::shared_ptr<http::BodySource> body;
+  std::uint64_t length = 0;
+  bool large = slo::is_slo(source.headers) || source.headers.get("X-Object-Manifest");
+  if (large && r.query_param("multipart-manifest") != "get") {
+    // A large object is copied as its assembled bytes, into a plain object.
+    source.request.reset();
+    SubRequest whole(from, "GET", src);
+    auto got = object_get(whole.q());
+    body = got.stream;
+    source.headers = got.headers;
+    source.headers.remove("X-Static-Large-Object");
+    source.headers.remove("X-Object-Manifest");
+    auto cl = got.headers.get_or("Content-Length", "0");
+    std::from_chars(cl.data(), cl.data() + cl.size(), length);
+  } else {
+    auto cl = source.headers.get_or("Content-Length", "0");
+    std::from_chars(cl.data(), cl.data() + cl.size(), length);
+    body = stream_of(std::move(source.request));
+  }
+  quotas::check_object_put(to, length);
   auto t = Timestamp::now();
   http::Headers base;
   bool fresh = http::iequals(r.headers.get_or("X-Fresh-Metadata"), "true");
@@ -956,16 +1100,14 @@ http::Response copy_object(Request& q, const SwiftPath& src, const SwiftPath& de
       if (carried(k)) base.set(k, v);
   base.set("Content-Type", source.headers.get_or("Content-Type", "application/octet-stream"));
   for (auto& [k, v] : r.headers.all())
-    if (carried(k) || http::iequals(k, "Content-Type")) base.set(k, v);
+    if ((carried(k) && !http::iequals(k, "X-Static-Large-Object")) ||
+        http::iequals(k, "Content-Type"))
+      base.set(k, v);
   // Empty user metadata in the request removes the copied key.
   base.set("X-Timestamp", t.internal());
   normalise_expiry(base);
-  std::uint64_t length = 0;
-  auto cl = source.headers.get_or("Content-Length", "0");
-  std::from_chars(cl.data(), cl.data() + cl.size(), length);
   PutSink sink(q.proxy, dest, replica_headers(q.proxy, dest, base), length, t);
-  for (auto chunk = source.request->read(1 << 20); !chunk.empty();
-       chunk = source.request->read(1 << 20))
+  for (auto chunk = body->next(1 << 20); !chunk.empty(); chunk = body->next(1 << 20))
     sink.write(chunk);
   auto out = sink.finish();
   out.headers.set("X-Copied-From", encode_path(src.container + "/" + src.object));
@@ -1023,113 +1165,46 @@ class BackendSource : public http::BodySource {
   std::unique_ptr<BackendRequest> r_;
 };
 
-// ---- dynamic large objects (X-Object-Manifest: container/prefix) ----
-
-struct Segment {
-  SwiftPath path;
-  std::uint64_t bytes = 0;
-};
-
-// The segments in listing order, and the manifest's ETag (md5 of their ETags, quoted).
-std::vector<Segment> dlo_segments(Request& q, std::string_view manifest, std::string& etag) {
-  auto where = copy_location(manifest);
-  if (!where) throw swift_error(409);
-  SwiftPath container{q.path.account, where->first, "", true, false};
-  Request cq{q.proxy, q.ctx, container, is_owner(q.proxy, q.ctx, q.path.account)};
-  authorize_object(cq, true);
-  auto part = container_part(q.proxy, container);
-  std::vector<Segment> out;
-  auto* md5 = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
-  std::string marker;
-  for (;;) {
-    auto query = "format=json&prefix=" + http::percent_encode(where->second) +
-                 "&marker=" + http::percent_encode(marker);
-    auto source = read_from(
-        q.proxy, q.proxy.container_ring, part,
-        [&](const Device& d) {
-          return backend_target("container", d, part, container, true, false, query);
-        },
-        "GET", {}, false);
-    if (source.status / 100 != 2) break;
-    auto body = source.request->read_all();
-    boost::system::error_code ec;
-    auto rows = json::parse(body, ec);
-    if (ec || !rows.is_array() || rows.as_array().empty()) break;
-    for (auto& row : rows.as_array()) {
-      auto& o = row.as_object();
-      auto* name = o.if_contains("name");
-      if (!name) continue;
-      Segment seg{{q.path.account, where->first, std::string(name->as_string()), true, true},
-                  static_cast<std::uint64_t>(o.at("bytes").to_number<std::int64_t>())};
-      auto hash = o.at("hash").as_string();
-      EVP_DigestUpdate(md5, hash.data(), hash.size());
-      marker = seg.path.object;
-      out.push_back(std::move(seg));
-    }
-  }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(md5, digest, &n);
-  EVP_MD_CTX_free(md5);
-  static const char* hex = "0123456789abcdef";
-  etag = "\"";
-  for (unsigned i = 0; i < n; ++i) {
-    etag += hex[digest[i] >> 4];
-    etag += hex[digest[i] & 15];
-  }
-  etag += "\"";
-  return out;
+std::shared_ptr<http::BodySource> stream_of(std::unique_ptr<BackendRequest> r) {
+  return std::make_shared<BackendSource>(std::move(r));
 }
 
-// The segments' bytes one after another, each read from a replica when its turn comes.
-class SegmentsSource : public http::BodySource {
- public:
-  SegmentsSource(Proxy& proxy, std::vector<Segment> segments)
-      : proxy_(proxy), segments_(std::move(segments)) {}
-  std::string next(size_t max) override {
-    for (;;) {
-      if (!current_) {
-        if (index_ >= segments_.size()) return {};
-        auto& seg = segments_[index_];
-        auto part = object_part(proxy_, seg.path);
-        auto source = read_from(
-            proxy_, proxy_.object_ring, part,
-            [&](const Device& d) {
-              return backend_target("object", d, part, seg.path, true, true);
-            },
-            "GET", {}, true);
-        if (source.status != 200)
-          throw std::runtime_error("segment " + seg.path.container + "/" + seg.path.object +
-                                   " answered " + std::to_string(source.status));
-        current_ = std::move(source.request);
-      }
-      auto chunk = current_->read(max);
-      if (!chunk.empty()) return chunk;
-      current_.reset();
-      ++index_;
-    }
-  }
+Source read_object(Proxy& proxy, const SwiftPath& p, const std::string& method,
+                   const http::Headers& headers) {
+  auto part = object_part(proxy, p);
+  return read_from(
+      proxy, *proxy.object_ring(), part,
+      [&](const Device& d) { return backend_target("object", d, part, p, true, true); }, method,
+      headers, true);
+}
 
- private:
-  Proxy& proxy_;
-  std::vector<Segment> segments_;
-  size_t index_ = 0;
-  std::unique_ptr<BackendRequest> current_;
-};
+namespace {
+bool is_large(const http::Headers& h) {
+  return slo::is_slo(h) || h.get("X-Object-Manifest").has_value();
+}
+}  // namespace
 
 http::Response object_get(Request& q) {
   auto& r = q.r();
   authorize_object(q, true);
-  auto part = object_part(q.proxy, q.path);
+  bool manifest_get = r.query_param("multipart-manifest") == "get";
   http::Headers h;
   for (auto* name :
        {"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"})
     if (auto v = r.headers.get(name)) h.set(name, std::string(*v));
-  auto source = read_from(
-      q.proxy, q.proxy.object_ring, part,
-      [&](const Device& d) { return backend_target("object", d, part, q.path, true, true); },
-      r.method, h, true);
+  auto source = read_object(q.proxy, q.path, r.method, h);
+  if (!manifest_get && !h.all().empty()) {
+    // The storage server answers Range and conditionals on the bytes it stores; a large
+    // object's are answered on the assembled whole, so it is read again without them.
+    bool again = false;
+    if (source.status == 412 || source.status == 416) {
+      auto head = read_object(q.proxy, q.path, "HEAD", {});
+      again = head.status == 200 && is_large(head.headers);
+    } else if ((source.status == 206 || source.status == 304) && is_large(source.headers)) {
+      again = true;
+    }
+    if (again) source = read_object(q.proxy, q.path, r.method, {});
+  }
   if (source.status / 100 != 2 && source.status != 304) {
     auto e = swift_error(source.status);
     if (source.status == 416)
@@ -1139,21 +1214,16 @@ http::Response object_get(Request& q) {
   http::Response out;
   out.status = source.status;
   copy_headers(out, source.headers);
+  if (source.status == 200 && slo::is_slo(source.headers)) {
+    if (manifest_get) return slo::manifest(q, std::move(source), std::move(out));
+    return slo::assembled(q, std::move(source), std::move(out));
+  }
   if (auto manifest = source.headers.get("X-Object-Manifest");
-      manifest && source.status == 200 && r.query_param("multipart-manifest") != "get") {
+      manifest && source.status == 200 && !manifest_get) {
     std::string etag;
-    auto segments = dlo_segments(q, *manifest, etag);
-    std::uint64_t total = 0;
-    for (auto& seg : segments) total += seg.bytes;
-    out.headers.set("ETag", etag);
-    out.headers.set("Content-Length", std::to_string(total));
+    auto pieces = dlo_pieces(q, *manifest, etag);
     source.request.reset();
-    if (r.method == "HEAD") {
-      out.content_length_override = total;
-      return out;
-    }
-    out.stream = std::make_shared<SegmentsSource>(q.proxy, std::move(segments));
-    return out;
+    return assembled(q, std::move(out), std::move(pieces), etag);
   }
   auto length = source.headers.get_or("Content-Length");
   if (r.method == "HEAD" || source.status == 304) {
@@ -1179,24 +1249,141 @@ http::Response object_write(Request& q) {
     normalise_expiry(base);
   }
   auto replies = fan_out(
-      q.proxy, q.proxy.object_ring, part,
+      q.proxy, *q.proxy.object_ring(), part,
       [&](const Device& d) { return backend_target("object", d, part, q.path, true, true); },
       r.method, [&](size_t i) { return with_container_update(q.proxy, q.path, base, i); });
-  auto reply = best(replies, q.proxy.object_ring.replicas());
+  auto reply = best(replies, q.proxy.object_ring()->replicas());
   if (r.method == "DELETE" && reply.status == 503) {
     // Without a quorum, a 404 counts as deleted (Swift's override).
     for (auto& x : replies)
       if (x.status == 404) x.status = 204;
-    reply = best(replies, q.proxy.object_ring.replicas());
+    reply = best(replies, q.proxy.object_ring()->replicas());
   }
   if (reply.status >= 400) throw swift_error(reply.status);
   return empty(r.method == "POST" ? 202 : 204);
 }
 
+}  // namespace proxy
+
+namespace proxy {
+namespace {
+
+// The request as the middleware leave it: its path and owner, and a TempURL's acceptance.
+struct Prepared {
+  Request q;
+  std::optional<tempurl::Accepted> tempurl;
+};
+
+Prepared prepare(Proxy& proxy, Context& ctx) {
+  Prepared p{Request{proxy, ctx, parse_swift_path(ctx.request.path)}, std::nullopt};
+  p.q.owner = is_owner(proxy, ctx, p.q.path.account);
+  // TempURL decides before the token does (it is ahead of auth in Swift's pipeline).
+  if (tempurl::present(ctx.request)) p.tempurl = tempurl::authorize(p.q);
+  return p;
+}
+
+[[noreturn]] void reserved_slo_header() {
+  throw swift_error(400,
+                    "X-Static-Large-Object is a reserved header. To create a static large object "
+                    "add query param multipart-manifest=put.");
+}
+
+// Every request but those whose body streams into a middleware or an object.
+http::Response dispatch(Request& q) {
+  auto& r = q.r();
+  auto& m = r.method;
+  if ((m == "POST" || m == "DELETE") && r.has_query("bulk-delete")) return bulk::bulk_delete(q);
+  if (q.path.has_object) {
+    if (m == "GET" || m == "HEAD") return object_get(q);
+    if (m == "DELETE" && r.query_param("multipart-manifest") == "delete")
+      return slo::delete_manifest(q);
+    if (r.headers.get("X-Static-Large-Object")) reserved_slo_header();
+    if (m == "DELETE" || m == "POST") return object_write(q);
+    if (m == "COPY") return object_copy_verb(q);
+    throw swift_error(405);
+  }
+  if (q.path.has_container) {
+    if (m == "PUT" || m == "POST") quotas::check_container_update(r);
+    auto out = container_request(q);
+    if (!q.owner)
+      for (auto* key : {"X-Container-Meta-Temp-Url-Key", "X-Container-Meta-Temp-Url-Key-2"})
+        out.headers.remove(key);
+    return out;
+  }
+  if (m == "PUT" || m == "POST") quotas::check_account_update(q);
+  auto out = account_request(q);
+  quotas::add_account_headers(out);
+  if (!q.owner)
+    for (auto* key : {"X-Account-Meta-Temp-Url-Key", "X-Account-Meta-Temp-Url-Key-2"})
+      out.headers.remove(key);
+  return out;
+}
+
+// A request body the proxy needs whole (container PUTs, bulk deletes...): kept until it
+// has arrived, then the request runs as a buffered one would.
+class BufferedSink : public http::BodySink {
+ public:
+  BufferedSink(const Context& ctx, std::function<http::Response(Context&)> handle)
+      : request_(ctx.request), auth_(ctx.auth), id_(ctx.request_id), handle_(std::move(handle)) {}
+  void write(std::string_view chunk) override {
+    if (request_.body.size() + chunk.size() > kMaxBuffered) throw swift_error(413);
+    request_.body += chunk;
+  }
+  http::Response finish() override {
+    Context ctx{request_};
+    ctx.auth = auth_;
+    ctx.request_id = id_;
+    return handle_(ctx);
+  }
+
+ private:
+  static constexpr size_t kMaxBuffered = 32 << 20;
+  http::Request request_;
+  std::optional<AuthContext> auth_;
+  std::string id_;
+  std::function<http::Response(Context&)> handle_;
+};
+
+// Tags a streamed request's answer with the transaction id (and TempURL's changes) once its
+// body has arrived.
+class Tagged : public http::BodySink {
+ public:
+  Tagged(std::unique_ptr<http::BodySink> inner, std::string id, Prepared* p)
+      : inner_(std::move(inner)), id_(std::move(id)) {
+    if (p && p->tempurl) {
+      tempurl_ = p->tempurl;
+      held_ = std::make_unique<HeldRequest>(p->q);
+    }
+  }
+  void write(std::string_view c) override { inner_->write(c); }
+  http::Response finish() override {
+    try {
+      auto out = inner_->finish();
+      out.headers.set("X-Trans-Id", id_);
+      if (!out.headers.get("Content-Type"))
+        out.headers.set("Content-Type", "text/html; charset=UTF-8");
+      if (tempurl_) tempurl::filter_response(held_->q(), *tempurl_, out);
+      return out;
+    } catch (ApiError& e) {
+      e.headers.emplace_back("X-Trans-Id", id_);
+      throw;
+    }
+  }
+  void abort() noexcept override { inner_->abort(); }
+
+ private:
+  std::unique_ptr<http::BodySink> inner_;
+  std::string id_;
+  std::optional<tempurl::Accepted> tempurl_;
+  std::unique_ptr<HeldRequest> held_;
+};
+
 }  // namespace
+}  // namespace proxy
 
 ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
                             std::shared_ptr<TokenValidator> validator) {
+  using namespace proxy;
   ServiceSpec spec;
   spec.name = "object";
   spec.validator = std::move(validator);
@@ -1207,57 +1394,42 @@ ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
     if (ctx.request.method == "HEAD") out.body.clear();
     return out;
   };
-  auto request = [proxy](Context& ctx) {
-    Request q{*proxy, ctx, parse_swift_path(ctx.request.path)};
-    q.owner = is_owner(*proxy, ctx, q.path.account);
-    return q;
-  };
+  // Streamed uploads that fail after their start are rendered without their context.
+  spec.render_error = render_swift_error;
   auto with_trans_id = [](Context& ctx, http::Response out) {
     out.headers.set("X-Trans-Id", ctx.request_id);
     if (!out.headers.get("Content-Type"))
       out.headers.set("Content-Type", "text/html; charset=UTF-8");
     return out;
   };
-  auto upload = [request](Context& ctx) -> std::unique_ptr<http::BodySink> {
-    auto q = request(ctx);
-    // Tags the response with the transaction id once the upload ends.
-    struct Tagged : http::BodySink {
-      std::unique_ptr<http::BodySink> inner;
-      std::string id;
-      void write(std::string_view c) override { inner->write(c); }
-      http::Response finish() override {
-        try {
-          auto out = inner->finish();
-          out.headers.set("X-Trans-Id", id);
-          return out;
-        } catch (ApiError& e) {
-          e.headers.emplace_back("X-Trans-Id", id);
-          throw;
-        }
-      }
-      void abort() noexcept override { inner->abort(); }
-    };
-    auto t = std::make_unique<Tagged>();
-    t->inner = object_put_or_copy(q);
-    t->id = ctx.request_id;
-    return t;
+  auto handle = [proxy, with_trans_id](Context& ctx) {
+    auto p = prepare(*proxy, ctx);
+    auto out = dispatch(p.q);
+    if (p.tempurl) tempurl::filter_response(p.q, *p.tempurl, out);
+    return with_trans_id(ctx, std::move(out));
   };
-  auto handle = [request, with_trans_id, upload](Context& ctx) {
-    auto q = request(ctx);
-    auto& m = ctx.request.method;
-    if (q.path.has_object) {
-      if (m == "PUT") {  // a body the server buffered
-        auto sink = upload(ctx);
-        sink->write(ctx.request.body);
-        return sink->finish();
-      }
-      if (m == "GET" || m == "HEAD") return with_trans_id(ctx, object_get(q));
-      if (m == "DELETE" || m == "POST") return with_trans_id(ctx, object_write(q));
-      if (m == "COPY") return with_trans_id(ctx, object_copy_verb(q));
-      throw swift_error(405);
+  auto upload = [proxy, handle](Context& ctx) -> std::unique_ptr<http::BodySink> {
+    auto& r = ctx.request;
+    bool object_put = r.method == "PUT" && parse_swift_path(r.path).has_object;
+    bool streamed =
+        (r.method == "PUT" && r.has_query("extract-archive")) || formpost::applies(r) || object_put;
+    if (!streamed)
+      return std::make_unique<Tagged>(std::make_unique<BufferedSink>(ctx, handle), ctx.request_id,
+                                      nullptr);
+    auto p = prepare(*proxy, ctx);
+    auto& q = p.q;
+    std::unique_ptr<http::BodySink> inner;
+    if (r.method == "PUT" && r.has_query("extract-archive")) {
+      inner = bulk::extract_archive(q);
+    } else if (formpost::applies(r)) {
+      inner = formpost::upload(q);
+    } else if (r.query_param("multipart-manifest") == "put") {
+      inner = slo::put_manifest(q);
+    } else {
+      if (r.headers.get("X-Static-Large-Object")) reserved_slo_header();
+      inner = object_put_or_copy(q);
     }
-    if (q.path.has_container) return with_trans_id(ctx, container_request(q));
-    return with_trans_id(ctx, account_request(q));
+    return std::make_unique<Tagged>(std::move(inner), ctx.request_id, &p);
   };
   auto route = [&spec](const std::string& method, const std::string& path, RouteHandler h) {
     Route r;
@@ -1291,7 +1463,32 @@ ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
     out.status = 200;
     out.headers.set("Content-Type", "application/json; charset=UTF-8");
     out.headers.set("X-Trans-Id", ctx.request_id);
-    out.body = json::serialize(json::object{{"swift", std::move(swift)}});
+    json::array digests{"sha1", "sha256", "sha512"};
+    json::object info{
+        {"swift", std::move(swift)},
+        {"tempurl",
+         json::object{{"methods", json::array{"GET", "HEAD", "PUT", "POST", "DELETE"}},
+                      {"incoming_remove_headers", json::array{"x-timestamp", "x-open-expired"}},
+                      {"incoming_allow_headers", json::array{}},
+                      {"outgoing_remove_headers", json::array{"x-object-meta-*"}},
+                      {"outgoing_allow_headers", json::array{"x-object-meta-public-*"}},
+                      {"allowed_digests", digests},
+                      {"deprecated_digests", json::array{"sha1"}}}},
+        {"formpost",
+         json::object{{"allowed_digests", digests}, {"deprecated_digests", json::array{"sha1"}}}},
+        {"slo", json::object{{"max_manifest_segments", 1000},
+                             {"max_manifest_size", 8 * 1024 * 1024},
+                             {"yield_frequency", 10},
+                             {"min_segment_size", 1},
+                             {"allow_async_delete", false}}},
+        {"bulk_upload",
+         json::object{{"max_containers_per_extraction", 10000}, {"max_failed_extractions", 1000}}},
+        {"bulk_delete",
+         json::object{{"max_deletes_per_request", 10000}, {"max_failed_deletes", 1000}}},
+        {"account_quotas", json::object{}},
+        {"container_quotas", json::object{}},
+        {"crossdomain", json::object{}}};
+    out.body = json::serialize(info);
     return out;
   });
   route("GET", "/healthcheck", [](Context& ctx) {
@@ -1310,16 +1507,18 @@ ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
     return out;
   });
   for (auto* version : {"/v1", "/v1.0"}) {
-    // Object PUTs stream (the pattern needs an object segment); everything else is buffered.
-    Route put;
-    put.method = "PUT";
-    put.path = std::string(version) + "/{account}/{container}/{object}/{rest*}";
-    put.authenticated = false;
-    put.upload = upload;
-    put.handler = handle;
-    spec.routes.push_back(put);
-    for (auto* method : {"GET", "POST", "DELETE", "PUT", "COPY"})
-      route(method, std::string(version) + "/{rest*}", handle);
+    // Requests with bodies stream: objects, archives and forms go to their sinks as they
+    // arrive; the others are gathered first.
+    for (auto* method : {"PUT", "POST", "DELETE"}) {
+      Route streamed;
+      streamed.method = method;
+      streamed.path = std::string(version) + "/{rest*}";
+      streamed.authenticated = false;
+      streamed.upload = upload;
+      streamed.handler = handle;
+      spec.routes.push_back(streamed);
+    }
+    for (auto* method : {"GET", "COPY"}) route(method, std::string(version) + "/{rest*}", handle);
   }
   return spec;
 }

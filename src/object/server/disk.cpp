@@ -43,20 +43,23 @@ std::string Location::dir() const {
   return partition_dir() + "/" + hash.substr(hash.size() - 3) + "/" + hash;
 }
 
+std::optional<File> parse_file_name(const std::string& dir, std::string_view name) {
+  auto dot = name.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return std::nullopt;
+  auto ext = name.substr(dot + 1);
+  if (ext != "data" && ext != "ts" && ext != "meta") return std::nullopt;
+  auto t = Timestamp::parse(name.substr(0, dot));
+  // Only the canonical spelling: a peer's "1.5.data" must not become a second name for 1.50000.
+  if (!t || t->internal() != name.substr(0, dot)) return std::nullopt;
+  return File{*t, std::string(ext), dir + "/" + std::string(name)};
+}
+
 std::vector<File> files_of(const std::string& dir) {
   std::vector<File> out;
   DIR* d = ::opendir(dir.c_str());
   if (!d) return out;
-  while (auto* e = ::readdir(d)) {
-    std::string_view name = e->d_name;
-    auto dot = name.rfind('.');
-    if (dot == std::string_view::npos || dot == 0) continue;
-    auto ext = name.substr(dot + 1);
-    if (ext != "data" && ext != "ts" && ext != "meta") continue;
-    auto t = Timestamp::parse(name.substr(0, dot));
-    if (!t) continue;
-    out.push_back({*t, std::string(ext), dir + "/" + std::string(name)});
-  }
+  while (auto* e = ::readdir(d))
+    if (auto f = parse_file_name(dir, e->d_name)) out.push_back(std::move(*f));
   ::closedir(d);
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) {
     return a.timestamp != b.timestamp ? a.timestamp > b.timestamp : a.extension < b.extension;
@@ -157,6 +160,54 @@ Current open(const Location& at) {
   return c;
 }
 
+std::vector<File> current_files(const std::vector<File>& files) {
+  auto r = resolve(files);
+  std::vector<File> out;
+  for (auto& f : files)
+    if (&f == r.data || &f == r.tombstone || &f == r.meta) out.push_back(f);
+  return out;
+}
+
+Check check_file(const File& file) {
+  int fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? Check::missing : Check::corrupt;
+  ::close(fd);
+  auto meta = read_metadata(file.path);
+  if (!meta) return ::access(file.path.c_str(), F_OK) == 0 ? Check::corrupt : Check::missing;
+  if (file.extension != "data") return Check::ok;
+  auto& [metadata, length] = *meta;
+  auto* etag = metadata.if_contains("ETag");
+  auto* size = metadata.if_contains("Content-Length");
+  if (!etag || !etag->is_string() || !size || !size->is_string() ||
+      size->as_string() != std::to_string(length))
+    return Check::corrupt;
+  fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Check::missing;
+  auto* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  std::string buffer(1 << 16, '\0');
+  std::uint64_t done = 0;
+  bool short_read = false;
+  while (done < length) {
+    auto want = std::min<std::uint64_t>(buffer.size(), length - done);
+    auto n = ::pread(fd, buffer.data(), want, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      short_read = true;
+      break;
+    }
+    EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(n));
+    done += static_cast<std::uint64_t>(n);
+  }
+  ::close(fd);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx, digest, &n);
+  EVP_MD_CTX_free(ctx);
+  if (short_read || hex(digest, n) != etag->as_string()) return Check::corrupt;
+  return Check::ok;
+}
+
 void cleanup(const std::string& dir) {
   auto files = files_of(dir);
   auto r = resolve(files);
@@ -244,12 +295,35 @@ void Writer::commit(const Location& at, const Timestamp& t, std::string_view ext
   ::close(fd_);
   fd_ = -1;
   auto dir = at.dir();
-  make_dirs_durable(dir);
   auto final_path = dir + "/" + t.internal() + "." + std::string(extension);
-  if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) fail("rename", final_path);
+  // The replicator removes empty directories: one may vanish between mkdir and rename.
+  for (int attempt = 0;; ++attempt) {
+    make_dirs_durable(dir);
+    if (::rename(tmp_path_.c_str(), final_path.c_str()) == 0) break;
+    if (errno != ENOENT || attempt == 3) fail("rename", final_path);
+  }
   committed_ = true;
   fsync_dir(dir);
   cleanup(dir);
+}
+
+bool Writer::commit_file(const std::string& dir, const std::string& name) {
+  if (::fdatasync(fd_) != 0) fail("fdatasync", tmp_path_);
+  ::close(fd_);
+  fd_ = -1;
+  // link() refuses an existing name atomically, where rename() would replace it.
+  auto final_path = dir + "/" + name;
+  for (int attempt = 0;; ++attempt) {
+    make_dirs_durable(dir);
+    if (::link(tmp_path_.c_str(), final_path.c_str()) == 0) break;
+    if (errno == EEXIST) return false;
+    if (errno != ENOENT || attempt == 3) fail("link", final_path);
+  }
+  fsync_dir(dir);
+  ::unlink(tmp_path_.c_str());
+  committed_ = true;
+  cleanup(dir);
+  return true;
 }
 
 }  // namespace nubo::object::disk

@@ -49,6 +49,17 @@ std::optional<std::pair<json::object, std::uint64_t>> read_metadata(const std::s
 // Deletes the files the current state made obsolete (older data, tombstones and metadata).
 void cleanup(const std::string& dir);
 
+// "<timestamp>.data|.ts|.meta" in dir; nullopt for any other name.
+std::optional<File> parse_file_name(const std::string& dir, std::string_view name);
+// Of a hash directory's files (newest first), those its current state is made of: what cleanup()
+// keeps. Replication pushes only these, so a peer never receives a file it would delete at once.
+std::vector<File> current_files(const std::vector<File>& files);
+
+// A file's integrity: its metadata footer parses, and for data its body has the stored length
+// and md5 (ETag). missing: the file went away meanwhile (a newer write cleaned it up).
+enum class Check { ok, corrupt, missing };
+Check check_file(const File& file);
+
 // A new file written to <device>/tmp and moved into place by commit(), durable before it
 // returns (file fdatasync, rename, directory fsync); abandoned files are removed.
 class Writer {
@@ -60,8 +71,13 @@ class Writer {
   void write(std::string_view bytes);
   std::uint64_t size() const { return size_; }
   std::string etag();  // md5 hex of the bytes written so far
+  const std::string& temp_path() const { return tmp_path_; }
   void commit(const Location& at, const Timestamp& t, std::string_view extension,
               const json::object& metadata);
+  // The bytes written are a whole object file (body, metadata, footer) copied from a replica:
+  // moved into dir as `name` unless a file of that name is there (false then; names are
+  // timestamps, so the same name is the same content).
+  bool commit_file(const std::string& dir, const std::string& name);
 
  private:
   std::string tmp_path_;

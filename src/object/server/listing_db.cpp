@@ -2,6 +2,7 @@
 // often, with a handful of fixed statements (SOCI's sessions cost more than the work here).
 #include "object/server/listing_db.hpp"
 
+#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include <stdexcept>
@@ -88,6 +89,15 @@ std::shared_ptr<ListingDb> ListingDb::open(const std::string& path, Kind kind, b
       "CREATE TABLE IF NOT EXISTS container (name TEXT PRIMARY KEY, put_timestamp TEXT, "
       "delete_timestamp TEXT, object_count INTEGER, bytes_used INTEGER, deleted INTEGER "
       "NOT NULL);");
+  {
+    // Account rows carry when their totals were reported (replicas keep the latest report).
+    bool has_reported = false;
+    Statement columns(db, "PRAGMA table_info(container)");
+    while (columns.step()) has_reported = has_reported || columns.text(1) == "reported";
+    if (!has_reported)
+      out->exec(
+          "ALTER TABLE container ADD COLUMN reported TEXT NOT NULL DEFAULT '0000000000.00000'");
+  }
   Statement(db,
             "INSERT OR IGNORE INTO stat VALUES (0, ?1, ?2, ?3, '0000000000.00000', "
             "'0000000000.00000', 0, 0, 0, '{}', '')")
@@ -174,14 +184,23 @@ void ListingDb::put_object(const std::string& name, const Timestamp& t, std::int
   std::lock_guard lock(mutex_);
   exec("BEGIN IMMEDIATE");
   try {
+    put_object_locked(name, t, size, content_type, etag, deleted);
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void ListingDb::put_object_locked(const std::string& name, const Timestamp& t, std::int64_t size,
+                                  const std::string& content_type, const std::string& etag,
+                                  bool deleted) {
+  {
     Statement old(db_, "SELECT created_at, size, deleted FROM object WHERE name = ?1");
     old.bind(1, name);
     std::int64_t count_delta = deleted ? 0 : 1, bytes_delta = deleted ? 0 : size;
     if (old.step()) {
-      if (ts(old.text(0)) >= t) {
-        exec("COMMIT");
-        return;
-      }
+      if (ts(old.text(0)) >= t) return;
       if (!old.integer(2)) {
         count_delta -= 1;
         bytes_delta -= old.integer(1);
@@ -204,10 +223,6 @@ void ListingDb::put_object(const std::string& name, const Timestamp& t, std::int
           .bind(1, count_delta)
           .bind(2, bytes_delta)
           .step();
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
 }
 
@@ -217,16 +232,38 @@ void ListingDb::put_container(const std::string& name, const Timestamp& put_time
   std::lock_guard lock(mutex_);
   exec("BEGIN IMMEDIATE");
   try {
+    put_container_locked(name, put_timestamp, delete_timestamp, object_count, bytes_used,
+                         Timestamp::now(), false);
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void ListingDb::put_container_locked(const std::string& name, const Timestamp& put_timestamp,
+                                     const Timestamp& delete_timestamp, std::int64_t object_count,
+                                     std::int64_t bytes_used, const Timestamp& reported,
+                                     bool from_peer) {
+  {
     Statement old(db_,
-                  "SELECT put_timestamp, delete_timestamp, object_count, bytes_used, deleted FROM "
-                  "container WHERE name = ?1");
+                  "SELECT put_timestamp, delete_timestamp, object_count, bytes_used, deleted, "
+                  "reported FROM container WHERE name = ?1");
     old.bind(1, name);
-    Timestamp put = put_timestamp, del = delete_timestamp;
+    Timestamp put = put_timestamp, del = delete_timestamp, when = reported;
     std::int64_t count_delta = 0, bytes_delta = 0, containers_delta = 0;
     bool was_deleted = true;
     if (old.step()) {
-      put = std::max(put, ts(old.text(0)));
-      del = std::max(del, ts(old.text(1)));
+      auto old_put = ts(old.text(0)), old_del = ts(old.text(1)), old_reported = ts(old.text(5));
+      // A peer's row older in every respect changes nothing (replicas converge, no ping-pong).
+      if (from_peer && put <= old_put && del <= old_del && reported <= old_reported) return;
+      if (from_peer && reported < old_reported) {
+        object_count = old.integer(2);
+        bytes_used = old.integer(3);
+        when = old_reported;
+      }
+      put = std::max(put, old_put);
+      del = std::max(del, old_del);
       was_deleted = old.integer(4) != 0;
       count_delta -= old.integer(2);
       bytes_delta -= old.integer(3);
@@ -241,13 +278,14 @@ void ListingDb::put_container(const std::string& name, const Timestamp& put_time
     containers_delta = (deleted ? 0 : 1) - (was_deleted ? 0 : 1);
     Statement(db_,
               "INSERT OR REPLACE INTO container (name, put_timestamp, delete_timestamp, "
-              "object_count, bytes_used, deleted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+              "object_count, bytes_used, deleted, reported) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         .bind(1, name)
         .bind(2, put.internal())
         .bind(3, del.internal())
         .bind(4, object_count)
         .bind(5, bytes_used)
         .bind(6, std::int64_t{deleted})
+        .bind(7, when.internal())
         .step();
     Statement(db_,
               "UPDATE stat SET object_count = object_count + ?1, bytes_used = bytes_used + ?2, "
@@ -256,10 +294,6 @@ void ListingDb::put_container(const std::string& name, const Timestamp& put_time
         .bind(2, bytes_delta)
         .bind(3, containers_delta)
         .step();
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
   }
 }
 
@@ -349,6 +383,154 @@ std::vector<ListingEntry> ListingDb::list(const ListingQuery& q) {
     if (!any || !restart) break;
   }
   return out;
+}
+
+std::string ListingDb::digest() {
+  std::lock_guard lock(mutex_);
+  bool objects = kind_ == Kind::container;
+  Statement s(db_, objects ? "SELECT name, created_at, size, content_type, etag, deleted FROM "
+                             "object ORDER BY name"
+                           : "SELECT name, put_timestamp, delete_timestamp, object_count, "
+                             "bytes_used, deleted, reported FROM container ORDER BY name");
+  auto* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  int columns = objects ? 6 : 7;
+  while (s.step()) {
+    for (int i = 0; i < columns; ++i) {
+      auto v = s.text(i);
+      v += '\0';
+      EVP_DigestUpdate(ctx, v.data(), v.size());
+    }
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex(ctx, digest, &n);
+  EVP_MD_CTX_free(ctx);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < n; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+json::object ListingDb::sync_info() {
+  auto i = info();
+  return json::object{{"account", i.account},
+                      {"container", i.container},
+                      {"created_at", i.created_at.internal()},
+                      {"put_timestamp", i.put_timestamp.internal()},
+                      {"delete_timestamp", i.delete_timestamp.internal()},
+                      {"metadata", i.metadata},
+                      {"account_location", i.account_location}};
+}
+
+void ListingDb::merge_info(const json::object& peer) {
+  auto text = [&](const char* key) {
+    auto* v = peer.if_contains(key);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  auto mine = info();
+  auto metadata = mine.metadata;
+  if (auto* m = peer.if_contains("metadata"); m && m->is_object()) {
+    for (auto& kv : m->as_object()) {
+      auto& v = kv.value();
+      if (!v.is_array() || v.as_array().size() != 2 || !v.as_array()[1].is_string()) continue;
+      auto t = ts(std::string(v.as_array()[1].as_string()));
+      auto* old = metadata.if_contains(kv.key());
+      if (old && old->is_array() && old->as_array().size() == 2 && old->as_array()[1].is_string() &&
+          ts(std::string(old->as_array()[1].as_string())) >= t)
+        continue;
+      metadata[kv.key()] = v;
+    }
+  }
+  auto created = ts(text("created_at"));
+  std::lock_guard lock(mutex_);
+  Statement(db_,
+            "UPDATE stat SET put_timestamp = ?1, delete_timestamp = ?2, created_at = ?3, "
+            "metadata = ?4, account_location = ?5 WHERE id = 0")
+      .bind(1, std::max(mine.put_timestamp, ts(text("put_timestamp"))).internal())
+      .bind(2, std::max(mine.delete_timestamp, ts(text("delete_timestamp"))).internal())
+      .bind(3, (created == Timestamp{} ? mine.created_at : std::min(mine.created_at, created))
+                   .internal())
+      .bind(4, json::serialize(metadata))
+      .bind(5, mine.account_location.empty() ? text("account_location") : mine.account_location)
+      .step();
+}
+
+json::array ListingDb::rows_after(const std::string& marker, size_t max_bytes) {
+  std::lock_guard lock(mutex_);
+  bool objects = kind_ == Kind::container;
+  Statement s(db_, objects ? "SELECT name, created_at, size, content_type, etag, deleted FROM "
+                             "object WHERE name > ?1 ORDER BY name"
+                           : "SELECT name, put_timestamp, delete_timestamp, object_count, "
+                             "bytes_used, deleted, reported FROM container WHERE name > ?1 "
+                             "ORDER BY name");
+  s.bind(1, marker);
+  json::array out;
+  size_t bytes = 0;
+  while (bytes < max_bytes && s.step()) {
+    json::array row;
+    if (objects) {
+      row = {json::value(s.text(0)), json::value(s.text(1)), json::value(s.integer(2)),
+             json::value(s.text(3)), json::value(s.text(4)), json::value(s.integer(5))};
+    } else {
+      row = {json::value(s.text(0)),    json::value(s.text(1)),    json::value(s.text(2)),
+             json::value(s.integer(3)), json::value(s.integer(4)), json::value(s.integer(5)),
+             json::value(s.text(6))};
+    }
+    bytes += s.text(0).size() + 96;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+void ListingDb::merge_rows(const json::array& rows, const Timestamp& reclaim_before) {
+  bool objects = kind_ == Kind::container;
+  auto str = [](const json::value& v) {
+    return v.is_string() ? std::string(v.as_string()) : std::string();
+  };
+  auto num = [](const json::value& v) -> std::int64_t {
+    return v.is_int64()    ? v.as_int64()
+           : v.is_uint64() ? static_cast<std::int64_t>(v.as_uint64())
+                           : 0;
+  };
+  std::lock_guard lock(mutex_);
+  exec("BEGIN IMMEDIATE");
+  try {
+    for (auto& v : rows) {
+      if (!v.is_array()) continue;
+      auto& row = v.as_array();
+      if (objects && row.size() == 6) {
+        auto t = ts(str(row[1]));
+        bool deleted = num(row[5]) != 0;
+        if (deleted && t < reclaim_before) continue;
+        put_object_locked(str(row[0]), t, num(row[2]), str(row[3]), str(row[4]), deleted);
+      } else if (!objects && row.size() == 7) {
+        auto put = ts(str(row[1])), del = ts(str(row[2]));
+        if (num(row[5]) != 0 && del < reclaim_before) continue;
+        put_container_locked(str(row[0]), put, del, num(row[3]), num(row[4]), ts(str(row[6])),
+                             true);
+      }
+    }
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+void ListingDb::reclaim(const Timestamp& reclaim_before) {
+  std::lock_guard lock(mutex_);
+  if (kind_ == Kind::container)
+    Statement(db_, "DELETE FROM object WHERE deleted = 1 AND created_at < ?1")
+        .bind(1, reclaim_before.internal())
+        .step();
+  else
+    Statement(db_, "DELETE FROM container WHERE deleted = 1 AND delete_timestamp < ?1")
+        .bind(1, reclaim_before.internal())
+        .step();
 }
 
 }  // namespace nubo::object

@@ -71,9 +71,31 @@ class ListingDb {
                      std::int64_t bytes_used);
   std::vector<ListingEntry> list(const ListingQuery& q);
 
+  // ---- replication between the replicas of one listing ----
+  // md5 over every row, deleted ones included, in name order: equal digests, equal rows.
+  std::string digest();
+  // The container's or account's own record (names, timestamps, metadata, account location).
+  json::object sync_info();
+  // Merges a peer's record: the newest put and delete timestamps, the oldest created_at, each
+  // metadata key's newest value.
+  void merge_info(const json::object& info);
+  // Rows after `marker` in name order, as JSON arrays, up to about max_bytes of JSON.
+  json::array rows_after(const std::string& marker, size_t max_bytes);
+  // A peer's rows, each kept when newer than ours (objects by timestamp, containers by their put
+  // and delete timestamps and their totals by when they were reported); deleted rows older than
+  // reclaim_before are dropped rather than revived.
+  void merge_rows(const json::array& rows, const Timestamp& reclaim_before);
+  // Forgets deleted rows older than reclaim_before.
+  void reclaim(const Timestamp& reclaim_before);
+
  private:
   ListingDb(sqlite3* db, Kind kind) : db_(db), kind_(kind) {}
   void exec(const char* sql);
+  void put_object_locked(const std::string& name, const Timestamp& t, std::int64_t size,
+                         const std::string& content_type, const std::string& etag, bool deleted);
+  void put_container_locked(const std::string& name, const Timestamp& put_timestamp,
+                            const Timestamp& delete_timestamp, std::int64_t object_count,
+                            std::int64_t bytes_used, const Timestamp& reported, bool from_peer);
   sqlite3* db_;
   Kind kind_;
   std::mutex mutex_;

@@ -6,40 +6,64 @@
 
 #include <charconv>
 #include <list>
+#include <map>
 #include <unordered_map>
 
 #include "object/backend.hpp"
 #include "object/ring/ring.hpp"
 #include "object/server/disk.hpp"
 #include "object/server/listing_db.hpp"
+#include "object/server/partition.hpp"
 #include "object/swift_http.hpp"
 #include "object/timestamp.hpp"
 
 namespace nubo::object {
 
-class StorageServer {
- public:
-  explicit StorageServer(StorageSettings s) : settings(std::move(s)) {}
-  StorageSettings settings;
-  BackendPool pool;
+StorageServer::StorageServer(StorageSettings s)
+    : settings(std::move(s)),
+      account_ring(settings.rings + "/account.ring.json"),
+      container_ring(settings.rings + "/container.ring.json"),
+      object_ring(settings.rings + "/object.ring.json") {}
 
-  std::shared_ptr<ListingDb> db(const std::string& path, ListingDb::Kind kind, bool create,
-                                const std::string& account, const std::string& container) {
-    {
-      std::lock_guard lock(mutex_);
-      if (auto it = open_.find(path); it != open_.end()) return it->second;
-    }
-    auto db = ListingDb::open(path, kind, create, account, container);
-    if (!db) return nullptr;
+std::shared_ptr<ListingDb> StorageServer::db(const std::string& path, ListingDb::Kind kind,
+                                             bool create, const std::string& account,
+                                             const std::string& container) {
+  {
     std::lock_guard lock(mutex_);
-    if (open_.size() >= 256) open_.clear();  // handles in use stay alive with their users
-    return open_.emplace(path, db).first->second;
+    if (auto it = open_.find(path); it != open_.end()) return it->second;
   }
+  auto db = ListingDb::open(path, kind, create, account, container);
+  if (!db) return nullptr;
+  std::lock_guard lock(mutex_);
+  if (open_.size() >= 256) open_.clear();  // handles in use stay alive with their users
+  return open_.emplace(path, db).first->second;
+}
 
- private:
-  std::mutex mutex_;
-  std::unordered_map<std::string, std::shared_ptr<ListingDb>> open_;
-};
+void StorageServer::forget_db(const std::string& path) {
+  std::lock_guard lock(mutex_);
+  open_.erase(path);
+}
+
+bool StorageServer::is_local(const Device& d) const {
+  auto& ip = d.replication_ip.empty() ? d.ip : d.replication_ip;
+  int port = d.replication_port ? d.replication_port : d.port;
+  return port == settings.port &&
+         (settings.ip.empty() || settings.ip == "0.0.0.0" || settings.ip == ip);
+}
+
+void StorageServer::changed(const std::string& dir) {
+  auto suffix_end = dir.rfind('/');
+  auto partition_end = dir.rfind('/', suffix_end - 1);
+  if (suffix_end == std::string::npos || partition_end == std::string::npos) return;
+  hashes.invalidate(dir.substr(0, partition_end),
+                    dir.substr(partition_end + 1, suffix_end - partition_end - 1));
+}
+
+Timestamp StorageServer::reclaim_before() const {
+  auto t = Timestamp::now();
+  t.raw -= static_cast<std::int64_t>(settings.reclaim_age.count()) * 100000;
+  return t;
+}
 
 std::shared_ptr<StorageServer> make_storage_server(StorageSettings settings) {
   return std::make_shared<StorageServer>(std::move(settings));
@@ -139,8 +163,30 @@ std::optional<UpdateTarget> update_target(const http::Headers& h, const char* ki
 }
 
 // Sends one row update; false when it did not land (the caller keeps it for the updater).
+http::Response db_request(StorageServer& s, Context& ctx, bool container);
+
 bool send_update(StorageServer& s, const UpdateTarget& t, const std::string& method,
                  const std::string& path, const http::Headers& headers) {
+  Device target;
+  target.ip = t.ip;
+  target.port = t.port;
+  if (s.is_local(target)) {
+    // A replica on this server is updated in-process: a worker waiting on its own pool for the
+    // update would starve it under load (every worker waiting, none left to answer).
+    try {
+      http::Request request;
+      request.method = method;
+      request.path = path;
+      request.target = encode_path(path);
+      request.headers = headers;
+      Context ctx{request, {}, std::nullopt, "local-update", nullptr, {}, {}};
+      auto status = db_request(s, ctx, path.starts_with("/container/")).status;
+      return status >= 200 && status < 300;
+    } catch (const std::exception& e) {
+      spdlog::warn("object-server: local update {} {} failed: {}", method, path, e.what());
+      return false;
+    }
+  }
   try {
     BackendRequest r(s.pool, t.ip, t.port, s.settings.update_timeout);
     int status = r.call(method, encode_path(path), headers);
@@ -236,6 +282,7 @@ class PutSink : public http::BodySink {
     metadata_["Content-Length"] = std::to_string(writer_.size());
     metadata_["ETag"] = etag;
     writer_.commit(at, t_, "data", metadata_);
+    s_.changed(at.dir());
     update_container(s_, path_, headers_, "PUT", t_, at, static_cast<std::int64_t>(writer_.size()),
                      content_type, etag);
     http::Response r;
@@ -464,6 +511,7 @@ http::Response object_delete(StorageServer& s, Context& ctx) {
     w.commit(at, t, "ts",
              json::object{{"name", "/" + p.account + "/" + p.container + "/" + p.object},
                           {"X-Timestamp", t.internal()}});
+    s.changed(at.dir());
     update_container(s, p, r.headers, "DELETE", t, at, 0, "", "");
   }
   http::Response out;
@@ -485,6 +533,7 @@ http::Response object_post(StorageServer& s, Context& ctx) {
   if (current.timestamp >= t) throw swift_error(409);
   disk::Writer w(s.settings.devices, p.device);
   w.commit(at, t, "meta", object_metadata(r, p, t));
+  s.changed(at.dir());
   http::Response out;
   out.status = 202;
   out.headers.set("Content-Type", "text/html; charset=UTF-8");
@@ -689,6 +738,190 @@ http::Response db_request(StorageServer& s, Context& ctx, bool container) {
   return out;
 }
 
+// ---- replication ----
+// GET  /replicate/objects/<dev>/<part>[?suffixes=a,b]  {suffix: hash} (of those suffixes only)
+// GET  /replicate/objects/<dev>/<part>?list=a,b        {suffix: {object hash: [file names]}}
+// PUT  /replicate/objects/<dev>/<part>/<suffix>/<hash>/<file name>   a whole object file, as
+//      the sender has it; 201 stored, 409 the name exists, 422 the file fails its own checks
+// POST /replicate/containers|accounts/<dev>/<part>/<hash>   JSON {"op": "sync", "info": {...}}
+//      (merges the record, creating the database; answers {"digest"}) or {"op": "merge",
+//      "rows": [...]} (404 without the database)
+
+struct ReplicatePath {
+  std::string kind, device;
+  std::uint32_t partition = 0;
+  std::vector<std::string> rest;
+};
+
+ReplicatePath parse_replicate_path(std::string_view path) {
+  std::vector<std::string> parts;
+  while (!path.empty()) {
+    if (path.front() == '/') {
+      path.remove_prefix(1);
+      continue;
+    }
+    auto slash = path.find('/');
+    parts.emplace_back(path.substr(0, slash));
+    path = slash == std::string_view::npos ? std::string_view{} : path.substr(slash);
+  }
+  // "replicate", kind, device, partition, ...
+  if (parts.size() < 4) throw swift_error(400, "Invalid path");
+  ReplicatePath p;
+  p.kind = parts[1];
+  p.device = parts[2];
+  auto& part = parts[3];
+  auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), p.partition);
+  if (ec != std::errc() || ptr != part.data() + part.size() || p.device.empty() ||
+      p.device == "." || p.device == ".." ||
+      (p.kind != "objects" && p.kind != "containers" && p.kind != "accounts"))
+    throw swift_error(400, "Invalid path");
+  for (auto& r : parts)
+    if (r == "." || r == "..") throw swift_error(400, "Invalid path");
+  p.rest.assign(parts.begin() + 4, parts.end());
+  return p;
+}
+
+std::vector<std::string> split_commas(std::string_view s) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    auto comma = s.find(',');
+    if (comma != 0) out.emplace_back(s.substr(0, comma));
+    if (comma == std::string_view::npos) break;
+    s.remove_prefix(comma + 1);
+  }
+  return out;
+}
+
+std::string partition_dir(const StorageServer& s, const ReplicatePath& p) {
+  return s.settings.devices + "/" + p.device + "/" + p.kind + "/" + std::to_string(p.partition);
+}
+
+http::Response json_response(json::value v) {
+  http::Response out;
+  out.status = 200;
+  out.headers.set("Content-Type", "application/json");
+  out.body = json::serialize(v);
+  return out;
+}
+
+http::Response replicate_get(StorageServer& s, Context& ctx) {
+  auto& r = ctx.request;
+  auto p = parse_replicate_path(r.path);
+  if (p.kind != "objects" || !p.rest.empty()) throw swift_error(400, "Invalid path");
+  check_device(s, Path{p.device, p.partition, "-", "", ""});
+  auto dir = partition_dir(s, p);
+  if (auto list = r.query_param("list")) {
+    json::object out;
+    for (auto& [suffix, objects] : partition::list(dir, split_commas(*list))) {
+      json::object o;
+      for (auto& [hash, names] : objects) {
+        json::array a;
+        for (auto& n : names) a.push_back(json::string(n));
+        o[hash] = std::move(a);
+      }
+      out[suffix] = std::move(o);
+    }
+    return json_response(std::move(out));
+  }
+  std::map<std::string, std::string> hashes;
+  if (auto suffixes = r.query_param("suffixes")) {
+    auto list = split_commas(*suffixes);
+    for (auto& suffix : list) s.hashes.invalidate(dir, suffix);
+    hashes = partition::suffix_hashes(dir, list, s.reclaim_before());
+  } else {
+    hashes = s.hashes.get(dir, s.reclaim_before());
+  }
+  json::object out;
+  for (auto& [suffix, hash] : hashes) out[suffix] = hash;
+  return json_response(std::move(out));
+}
+
+class ReplicaSink : public http::BodySink {
+ public:
+  ReplicaSink(StorageServer& s, std::string device, std::string dir, std::string name)
+      : s_(s),
+        dir_(std::move(dir)),
+        name_(std::move(name)),
+        writer_(s.settings.devices, device),
+        file_(*disk::parse_file_name(dir_, name_)) {}
+  void write(std::string_view chunk) override { writer_.write(chunk); }
+  http::Response finish() override {
+    // The copy must pass the checks the auditor applies: a corrupt replica never spreads.
+    auto temp = file_;
+    temp.path = writer_.temp_path();
+    if (disk::check_file(temp) != disk::Check::ok) throw swift_error(422);
+    http::Response out;
+    out.status = writer_.commit_file(dir_, name_) ? 201 : 409;
+    s_.changed(dir_);
+    out.headers.set("Content-Type", "text/html; charset=UTF-8");
+    return out;
+  }
+
+ private:
+  StorageServer& s_;
+  std::string dir_, name_;
+  disk::Writer writer_;
+  disk::File file_;
+};
+
+std::unique_ptr<http::BodySink> replicate_put(StorageServer& s, Context& ctx) {
+  auto& r = ctx.request;
+  auto p = parse_replicate_path(r.path);
+  if (p.kind != "objects" || p.rest.size() != 3 || !partition::valid_suffix(p.rest[0]) ||
+      !partition::valid_hash(p.rest[1]) || !p.rest[1].ends_with(p.rest[0]))
+    throw swift_error(400, "Invalid path");
+  check_device(s, Path{p.device, p.partition, "-", "", ""});
+  auto dir = partition_dir(s, p) + "/" + p.rest[0] + "/" + p.rest[1];
+  if (!disk::parse_file_name(dir, p.rest[2])) throw swift_error(400, "Invalid file name");
+  if (r.headers.get_or("X-Backend-Replication") != "true") throw swift_error(400);
+  return std::make_unique<ReplicaSink>(s, p.device, dir, p.rest[2]);
+}
+
+http::Response replicate_db(StorageServer& s, Context& ctx) {
+  auto& r = ctx.request;
+  auto p = parse_replicate_path(r.path);
+  if (p.kind == "objects" || p.rest.size() != 1 || !partition::valid_hash(p.rest[0]))
+    throw swift_error(400, "Invalid path");
+  check_device(s, Path{p.device, p.partition, "-", "", ""});
+  boost::system::error_code ec;
+  auto body = json::parse(r.body, ec);
+  if (ec || !body.is_object()) throw swift_error(400, "Invalid body");
+  auto& o = body.as_object();
+  auto& hash = p.rest[0];
+  auto path =
+      partition_dir(s, p) + "/" + hash.substr(hash.size() - 3) + "/" + hash + "/" + hash + ".db";
+  bool container = p.kind == "containers";
+  auto kind = container ? ListingDb::Kind::container : ListingDb::Kind::account;
+  auto op = o.if_contains("op");
+  if (op && op->is_string() && op->as_string() == "sync") {
+    auto* info = o.if_contains("info");
+    if (!info || !info->is_object()) throw swift_error(400, "Invalid body");
+    auto text = [&](const char* key) {
+      auto* v = info->as_object().if_contains(key);
+      return v && v->is_string() ? std::string(v->as_string()) : std::string();
+    };
+    auto account = text("account"), name = text("container");
+    // The names must be the ones the hash stands for: a mislabelled copy is refused.
+    auto expected = container
+                        ? hash_path(s.settings.hash_prefix, s.settings.hash_suffix, account, name)
+                        : hash_path(s.settings.hash_prefix, s.settings.hash_suffix, account);
+    if (account.empty() || (container && name.empty()) || expected != hash)
+      throw swift_error(400, "Names do not match the hash");
+    auto db = s.db(path, kind, true, account, name);
+    db->merge_info(info->as_object());
+    return json_response(json::object{{"digest", db->digest()}});
+  }
+  if (op && op->is_string() && op->as_string() == "merge") {
+    auto* rows = o.if_contains("rows");
+    if (!rows || !rows->is_array()) throw swift_error(400, "Invalid body");
+    auto db = s.db(path, kind, false, "", "");
+    if (!db) throw swift_error(404);
+    db->merge_rows(rows->as_array(), s.reclaim_before());
+    return json_response(json::object{{"merged", rows->as_array().size()}});
+  }
+  throw swift_error(400, "Unknown op");
+}
+
 // Until the server streams every request body it may buffer one: feed it to the same sink.
 RouteHandler buffered(UploadHandler start) {
   return [start](Context& ctx) {
@@ -724,6 +957,18 @@ ServiceSpec make_storage_spec(std::shared_ptr<StorageServer> server) {
     spec.routes.push_back(std::move(r));
   }
   route("GET", "/object/{rest*}", [&s](Context& ctx) { return object_get(s, ctx); });
+  route("GET", "/replicate/{rest*}", [&s](Context& ctx) { return replicate_get(s, ctx); });
+  route("POST", "/replicate/{rest*}", [&s](Context& ctx) { return replicate_db(s, ctx); });
+  {
+    UploadHandler upload = [server](Context& ctx) { return replicate_put(*server, ctx); };
+    Route r;
+    r.method = "PUT";
+    r.path = "/replicate/{rest*}";
+    r.authenticated = false;
+    r.upload = upload;
+    r.handler = buffered(upload);
+    spec.routes.push_back(std::move(r));
+  }
   route("DELETE", "/object/{rest*}", [&s](Context& ctx) { return object_delete(s, ctx); });
   route("POST", "/object/{rest*}", [&s](Context& ctx) { return object_post(s, ctx); });
   for (auto* method : {"GET", "PUT", "DELETE", "POST"}) {
