@@ -274,20 +274,6 @@ int BackendRequest::call(std::string_view method, std::string_view target,
   return status();
 }
 
-std::string encode_path(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size() + 16);
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+std::string encode_path(std::string_view s) { return http::percent_encode(s, "/"); }
 
 }  // namespace nubo::object

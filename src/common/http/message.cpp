@@ -2,7 +2,6 @@
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-
 #include <cctype>
 
 namespace nubo::http {
@@ -10,7 +9,8 @@ namespace nubo::http {
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
       return false;
   return true;
 }
@@ -35,7 +35,9 @@ void Headers::set(std::string name, std::string value) {
   items_.emplace_back(std::move(name), std::move(value));
 }
 
-void Headers::add(std::string name, std::string value) { items_.emplace_back(std::move(name), std::move(value)); }
+void Headers::add(std::string name, std::string value) {
+  items_.emplace_back(std::move(name), std::move(value));
+}
 
 void Headers::remove(std::string_view name) {
   std::erase_if(items_, [&](auto& kv) { return iequals(kv.first, name); });
@@ -59,15 +61,17 @@ void parse_target(Request& request) {
   auto url = *parsed;
   request.path = std::string(url.path());
   for (auto param : url.params()) {
-    request.query.emplace(std::string(param.key), param.has_value ? std::string(param.value) : std::string());
+    request.query.emplace(std::string(param.key),
+                          param.has_value ? std::string(param.value) : std::string());
   }
 }
 
-std::string percent_encode(std::string_view s) {
+std::string percent_encode(std::string_view s, std::string_view safe) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        safe.find(static_cast<char>(c)) != std::string_view::npos) {
       out += static_cast<char>(c);
     } else {
       out += '%';
@@ -102,7 +106,8 @@ bool valid_utf8(std::string_view s) {
       if ((cc & 0xC0) != 0x80) return false;
       cp = (cp << 6) | (cc & 0x3F);
     }
-    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
       return false;
     i += n + 1;
   }

@@ -28,15 +28,17 @@ class Headers {
 
 struct Request {
   std::string method;
-  std::string target;  // raw request target: path and query
-  std::string path;    // percent-decoded path
+  std::string target;                             // raw request target: path and query
+  std::string path;                               // percent-decoded path
   std::multimap<std::string, std::string> query;  // decoded query parameters, in order
   Headers headers;
   std::string body;
   std::string remote_address;
 
   std::optional<std::string> query_param(std::string_view name) const;
-  bool has_query(std::string_view name) const { return query.find(std::string(name)) != query.end(); }
+  bool has_query(std::string_view name) const {
+    return query.find(std::string(name)) != query.end();
+  }
 };
 
 // A response body produced while it is sent (downloads): memory stays flat whatever the size.
@@ -85,8 +87,10 @@ struct UploadStart {
 
 // Splits and percent-decodes a request target into path and query parameters.
 void parse_target(Request& request);
-std::string percent_encode(std::string_view s);
-// Well-formed UTF-8: no stray continuation bytes, overlong forms, surrogates or code points past U+10FFFF.
+// Every byte but letters, digits, "-_.~" and the `safe` ones as %XX (Python's urllib.quote).
+std::string percent_encode(std::string_view s, std::string_view safe = {});
+// Well-formed UTF-8: no stray continuation bytes, overlong forms, surrogates or code points past
+// U+10FFFF.
 bool valid_utf8(std::string_view s);
 
 }  // namespace nubo::http

@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "common/ids.hpp"
 #include "common/json.hpp"
 #include "object/swift_http.hpp"
 
@@ -230,12 +231,7 @@ std::vector<Piece> dlo_pieces(Request& q, std::string_view manifest, std::string
   unsigned int n = 0;
   EVP_DigestFinal_ex(md5, digest, &n);
   EVP_MD_CTX_free(md5);
-  static const char* hex = "0123456789abcdef";
-  etag.clear();
-  for (unsigned i = 0; i < n; ++i) {
-    etag += hex[digest[i] >> 4];
-    etag += hex[digest[i] & 15];
-  }
+  etag = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <set>
 
+#include "common/ids.hpp"
 #include "object/swift_http.hpp"
 
 namespace nubo::object::proxy::tempurl {
@@ -73,21 +74,9 @@ std::optional<bool> in_network(const std::string& range, const std::string& addr
   return true;
 }
 
-// urllib's quote: letters, digits, "_.-~" and the safe characters kept.
+// urllib's quote.
 std::string quote(std::string_view s, std::string_view safe) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '_' || c == '.' || c == '-' || c == '~' ||
-        safe.find(static_cast<char>(c)) != std::string_view::npos) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+  return http::percent_encode(s, safe);
 }
 
 std::string disposition(const std::string& type, const std::string& filename) {
@@ -116,7 +105,6 @@ std::vector<std::pair<std::string, bool>> keys(Proxy& proxy, const SwiftPath& pa
 }
 
 std::optional<std::pair<std::string, std::string>> parse_signature(std::string_view signature) {
-  static const char* hex = "0123456789abcdef";
   std::string digest, value;
   auto colon = signature.find(':');
   if (colon != std::string_view::npos) {
@@ -131,10 +119,7 @@ std::optional<std::pair<std::string, std::string>> parse_signature(std::string_v
     while (b64.size() % 4) b64 += '=';
     auto raw = base64_decode(b64);
     if (!raw) return std::nullopt;
-    for (unsigned char c : *raw) {
-      value += hex[c >> 4];
-      value += hex[c & 15];
-    }
+    value = hex_encode(*raw);
   } else {
     if (signature.size() % 2 ||
         signature.find_first_not_of("0123456789abcdefABCDEF") != std::string_view::npos)
@@ -161,12 +146,7 @@ std::string hmac_hex(const std::string& digest, std::string_view key, std::strin
   unsigned int n = 0;
   HMAC(md, key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(message.data()), message.size(), out, &n);
-  static const char* hex = "0123456789abcdef";
-  std::string text;
-  for (unsigned i = 0; i < n; ++i) {
-    text += hex[out[i] >> 4];
-    text += hex[out[i] & 15];
-  }
+  std::string text = hex_encode(std::string_view(reinterpret_cast<const char*>(out), n));
   return text;
 }
 

@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "common/ids.hpp"
 #include "object/ring/format.hpp"
 
 namespace nubo::object {
@@ -244,13 +245,7 @@ std::string hash_path(std::string_view prefix, std::string_view suffix, std::str
   input.append(suffix);
   unsigned char digest[16];
   md5(input, digest);
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (size_t i = 0; i < 16; ++i) {
-    out[2 * i] = hex[digest[i] >> 4];
-    out[2 * i + 1] = hex[digest[i] & 15];
-  }
-  return out;
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(digest), 16));
 }
 
 Ring::Ring(int part_power, std::vector<Device> devices,

@@ -24,13 +24,7 @@ constexpr char kMagic[8] = {'N', 'U', 'B', 'O', 'O', 'B', 'J', '1'};
 }
 
 std::string hex(const unsigned char* p, size_t n) {
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < n; ++i) {
-    out += digits[p[i] >> 4];
-    out += digits[p[i] & 15];
-  }
-  return out;
+  return hex_encode(std::string_view(reinterpret_cast<const char*>(p), n));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <stdexcept>
 
+#include "common/ids.hpp"
 #include "object/server/disk.hpp"
 
 namespace nubo::object {
@@ -406,12 +407,7 @@ std::string ListingDb::digest() {
   unsigned int n = 0;
   EVP_DigestFinal_ex(ctx, digest, &n);
   EVP_MD_CTX_free(ctx);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
+  std::string out = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
   return out;
 }
 

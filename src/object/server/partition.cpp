@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <ctime>
 
+#include "common/ids.hpp"
 #include "object/server/disk.hpp"
 
 namespace nubo::object::partition {
@@ -23,12 +24,7 @@ std::string md5_hex(EVP_MD_CTX* ctx) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_DigestFinal_ex(ctx, digest, &n);
-  static const char* digits = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += digits[digest[i] >> 4];
-    out += digits[digest[i] & 15];
-  }
+  std::string out = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
   return out;
 }
 

@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "common/ids.hpp"
 #include "object/proxy/proxy.hpp"
 #include "object/ring/ring.hpp"
 #include "object/server/storage_server.hpp"
@@ -29,12 +30,7 @@ std::string md5_hex(const std::string& data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(data.data(), data.size(), digest, &n, EVP_md5(), nullptr);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < n; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
+  std::string out = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
   return out;
 }
 
@@ -43,12 +39,7 @@ std::string hmac_hex(const EVP_MD* md, const std::string& key, const std::string
   unsigned int n = 0;
   HMAC(md, key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(message.data()), message.size(), out, &n);
-  static const char* hex = "0123456789abcdef";
-  std::string text;
-  for (unsigned i = 0; i < n; ++i) {
-    text += hex[out[i] >> 4];
-    text += hex[out[i] & 15];
-  }
+  std::string text = hex_encode(std::string_view(reinterpret_cast<const char*>(out), n));
   return text;
 }
 
