@@ -779,6 +779,16 @@ http::Response container_request(Request& q) {
   }
   if (!q.owner) deny(q.ctx, p.account);
   auto t = Timestamp::now();
+  if (r.method == "PUT" || r.method == "POST") {
+    // Legacy versioned writes: one archive container, named without slashes.
+    auto versions = r.headers.get_or("X-Versions-Location");
+    auto history = r.headers.get_or("X-History-Location");
+    if (!versions.empty() && !history.empty())
+      throw swift_error(400,
+                        "Only one of X-Versions-Location or X-History-Location may be specified");
+    if (versions.find('/') != std::string::npos || history.find('/') != std::string::npos)
+      throw swift_error(412, "Container name cannot contain slashes");
+  }
   if (r.method == "PUT") {
     if (p.container.find('/') != std::string::npos) throw swift_error(400, "Bad URL");
     check_metadata(r, "container");
@@ -1027,7 +1037,81 @@ std::unique_ptr<http::BodySink> start_put(Request& q, const PutPlan& plan) {
                                    plan.length, plan.timestamp);
 }
 
-std::unique_ptr<http::BodySink> object_put(Request& q) { return start_put(q, plan_put(q)); }
+// ---- legacy versioned writes (X-Versions-Location: stack, X-History-Location: history) ----
+
+struct Versioning {
+  std::string archive;  // the archive container
+  bool history = false;
+};
+
+std::optional<Versioning> versioning_of(Request& q) {
+  auto info = container_info(q.proxy, q.path);
+  if (auto v = info.headers.get("X-Versions-Location"); v && !v->empty())
+    return Versioning{std::string(*v), false};
+  if (auto v = info.headers.get("X-History-Location"); v && !v->empty())
+    return Versioning{std::string(*v), true};
+  return std::nullopt;
+}
+
+// Archived versions of an object live under "<length of its name, 3 hex digits><name>/".
+std::string version_prefix(const std::string& object) {
+  char length[16];
+  std::snprintf(length, sizeof length, "%03zx", object.size());
+  return length + object + "/";
+}
+
+http::Response copy_object(Request& q, const SwiftPath& src, const SwiftPath& dest);
+
+// The object's current version copied into the archive, named by its timestamp.
+void archive_current(Request& q, const Versioning& v) {
+  auto current = read_object(q.proxy, q.path, "HEAD", {});
+  if (current.status != 200) return;
+  auto stamp = Timestamp::parse(current.headers.get_or("X-Timestamp"));
+  if (!stamp) return;
+  SwiftPath archived =
+      object_path(q.path.account, v.archive, version_prefix(q.path.object) + stamp->normal());
+  SubRequest copy(q, "COPY", q.path);
+  copy.q().owner = q.owner;
+  copy_object(copy.q(), q.path, archived);
+}
+
+std::unique_ptr<http::BodySink> object_put(Request& q) {
+  auto plan = plan_put(q);
+  if (auto v = versioning_of(q)) archive_current(q, *v);
+  return start_put(q, plan);
+}
+
+// A DELETE in a versioned container: stack mode puts the newest archived version back (and
+// removes it from the archive); history mode archives the current version first. nullopt when
+// the container keeps no versions or the archive has none (a plain delete follows).
+std::optional<http::Response> versioned_delete(Request& q) {
+  auto v = versioning_of(q);
+  if (!v) return std::nullopt;
+  if (v->history) {
+    archive_current(q, *v);
+    return std::nullopt;
+  }
+  SwiftPath archive{q.path.account, v->archive, "", true, false};
+  auto listing = container_listing(q.proxy, archive,
+                                   "format=json&reverse=on&limit=1&prefix=" +
+                                       http::percent_encode(version_prefix(q.path.object)));
+  if (!listing) return std::nullopt;
+  boost::system::error_code ec;
+  auto rows = json::parse(*listing, ec);
+  if (ec || !rows.is_array() || rows.as_array().empty()) return std::nullopt;
+  auto* name = rows.as_array()[0].as_object().if_contains("name");
+  if (!name || !name->is_string()) return std::nullopt;
+  auto newest = object_path(q.path.account, v->archive, std::string(name->as_string()));
+  {
+    SubRequest copy(q, "COPY", newest);
+    copy.q().owner = q.owner;
+    copy_object(copy.q(), newest, q.path);
+  }
+  SubRequest remove(q, "DELETE", newest);
+  remove.q().owner = q.owner;
+  object_write(remove.q());
+  return empty(204);
+}
 
 // ---- server-side copies (COPY and PUT with X-Copy-From) ----
 
@@ -1236,6 +1320,8 @@ http::Response object_write(Request& q) {
   auto& r = q.r();
   authorize_object(q, false);
   require_container(q);
+  if (r.method == "DELETE" && !r.has_query("multipart-manifest"))
+    if (auto restored = versioned_delete(q)) return std::move(*restored);
   auto part = object_part(q.proxy, q.path);
   auto t = Timestamp::now();
   auto base = pass_headers(r, t);

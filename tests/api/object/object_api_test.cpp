@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -304,6 +305,39 @@ TEST(ObjectStorage, KeystoneauthOwnersAclsAndAnonymousReaders) {
   EXPECT_EQ(c.swift("GET", c.path("/shared"), "", {}, std::string()).raw, "o\n");
   c.swift("POST", c.path("/shared"), "", {{"X-Container-Write", alice_project + ":*"}});
   EXPECT_EQ(c.swift("PUT", c.path("/shared/by-alice"), "x", {}, alice).status, 201);
+}
+
+TEST(ObjectStorage, VersionedContainersKeepAndRestoreVersions) {
+  Cloud c;
+  c.swift("PUT", c.path("/archive"));
+  EXPECT_EQ(c.swift("PUT", c.path("/docs"), "",
+                    {{"X-Versions-Location", "archive"}, {"X-History-Location", "archive"}})
+                .status,
+            400);
+  EXPECT_EQ(c.swift("PUT", c.path("/docs"), "", {{"X-Versions-Location", "a/b"}}).status, 412);
+  EXPECT_EQ(c.swift("PUT", c.path("/docs"), "", {{"X-Versions-Location", "archive"}}).status, 201);
+  c.swift("PUT", c.path("/docs/report"), "first", {{"Content-Type", "text/plain"}});
+  c.swift("PUT", c.path("/docs/report"), "second");
+  EXPECT_EQ(c.swift("GET", c.path("/docs/report")).raw, "second");
+  auto archived = c.swift("GET", c.path("/archive?prefix=006report/")).raw;
+  EXPECT_EQ(std::count(archived.begin(), archived.end(), '\n'), 1) << archived;
+  // Stack mode: a delete brings the previous version back, then the object goes.
+  EXPECT_EQ(c.swift("DELETE", c.path("/docs/report")).status, 204);
+  auto back = c.swift("GET", c.path("/docs/report"));
+  EXPECT_EQ(back.raw, "first");
+  EXPECT_EQ(back.headers.get_or("Content-Type"), "text/plain");
+  EXPECT_EQ(c.swift("GET", c.path("/archive")).status, 204) << "the archive gave it back";
+  EXPECT_EQ(c.swift("DELETE", c.path("/docs/report")).status, 204);
+  EXPECT_EQ(c.swift("GET", c.path("/docs/report")).status, 404);
+  // History mode: every version, the last one too, stays in the archive.
+  c.swift("PUT", c.path("/history"));
+  c.swift("PUT", c.path("/log"), "", {{"X-History-Location", "history"}});
+  c.swift("PUT", c.path("/log/day"), "one");
+  c.swift("PUT", c.path("/log/day"), "two");
+  EXPECT_EQ(c.swift("DELETE", c.path("/log/day")).status, 204);
+  EXPECT_EQ(c.swift("GET", c.path("/log/day")).status, 404);
+  auto kept = c.swift("GET", c.path("/history?format=json")).raw;
+  EXPECT_EQ(json::parse(kept).as_array().size(), 2u) << kept;
 }
 
 TEST(ObjectStorage, WritesSucceedAtAQuorumAndReadsFindTheSurvivors) {
