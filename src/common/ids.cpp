@@ -72,6 +72,24 @@ std::string base64url_encode(std::string_view bytes, bool pad) {
   return s;
 }
 
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  size_t padding = 0;
+  while (padding < text.size() && text[text.size() - 1 - padding] == '=') ++padding;
+  if (padding > 2) return std::nullopt;
+  for (size_t i = 0; i + padding < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (!std::isalnum(c) && c != '+' && c != '/') return std::nullopt;
+  }
+  std::string out(text.size() / 4 * 3 + 1, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(text.data()),
+                          static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  out.resize(static_cast<size_t>(n) - padding);
+  return out;
+}
+
 std::optional<std::string> base64url_decode(std::string_view text) {
   // At most two '=' of padding, only at the end.
   size_t padding = 0;

@@ -18,6 +18,9 @@ std::string hex_encode(std::string_view bytes);
 std::string base64url_encode(std::string_view bytes, bool pad = false);
 std::optional<std::string> base64url_decode(std::string_view text);
 std::string base64_encode(std::string_view bytes);
+// Standard base64 with its padding, strictly (Python's b64decode(validate=True)); nullopt when
+// malformed.
+std::optional<std::string> base64_decode(std::string_view text);
 
 using TimePoint = std::chrono::system_clock::time_point;
 

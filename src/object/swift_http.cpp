@@ -1,6 +1,7 @@
 #include "object/swift_http.hpp"
 
 #include <cctype>
+#include <charconv>
 
 namespace nubo::object {
 
@@ -93,6 +94,49 @@ bool is_object_system_header(std::string_view name) {
         "X-Static-Large-Object", "Cache-Control", "Content-Language", "Expires", "X-Robots-Tag"})
     if (http::iequals(name, h)) return true;
   return false;
+}
+
+std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(std::string_view header,
+                                                                   std::uint64_t size,
+                                                                   bool& unsatisfiable) {
+  unsatisfiable = false;
+  std::string spec;
+  for (char c : header)
+    if (c != ' ') spec += c;
+  if (!spec.starts_with("bytes=")) return std::nullopt;
+  spec.erase(0, 6);
+  if (spec.find(',') != std::string::npos) return std::nullopt;
+  auto dash = spec.find('-');
+  if (dash == std::string::npos) return std::nullopt;
+  auto a = std::string_view(spec).substr(0, dash), b = std::string_view(spec).substr(dash + 1);
+  auto number = [](std::string_view v, std::uint64_t& n) {
+    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    return ec == std::errc() && ptr == v.data() + v.size();
+  };
+  std::uint64_t first = 0, last = 0;
+  if (a.empty()) {
+    std::uint64_t n = 0;
+    if (b.empty() || !number(b, n)) return std::nullopt;
+    if (n == 0 || size == 0) {
+      unsatisfiable = size != 0;
+      return std::nullopt;
+    }
+    first = n >= size ? 0 : size - n;
+    last = size - 1;
+  } else {
+    if (!number(a, first)) return std::nullopt;
+    if (b.empty()) {
+      last = size ? size - 1 : 0;
+    } else if (!number(b, last) || last < first) {
+      return std::nullopt;
+    }
+    if (first >= size) {
+      unsatisfiable = true;
+      return std::nullopt;
+    }
+    last = std::min(last, size - 1);
+  }
+  return std::pair(first, last);
 }
 
 }  // namespace nubo::object

@@ -66,6 +66,26 @@ void parse_target(Request& request) {
   }
 }
 
+std::string escape_markup(std::string_view s, bool quotes, bool apostrophes) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '&')
+      out += "&amp;";
+    else if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '"' && quotes)
+      out += "&quot;";
+    else if (c == '\'' && apostrophes)
+      out += "&#x27;";
+    else
+      out += c;
+  }
+  return out;
+}
+
 std::string percent_encode(std::string_view s, std::string_view safe) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;

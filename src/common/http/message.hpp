@@ -87,6 +87,8 @@ struct UploadStart {
 
 // Splits and percent-decodes a request target into path and query parameters.
 void parse_target(Request& request);
+// &, <, > (and ", ' when asked) as entities, for text inside HTML or XML.
+std::string escape_markup(std::string_view s, bool quotes = true, bool apostrophes = false);
 // Every byte but letters, digits, "-_.~" and the `safe` ones as %XX (Python's urllib.quote).
 std::string percent_encode(std::string_view s, std::string_view safe = {});
 // Well-formed UTF-8: no stray continuation bytes, overlong forms, surrogates or code points past

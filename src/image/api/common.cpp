@@ -2,33 +2,7 @@
 
 namespace nubo::image::api {
 
-namespace {
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char ch : s) {
-    switch (ch) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#x27;";
-        break;
-      default:
-        out += ch;
-    }
-  }
-  return out;
-}
-}  // namespace
+namespace {}  // namespace
 
 http::Response render_glance_error(const ApiError& e) {
   std::string status = std::to_string(e.status()) + " " + status_reason(e.status());
@@ -36,7 +10,8 @@ http::Response render_glance_error(const ApiError& e) {
   r.status = e.status();
   r.headers.set("Content-Type", "text/html; charset=UTF-8");
   r.body = "<html>\n <head>\n  <title>" + status + "</title>\n </head>\n <body>\n  <h1>" + status +
-           "</h1>\n  " + html_escape(e.what()) + "<br /><br />\n\n\n\n </body>\n</html>";
+           "</h1>\n  " + http::escape_markup(e.what(), true, true) +
+           "<br /><br />\n\n\n\n </body>\n</html>";
   if (e.status() == 401) r.headers.set("WWW-Authenticate", "Keystone uri=\"\"");
   return r;
 }

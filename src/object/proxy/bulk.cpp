@@ -39,20 +39,8 @@ std::string unquote(std::string_view s) {
   return out;
 }
 
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '&')
-      out += "&amp;";
-    else if (c == '<')
-      out += "&lt;";
-    else if (c == '>')
-      out += "&gt;";
-    else
-      out += c;
-  }
-  return out;
-}
+// Element text as Swift's bulk responses escape it (&, <, >).
+std::string escape_text(std::string_view s) { return http::escape_markup(s, false); }
 
 // Python's str() of a field value.
 std::string text_of(const json::value& v) {
@@ -263,11 +251,11 @@ std::string result_body(const std::string& format, const json::object& fields,
       std::string tag = key;
       for (auto& c : tag)
         c = c == ' ' ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      out += "<" + tag + ">" + xml_escape(text_of(fields.at(key))) + "</" + tag + ">\n";
+      out += "<" + tag + ">" + escape_text(text_of(fields.at(key))) + "</" + tag + ">\n";
     }
     out += "<errors>\n";
     for (auto& [name, status] : errors)
-      out += "<object><name>" + xml_escape(name) + "</name><status>" + xml_escape(status) +
+      out += "<object><name>" + escape_text(name) + "</name><status>" + escape_text(status) +
              "</status></object>\n";
     out += "</errors>\n</" + root + ">\n";
     return out;

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/ids.hpp"
 #include "common/service.hpp"
 #include "object/backend.hpp"
 #include "object/proxy/proxy.hpp"
@@ -167,9 +168,6 @@ http::Response empty(int status, const char* content_type = "text/html; charset=
 std::string status_line(int status);
 std::string md5_hex(std::string_view data);
 
-// Standard base64 with its padding (Python's strict_b64decode); nullopt when malformed.
-std::optional<std::string> base64_decode(std::string_view text);
-std::string base64_encode(std::string_view data);
 // Swift's config_true_value: true, 1, yes, on, t, y in any case.
 bool true_value(std::string_view v);
 

@@ -32,10 +32,4 @@ std::vector<Piece> dlo_pieces(Request& q, std::string_view manifest, std::string
 http::Response assembled(Request& q, http::Response out, std::vector<Piece> pieces,
                          const std::string& etag);
 
-// "bytes=a-b" on an object of `size` bytes: the first and last byte; nullopt when absent,
-// malformed or several ranges (the whole object); unsatisfiable set when no byte matches.
-std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(std::string_view header,
-                                                                   std::uint64_t size,
-                                                                   bool& unsatisfiable);
-
 }  // namespace nubo::object::proxy

@@ -243,62 +243,6 @@ std::string md5_hex(std::string_view data) {
   return out;
 }
 
-std::optional<std::string> base64_decode(std::string_view text) {
-  static const std::string alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  if (text.size() % 4 != 0) return std::nullopt;
-  std::string out;
-  std::uint32_t bits = 0;
-  int count = 0;
-  size_t pad = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '=') {
-      if (i + 2 < text.size() || ++pad > 2) return std::nullopt;
-      continue;
-    }
-    if (pad) return std::nullopt;
-    auto at = alphabet.find(c);
-    if (at == std::string::npos) return std::nullopt;
-    bits = (bits << 6) | static_cast<std::uint32_t>(at);
-    if (++count == 4) {
-      out += static_cast<char>((bits >> 16) & 0xff);
-      out += static_cast<char>((bits >> 8) & 0xff);
-      out += static_cast<char>(bits & 0xff);
-      bits = 0;
-      count = 0;
-    }
-  }
-  if (count == 3) {
-    out += static_cast<char>((bits >> 10) & 0xff);
-    out += static_cast<char>((bits >> 2) & 0xff);
-  } else if (count == 2) {
-    out += static_cast<char>((bits >> 4) & 0xff);
-  }
-  return out;
-}
-
-std::string base64_encode(std::string_view data) {
-  static const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    std::uint32_t v = (static_cast<unsigned char>(data[i]) << 16) |
-                      (static_cast<unsigned char>(data[i + 1]) << 8) |
-                      static_cast<unsigned char>(data[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out += alphabet[(v >> s) & 63];
-  }
-  if (i < data.size()) {
-    std::uint32_t v = static_cast<unsigned char>(data[i]) << 16;
-    if (i + 1 < data.size()) v |= static_cast<unsigned char>(data[i + 1]) << 8;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += i + 1 < data.size() ? alphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 bool true_value(std::string_view v) {
   for (auto* t : {"true", "1", "yes", "on", "t", "y"})
     if (http::iequals(v, t)) return true;
@@ -433,29 +377,6 @@ http::Headers pass_headers(const http::Request& r, const Timestamp& t) {
 
 // ---- listings ----
 
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string listing_format(const http::Request& r) {
   if (auto f = r.query_param("format")) {
     std::string v = *f;
@@ -511,7 +432,7 @@ http::Response render_listing(const http::Request& r, const std::string& rows_js
   }
   const char* root = account ? "account" : "container";
   out.body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<" + std::string(root) + " name=\"" +
-             xml_escape(name) + "\"";
+             http::escape_markup(name) + "\"";
   if (rows.empty() && !account) {
     out.body += " />";
     return out;
@@ -520,18 +441,18 @@ http::Response render_listing(const http::Request& r, const std::string& rows_js
   for (auto& row : rows) {
     auto& o = row.as_object();
     if (o.contains("subdir")) {
-      auto d = xml_escape(str(o, "subdir"));
+      auto d = http::escape_markup(str(o, "subdir"));
       out.body += account ? "<subdir name=\"" + d + "\" />"
                           : "<subdir name=\"" + d + "\"><name>" + d + "</name></subdir>";
     } else if (account) {
-      out.body += "<container><name>" + xml_escape(str(o, "name")) + "</name><count>" +
+      out.body += "<container><name>" + http::escape_markup(str(o, "name")) + "</name><count>" +
                   str(o, "count") + "</count><bytes>" + str(o, "bytes") +
                   "</bytes><last_modified>" + str(o, "last_modified") +
                   "</last_modified></container>";
     } else {
-      out.body += "<object><name>" + xml_escape(str(o, "name")) + "</name><hash>" + str(o, "hash") +
-                  "</hash><bytes>" + str(o, "bytes") + "</bytes><content_type>" +
-                  xml_escape(str(o, "content_type")) + "</content_type><last_modified>" +
+      out.body += "<object><name>" + http::escape_markup(str(o, "name")) + "</name><hash>" +
+                  str(o, "hash") + "</hash><bytes>" + str(o, "bytes") + "</bytes><content_type>" +
+                  http::escape_markup(str(o, "content_type")) + "</content_type><last_modified>" +
                   str(o, "last_modified") + "</last_modified></object>";
     }
     if (account) out.body += "\n";

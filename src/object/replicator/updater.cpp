@@ -34,17 +34,7 @@ std::optional<json::object> read_record(const std::string& path) {
 }
 
 void write_record(const std::string& path, const json::object& record) {
-  auto tmp = path + ".tmp";
-  auto text = json::serialize(record);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return;
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fdatasync(fd) == 0;
-  ::close(fd);
-  if (ok && ::rename(tmp.c_str(), path.c_str()) == 0)
-    disk::fsync_dir(path.substr(0, path.rfind('/')));
-  else
-    ::unlink(tmp.c_str());
+  disk::write_file_durably(path, json::serialize(record));
 }
 
 struct Target {

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <tuple>
 
+#include "common/ids.hpp"
 #include "common/json.hpp"
 #include "object/ring/format.hpp"
 
@@ -964,7 +965,7 @@ void RingBuilder::save(const std::string& path) const {
   json::array rows;
   for (auto& row : replica2part2dev_) rows.push_back(json::string(ring_format::pack_u16(row)));
   o["replica2part2dev"] = std::move(rows);
-  o["last_part_moves"] = ring_format::pack_bytes(std::string_view(
+  o["last_part_moves"] = base64_encode(std::string_view(
       reinterpret_cast<const char*>(last_part_moves_.data()), last_part_moves_.size()));
   o["last_part_moves_epoch"] = last_part_moves_epoch_;
   o["last_part_gather_start"] = last_part_gather_start_;

@@ -22,7 +22,6 @@ Device device_from_json(const json::object& o);
 // Base64 of the values as little-endian uint16 (about 2.7 characters per partition).
 std::string pack_u16(const std::vector<std::uint16_t>& values);
 std::vector<std::uint16_t> unpack_u16(std::string_view text);
-std::string pack_bytes(std::string_view bytes);
 std::string unpack_bytes(std::string_view text);
 
 // Written to a temporary file beside `path`, fsynced, renamed over it, and the directory fsynced:

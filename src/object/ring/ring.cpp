@@ -124,27 +124,10 @@ Device device_from_json(const json::object& o) {
   return d;
 }
 
-std::string pack_bytes(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 std::string unpack_bytes(std::string_view text) {
-  if (text.size() % 4 != 0) throw std::runtime_error("bad base64 length");
-  size_t padding = 0;
-  if (!text.empty() && text.back() == '=') ++padding;
-  if (text.size() > 1 && text[text.size() - 2] == '=') ++padding;
-  std::string out(text.size() / 4 * 3 + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) throw std::runtime_error("bad base64");
-  out.resize(static_cast<size_t>(n) - padding);
-  return out;
+  auto bytes = base64_decode(text);
+  if (!bytes) throw std::runtime_error("bad base64");
+  return std::move(*bytes);
 }
 
 std::string pack_u16(const std::vector<std::uint16_t>& values) {
@@ -153,7 +136,7 @@ std::string pack_u16(const std::vector<std::uint16_t>& values) {
     bytes[2 * i] = static_cast<char>(values[i] & 0xff);
     bytes[2 * i + 1] = static_cast<char>(values[i] >> 8);
   }
-  return pack_bytes(bytes);
+  return base64_encode(bytes);
 }
 
 std::vector<std::uint16_t> unpack_u16(std::string_view text) {

@@ -216,6 +216,21 @@ void fsync_dir(const std::string& dir) {
   ::close(fd);
 }
 
+bool write_file_durably(const std::string& path, std::string_view text) {
+  auto tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fdatasync(fd) == 0;
+  ::close(fd);
+  if (ok && ::rename(tmp.c_str(), path.c_str()) == 0) {
+    fsync_dir(path.substr(0, path.rfind('/')));
+    return true;
+  }
+  ::unlink(tmp.c_str());
+  return false;
+}
+
 void make_dirs_durable(const std::string& dir) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) return;

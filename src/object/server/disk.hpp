@@ -87,6 +87,9 @@ class Writer {
   bool committed_ = false;
 };
 
+// A small file written whole and durably: a temporary beside it, fdatasync, rename, directory
+// fsync; false (nothing left behind) when it could not be.
+bool write_file_durably(const std::string& path, std::string_view text);
 // Creates dir and its missing parents, fsyncing each parent that gained an entry.
 void make_dirs_durable(const std::string& dir);
 void fsync_dir(const std::string& dir);

@@ -212,15 +212,7 @@ void keep_pending(StorageServer& s, const Path& p, const std::string& hash, cons
                       {"headers", std::move(h)}};
   auto dir = s.settings.devices + "/" + p.device + "/async_pending/" + hash.substr(hash.size() - 3);
   disk::make_dirs_durable(dir);
-  auto final_path = dir + "/" + hash + "-" + t.internal();
-  auto tmp = final_path + ".tmp";
-  auto text = json::serialize(record);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return;
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fdatasync(fd) == 0;
-  ::close(fd);
-  if (ok && ::rename(tmp.c_str(), final_path.c_str()) == 0) disk::fsync_dir(dir);
+  disk::write_file_durably(dir + "/" + hash + "-" + t.internal(), json::serialize(record));
 }
 
 void update_container(StorageServer& s, const Path& p, const http::Headers& request,
@@ -382,46 +374,6 @@ std::optional<std::int64_t> parse_http_date(std::string_view s) {
   return static_cast<std::int64_t>(timegm(&tm));
 }
 
-// Range "bytes=a-b" (one range; several are served whole); nullopt: none or unparsable.
-std::optional<std::pair<std::uint64_t, std::uint64_t>> single_range(std::string_view header,
-                                                                    std::uint64_t size,
-                                                                    bool& unsatisfiable) {
-  unsatisfiable = false;
-  if (!header.starts_with("bytes=")) return std::nullopt;
-  auto spec = header.substr(6);
-  if (spec.find(',') != std::string_view::npos) return std::nullopt;
-  auto dash = spec.find('-');
-  if (dash == std::string_view::npos) return std::nullopt;
-  auto a = spec.substr(0, dash), b = spec.substr(dash + 1);
-  std::uint64_t first = 0, last = 0;
-  if (a.empty()) {
-    if (b.empty()) return std::nullopt;
-    std::uint64_t n = 0;
-    if (std::from_chars(b.data(), b.data() + b.size(), n).ec != std::errc()) return std::nullopt;
-    if (n == 0 || size == 0) {
-      unsatisfiable = true;
-      return std::nullopt;
-    }
-    first = n >= size ? 0 : size - n;
-    last = size - 1;
-  } else {
-    if (std::from_chars(a.data(), a.data() + a.size(), first).ec != std::errc())
-      return std::nullopt;
-    if (b.empty()) {
-      last = size ? size - 1 : 0;
-    } else if (std::from_chars(b.data(), b.data() + b.size(), last).ec != std::errc() ||
-               last < first) {
-      return std::nullopt;
-    }
-    if (first >= size) {
-      unsatisfiable = true;
-      return std::nullopt;
-    }
-    last = std::min(last, size - 1);
-  }
-  return std::pair(first, last);
-}
-
 http::Response object_get(StorageServer& s, Context& ctx) {
   auto& r = ctx.request;
   auto p = parse_path(r.path);
@@ -467,7 +419,7 @@ http::Response object_get(StorageServer& s, Context& ctx) {
   std::uint64_t first = 0, length = current.body_length;
   if (auto range = r.headers.get("Range")) {
     bool unsatisfiable = false;
-    if (auto rg = single_range(*range, current.body_length, unsatisfiable)) {
+    if (auto rg = parse_range(*range, current.body_length, unsatisfiable)) {
       first = rg->first;
       length = rg->second - rg->first + 1;
       out.status = 206;
@@ -946,40 +898,29 @@ ServiceSpec make_storage_spec(std::shared_ptr<StorageServer> server) {
     r.authenticated = false;
     spec.routes.push_back(std::move(r));
   };
-  UploadHandler put = [server](Context& ctx) { return object_put(*server, ctx); };
-  {
+  // Streamed PUTs (and the same sink for a body the server buffered).
+  auto upload_route = [&spec](const std::string& path, UploadHandler upload) {
     Route r;
     r.method = "PUT";
-    r.path = "/object/{rest*}";
-    r.authenticated = false;
-    r.upload = put;
-    r.handler = buffered(put);
-    spec.routes.push_back(std::move(r));
-  }
-  route("GET", "/object/{rest*}", [&s](Context& ctx) { return object_get(s, ctx); });
-  route("GET", "/replicate/{rest*}", [&s](Context& ctx) { return replicate_get(s, ctx); });
-  route("POST", "/replicate/{rest*}", [&s](Context& ctx) { return replicate_db(s, ctx); });
-  {
-    UploadHandler upload = [server](Context& ctx) { return replicate_put(*server, ctx); };
-    Route r;
-    r.method = "PUT";
-    r.path = "/replicate/{rest*}";
+    r.path = path;
     r.authenticated = false;
     r.upload = upload;
     r.handler = buffered(upload);
     spec.routes.push_back(std::move(r));
-  }
+  };
+  upload_route("/object/{rest*}", [server](Context& ctx) { return object_put(*server, ctx); });
+  route("GET", "/object/{rest*}", [&s](Context& ctx) { return object_get(s, ctx); });
+  route("GET", "/replicate/{rest*}", [&s](Context& ctx) { return replicate_get(s, ctx); });
+  route("POST", "/replicate/{rest*}", [&s](Context& ctx) { return replicate_db(s, ctx); });
+  upload_route("/replicate/{rest*}",
+               [server](Context& ctx) { return replicate_put(*server, ctx); });
   route("DELETE", "/object/{rest*}", [&s](Context& ctx) { return object_delete(s, ctx); });
   route("POST", "/object/{rest*}", [&s](Context& ctx) { return object_post(s, ctx); });
   for (auto* method : {"GET", "PUT", "DELETE", "POST"}) {
     route(method, "/container/{rest*}", [&s](Context& ctx) { return db_request(s, ctx, true); });
     route(method, "/account/{rest*}", [&s](Context& ctx) { return db_request(s, ctx, false); });
   }
-  // Keeps the server alive as long as its routes.
-  spec.routes.front().handler = [server, h = spec.routes.front().handler](Context& ctx) {
-    return h(ctx);
-  };
-  return spec;
+  return spec;  // the upload routes hold `server`, which the others use by reference
 }
 
 }  // namespace nubo::object
