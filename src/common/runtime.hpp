@@ -39,6 +39,8 @@ struct UploadHandlers {
 
 class Runtime {
  public:
+  // worker_threads 0: no pool; handlers run (and block) on the I/O threads, for services whose
+  // every request is blocking work, where the handoff to a pool and back is pure cost.
   Runtime(unsigned io_threads, unsigned worker_threads);
   ~Runtime();
   Runtime(const Runtime&) = delete;
@@ -50,6 +52,9 @@ class Runtime {
   // Runs fn every interval on the worker pool until stop().
   void every(std::chrono::milliseconds interval, std::function<void()> fn);
   void post_work(std::function<void()> fn);
+  // A queue of blocking work that runs in order, one item at a time (a strand on the pool, or
+  // one shard without a pool); queues made one after the other spread over the threads.
+  std::function<void(std::function<void()>)> serial_work();
   void start();
   // Blocks until SIGINT or SIGTERM, then stops gracefully.
   void wait_for_signal();

@@ -369,6 +369,7 @@ int run_services(const Config& config, const std::string& state_dir,
   std::shared_ptr<object::Proxy> object_proxy;
   std::unique_ptr<object::StorageDaemons> storage_daemons;
   std::unique_ptr<Runtime> object_runtime, storage_runtime;
+  std::shared_ptr<void> storage_local;  // the storage server reached in-process
   std::shared_ptr<Bus> network_bus;
   std::unique_ptr<network::NetworkAgent> network_agent;
   std::string admin_project_id;
@@ -453,17 +454,19 @@ int run_services(const Config& config, const std::string& state_dir,
       // Their own worker pools: a proxy's request waits on storage servers, an object write on
       // its container update; in one shared pool, waiters could hold every worker.
       storage_runtime = std::make_unique<Runtime>(
-          2, static_cast<unsigned>(config.get_int("object_server", "worker_threads", 64)));
-      auto port = listen_pipeline(*storage_runtime, options,
-                                  std::make_shared<Pipeline>(object::make_storage_spec(storage)));
+          static_cast<unsigned>(config.get_int("object_server", "worker_threads", 64)), 0);
+      auto pipeline = std::make_shared<Pipeline>(object::make_storage_spec(storage));
+      auto port = listen_pipeline(*storage_runtime, options, pipeline);
       storage->settings.port = port;
       spdlog::info("object server listening on port {}", port);
+      storage_local =
+          object::serve_storage_locally(storage->settings, pipeline, *storage_runtime, options);
       storage_daemons = std::make_unique<object::StorageDaemons>(storage);
     }
     object_proxy =
         object::make_proxy(object::proxy_settings_from_config(config, state_dir, suffix));
     object_runtime = std::make_unique<Runtime>(
-        2, static_cast<unsigned>(config.get_int("object", "worker_threads", 64)));
+        static_cast<unsigned>(config.get_int("object", "worker_threads", 64)), 0);
     auto port = listen_pipeline(
         *object_runtime, server_options(config, "object", 8080, object::render_swift_error),
         std::make_shared<Pipeline>(object::make_proxy_spec(object_proxy, validator)));
@@ -578,6 +581,8 @@ int run_services(const Config& config, const std::string& state_dir,
               << std::flush;
   }
   runtime.wait_for_signal();
+  // The proxy's requests end before the storage server they call in-process stops.
+  if (object_runtime) object_runtime->stop();
   if (storage_daemons) storage_daemons->stop();
   return 0;
 }

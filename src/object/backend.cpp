@@ -11,11 +11,121 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <cctype>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <future>
+
+#include "common/error.hpp"
 
 namespace nubo::object {
 
 namespace beast = boost::beast;
+
+namespace {
+
+std::mutex local_mutex;
+std::map<std::string, std::shared_ptr<const LocalServer>>& local_servers() {
+  static std::map<std::string, std::shared_ptr<const LocalServer>> servers;
+  return servers;
+}
+
+std::shared_ptr<const LocalServer> find_local(const std::string& key) {
+  std::lock_guard lock(local_mutex);
+  auto& servers = local_servers();
+  if (servers.empty()) return nullptr;
+  auto it = servers.find(key);
+  return it == servers.end() ? nullptr : it->second;
+}
+
+struct Registration {
+  std::string key;
+  const LocalServer* server = nullptr;
+  ~Registration() {
+    std::lock_guard lock(local_mutex);
+    auto it = local_servers().find(key);
+    if (it != local_servers().end() && it->second.get() == server) local_servers().erase(it);
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<void> serve_locally(const std::string& key, LocalServer server) {
+  auto shared = std::make_shared<const LocalServer>(std::move(server));
+  auto registration = std::make_shared<Registration>();
+  registration->key = key;
+  registration->server = shared.get();
+  std::lock_guard lock(local_mutex);
+  local_servers()[key] = std::move(shared);
+  return registration;
+}
+
+// One in-process exchange: the request as the server's listener would have parsed it, the
+// upload's sink while its body is fed, then the response.
+// An upload's sink is used only on its serial queue once it has started; at most kQueued bytes
+// wait there (the proxy's memory stays flat however fast the client sends).
+struct BackendRequest::Local {
+  static constexpr size_t kQueued = 4 << 20;
+  std::shared_ptr<const LocalServer> server;
+  http::Request request;
+  std::unique_ptr<http::BodySink> sink;
+  LocalServer::Post post;                 // the upload's queue
+  std::future<http::Response> finishing;  // the sink's finish, on that queue
+  std::optional<http::Response> response;
+  size_t offset = 0;      // into response->body
+  bool streamed = false;  // some of response->stream was read
+  std::mutex mutex;
+  std::condition_variable drained;
+  size_t queued = 0;         // bytes posted and not yet written
+  std::exception_ptr error;  // the first write that failed
+
+  // Runs fn on the upload's queue; the sink is dropped (aborted) when it fails.
+  void write_later(std::string bytes, const std::shared_ptr<Local>& self) {
+    {
+      std::unique_lock lock(mutex);
+      drained.wait(lock, [&] { return queued < kQueued || error; });
+      if (error) return;
+      queued += bytes.size();
+    }
+    post([self, bytes = std::move(bytes)] {
+      std::exception_ptr failed;
+      {
+        std::lock_guard lock(self->mutex);
+        failed = self->error;
+      }
+      if (!failed) try {
+          self->sink->write(bytes);
+        } catch (...) {
+          failed = std::current_exception();
+        }
+      std::lock_guard lock(self->mutex);
+      if (failed && !self->error) self->error = failed;
+      self->queued -= bytes.size();
+      self->drained.notify_all();
+    });
+  }
+  std::exception_ptr failure() {
+    std::lock_guard lock(mutex);
+    return error;
+  }
+
+  // An exception from the sink answers as the server's listener answers it, and nothing of
+  // the upload is kept.
+  http::Response fail(std::exception_ptr error) {
+    http::Response out;
+    try {
+      std::rethrow_exception(error);
+    } catch (const ApiError& e) {
+      out = server->render_error(e.status(), e.what());
+      for (auto& [k, v] : e.headers) out.headers.set(k, v);
+    } catch (const std::exception&) {
+      out = server->render_error(
+          500, "An unexpected error prevented the server from fulfilling your request.");
+    }
+    if (sink) sink->abort();
+    sink.reset();
+    return out;
+  }
+};
 
 BackendPool::~BackendPool() {
   for (auto& [key, fds] : idle_)
@@ -90,6 +200,12 @@ BackendRequest::BackendRequest(BackendPool& pool, std::string ip, int port,
       timeout_(timeout) {}
 
 BackendRequest::~BackendRequest() {
+  // A body that was not finished: the server drops what it had, as on a connection lost.
+  if (local_ && local_->sink && !local_->finishing.valid() && !local_->response)
+    local_->post([local = local_] {
+      local->sink->abort();
+      local->sink.reset();
+    });
   if (fd_ < 0) return;
   bool clean = parser_ && parser_->is_done() && parser_->keep_alive() && in_.empty();
   if (clean)
@@ -151,9 +267,36 @@ void BackendRequest::send_all(std::string_view data) {
 void BackendRequest::start(std::string_view method, std::string_view target,
                            const http::Headers& headers,
                            std::optional<std::uint64_t> content_length) {
-  connect();
   head_ = method == "HEAD";
   chunked_ = !content_length;
+  if (auto server = find_local(key_)) {
+    local_ = std::make_shared<Local>();
+    local_->server = std::move(server);
+    auto& q = local_->request;
+    q.method = std::string(method);
+    q.target = std::string(target);
+    http::parse_target(q);
+    q.remote_address = ip_;
+    q.headers.add("Host", key_);
+    for (auto& [k, v] : headers.all())
+      if (!http::iequals(k, "Content-Length") && !http::iequals(k, "Transfer-Encoding") &&
+          !http::iequals(k, "Host") && !http::iequals(k, "Connection"))
+        q.headers.add(k, v);
+    if (chunked_)
+      q.headers.add("Transfer-Encoding", "chunked");
+    else
+      q.headers.add("Content-Length", std::to_string(*content_length));
+    if (local_->server->streams(q)) {
+      auto upload = local_->server->begin_upload(q);
+      if (upload.response)
+        local_->response = std::move(upload.response);  // refused before the body
+      else
+        local_->sink = std::move(upload.sink);
+      if (local_->sink) local_->post = local_->server->serial();
+    }
+    return;
+  }
+  connect();
   std::string out;
   out.reserve(256);
   out.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ").append(key_);
@@ -174,6 +317,15 @@ void BackendRequest::start(std::string_view method, std::string_view target,
 
 void BackendRequest::write(std::string_view chunk) {
   if (chunk.empty()) return;
+  if (local_) {
+    if (local_->response || local_->finishing.valid()) return;  // answered: the rest is dropped
+    if (!local_->sink) {
+      local_->request.body.append(chunk);
+      return;
+    }
+    local_->write_later(std::string(chunk), local_);
+    return;
+  }
   if (!chunked_) {
     send_all(chunk);
     return;
@@ -186,7 +338,55 @@ void BackendRequest::write(std::string_view chunk) {
 }
 
 void BackendRequest::finish() {
+  if (local_) {
+    if (local_->response || !local_->sink || local_->finishing.valid()) return;
+    auto done = std::make_shared<std::promise<http::Response>>();
+    local_->finishing = done->get_future();
+    local_->post([local = local_, done] {
+      if (auto error = local->failure()) {
+        done->set_value(local->fail(error));
+        return;
+      }
+      try {
+        done->set_value(local->sink->finish());
+      } catch (...) {
+        done->set_value(local->fail(std::current_exception()));
+      }
+    });
+    return;
+  }
   if (chunked_) send_all("0\r\n\r\n");
+}
+
+void BackendRequest::run_local() {
+  auto& l = *local_;
+  if (l.response) return;
+  if (l.sink) {
+    finish();
+    l.response = l.finishing.get();
+  } else {
+    l.response = l.server->handle(l.request);
+  }
+  // The framing the listener would have given it.
+  auto& r = *l.response;
+  bool no_body = r.status == 204 || r.status == 304 || r.status < 200;
+  if (head_)
+    r.headers.set("Content-Length",
+                  std::to_string(r.content_length_override.value_or(r.body.size())));
+  else if (!r.stream && !no_body)
+    r.headers.set("Content-Length", std::to_string(r.body.size()));
+  if (head_ || no_body) {
+    r.body.clear();
+    r.stream.reset();
+  }
+}
+
+std::optional<http::BodySource::FileSpan> BackendRequest::file_span() {
+  if (!local_) return std::nullopt;
+  run_local();
+  auto& r = *local_->response;
+  if (!r.stream || local_->streamed) return std::nullopt;
+  return r.stream->file_span();
 }
 
 bool BackendRequest::fill() {
@@ -206,6 +406,10 @@ bool BackendRequest::fill() {
 }
 
 int BackendRequest::status() {
+  if (local_) {
+    run_local();
+    return local_->response->status;
+  }
   if (!parser_) {
     parser_ = std::make_unique<Parser>();
     parser_->eager(true);
@@ -226,11 +430,22 @@ int BackendRequest::status() {
 
 const http::Headers& BackendRequest::headers() {
   status();
+  if (local_) return local_->response->headers;
   return parser_->headers;
 }
 
 std::string BackendRequest::read(size_t max) {
   status();
+  if (local_) {
+    auto& r = *local_->response;
+    if (r.stream) {
+      local_->streamed = true;
+      return r.stream->next(max);
+    }
+    auto piece = r.body.substr(std::min(local_->offset, r.body.size()), max);
+    local_->offset += piece.size();
+    return piece;
+  }
   while (parser_->body.empty() && !parser_->is_done()) {
     beast::error_code ec;
     if (!in_.empty()) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,25 @@ namespace nubo::object {
 struct BackendError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+// A storage server in this process (all-in-one): requests to its address run its pipeline on
+// the caller's thread instead of crossing a socket, as the bus is in-process there (DESIGN §7).
+// Its answers are the ones it would send over HTTP; only the serialization, the loopback hop
+// and two thread handoffs are saved (a 4 KiB GET spent most of its time in them).
+struct LocalServer {
+  std::function<http::Response(http::Request&)> handle;
+  std::function<bool(const http::Request&)> streams;
+  std::function<http::UploadStart(http::Request&)> begin_upload;
+  // A queue on its own threads whose work runs in order: an upload's body is written and
+  // finished there, so that replicas on this server take their bytes, hash them and sync side by
+  // side as they do over sockets, while the proxy reads on.
+  using Post = std::function<void(std::function<void()>)>;
+  std::function<Post()> serial;
+  // An exception from an upload's sink, rendered as the server's listener renders it.
+  std::function<http::Response(int, const std::string&)> render_error;
+};
+// Serves "ip:port" in-process until the returned handle is released.
+[[nodiscard]] std::shared_ptr<void> serve_locally(const std::string& key, LocalServer server);
 
 // Idle connections by "ip:port", reused by later requests (a request that ends cleanly gives its
 // socket back).
@@ -58,9 +78,14 @@ class BackendRequest {
   int call(std::string_view method, std::string_view target, const http::Headers& headers,
            std::string_view body = {});
   const std::string& where() const { return key_; }
+  // The rest of the body as bytes of an open file (in-process exchanges), for sendfile(2).
+  std::optional<http::BodySource::FileSpan> file_span();
 
  private:
   struct Parser;
+  struct Local;
+  std::shared_ptr<Local> local_;  // set when the server is in this process
+  void run_local();
   void connect();
   void send_all(std::string_view data);
   bool fill();  // reads more bytes into the parser; false at EOF

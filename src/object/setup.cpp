@@ -69,6 +69,7 @@ StorageSettings storage_settings_from_config(const Config& c, const std::string&
   s.auditor_interval = seconds("auditor_interval", 30);
   s.auditor_files_per_second = c.get_double("object_server", "auditor_files_per_second", 20);
   s.replication_timeout = seconds("replication_timeout", 10);
+  s.account_update_interval = seconds("account_update_interval", 1);
   return s;
 }
 
@@ -121,6 +122,19 @@ void ensure_local_rings(const Config& c, const std::string& state_dir) {
     spdlog::info("object: made the {} ring ({} devices, {} replicas) at {}", kind, names.size(),
                  replicas, path);
   }
+}
+
+std::shared_ptr<void> serve_storage_locally(const StorageSettings& settings,
+                                            std::shared_ptr<Pipeline> pipeline, Runtime& runtime,
+                                            const ServerOptions& options) {
+  auto ip = settings.ip.empty() || settings.ip == "0.0.0.0" ? "127.0.0.1" : settings.ip;
+  LocalServer local;
+  local.handle = [pipeline](http::Request& r) { return pipeline->handle(r); };
+  local.streams = [pipeline](const http::Request& r) { return pipeline->streams(r); };
+  local.begin_upload = [pipeline](http::Request& r) { return pipeline->begin_upload(r); };
+  local.serial = [&runtime] { return runtime.serial_work(); };
+  local.render_error = options.render_error;
+  return serve_locally(ip + ":" + std::to_string(settings.port), std::move(local));
 }
 
 }  // namespace nubo::object

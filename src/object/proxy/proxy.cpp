@@ -863,17 +863,30 @@ class PutSink : public http::BodySink {
     if (live() < quorum(proxy_.object_ring()->replicas())) throw swift_error(503);
   }
   http::Response finish() override {
-    std::vector<Reply> replies;
-    for (auto& r : puts_) {
-      Reply reply;
+    // Every replica ends its body before any answer is awaited, so that they commit side by
+    // side.
+    for (auto& r : puts_)
       if (r) try {
           r->finish();
+        } catch (const BackendError& e) {
+          spdlog::warn("object proxy: PUT {}: {}", r->where(), e.what());
+          r.reset();
+        }
+    // The write is acknowledged once a quorum has it (durably): a replica still syncing is not
+    // waited for, and finishes on its own (its storage server completes a whole body).
+    std::vector<Reply> replies;
+    int stored = 0, needed = quorum(proxy_.object_ring()->replicas());
+    for (auto& r : puts_) {
+      if (stored >= needed) break;
+      Reply reply;
+      if (r) try {
           reply.status = r->status();
           reply.headers = r->headers();
           r->read_all();
         } catch (const BackendError& e) {
           spdlog::warn("object proxy: PUT {}: {}", r->where(), e.what());
         }
+      if (reply.status == 201) ++stored;
       replies.push_back(std::move(reply));
     }
     // An equal or newer write already there (409): this one is superseded, as Swift answers.
@@ -1160,6 +1173,7 @@ class BackendSource : public http::BodySource {
  public:
   explicit BackendSource(std::unique_ptr<BackendRequest> r) : r_(std::move(r)) {}
   std::string next(size_t max) override { return r_->read(max); }
+  std::optional<FileSpan> file_span() override { return r_->file_span(); }
 
  private:
   std::unique_ptr<BackendRequest> r_;
@@ -1183,6 +1197,8 @@ bool is_large(const http::Headers& h) {
   return slo::is_slo(h) || h.get("X-Object-Manifest").has_value();
 }
 }  // namespace
+
+constexpr std::uint64_t kSmallBody = 64 * 1024;
 
 http::Response object_get(Request& q) {
   auto& r = q.r();
@@ -1233,6 +1249,15 @@ http::Response object_get(Request& q) {
     return out;
   }
   out.headers.set("Content-Length", length);
+  // A small body is read here, on the worker: streaming it would cost the I/O thread another
+  // round trip through the pool for a few pages.
+  if (std::uint64_t n = 0;
+      std::from_chars(length.data(), length.data() + length.size(), n).ec == std::errc() &&
+      n <= kSmallBody) {
+    out.body = source.request->read_all(kSmallBody);
+    if (out.body.size() == n) return out;
+    throw swift_error(503);  // the replica ended early
+  }
   out.stream = std::make_shared<BackendSource>(std::move(source.request));
   return out;
 }

@@ -76,7 +76,8 @@ struct Job {
 
 class Pass {
  public:
-  Pass(StorageServer& s) : s_(s), reclaim_before_(s.reclaim_before()) {}
+  Pass(StorageServer& s, bool first)
+      : s_(s), reclaim_before_(s.reclaim_before()), first_pass_(first) {}
 
   void objects(const std::string& device) {
     auto ring = s_.object_ring.get();
@@ -325,6 +326,9 @@ class Pass {
     }
     if (!db) return;
     ++stats.dbs;
+    // Totals changed before a crash may not have reached the account: the first pass after a
+    // start sends every container's.
+    if (containers && first_pass_) s_.totals_changed(path, db);
     db->reclaim(reclaim_before_);
     auto info = db->info();
     if (info.deleted() && info.delete_timestamp < reclaim_before_) {
@@ -376,6 +380,7 @@ class Pass {
 
   StorageServer& s_;
   Timestamp reclaim_before_;
+  bool first_pass_;
 };
 
 }  // namespace
@@ -399,7 +404,7 @@ Replicator::Replicator(std::shared_ptr<StorageServer> server)
 
 ReplicationStats Replicator::run_once() {
   auto started = std::chrono::steady_clock::now();
-  Pass pass(*server_);
+  Pass pass(*server_, first_pass_);
   for (auto& device : partition::entries(server_->settings.devices)) {
     auto root = server_->settings.devices + "/" + device;
     if (!is_dir(root) || ::access(root.c_str(), W_OK) != 0) continue;
@@ -408,6 +413,7 @@ ReplicationStats Replicator::run_once() {
     pass.dbs(device, false);
     pass.tmp(device);
   }
+  first_pass_ = false;
   auto& st = pass.stats;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   started)

@@ -29,6 +29,7 @@ class Replicator {
 
  private:
   std::shared_ptr<StorageServer> server_;
+  std::atomic<bool> first_pass_{true};
   Periodic loop_;
 };
 
@@ -65,24 +66,33 @@ class Auditor {
   Periodic loop_;
 };
 
-// The three loops of one storage server, started together and stopped (joined) on destruction.
+// The loops of one storage server, started together and stopped (joined) on destruction: the
+// replicator, the updater, the auditor, and the pass that sends containers' changed totals to
+// their accounts (every account_update_interval).
 struct StorageDaemons {
   explicit StorageDaemons(std::shared_ptr<StorageServer> server)
-      : replicator(server), updater(server), auditor(server) {}
+      : replicator(server),
+        updater(server),
+        auditor(server),
+        totals("container-totals", server->settings.account_update_interval,
+               [server] { server->report_totals(); }) {}
   ~StorageDaemons() { stop(); }
   void start() {
     replicator.start();
     updater.start();
     auditor.start();
+    totals.start();
   }
   void stop() {
     replicator.stop();
     updater.stop();
     auditor.stop();
+    totals.stop();
   }
   Replicator replicator;
   Updater updater;
   Auditor auditor;
+  Periodic totals;
 };
 
 // Moves an object's hash directory to <device>/quarantined/objects/<hash>[-<uuid>].

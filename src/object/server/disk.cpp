@@ -231,15 +231,24 @@ bool write_file_durably(const std::string& path, std::string_view text) {
   return false;
 }
 
-void make_dirs_durable(const std::string& dir) {
+namespace {
+// Creates dir and its missing parents; adds each directory that gained an entry to `grown`.
+void make_dirs(const std::string& dir, std::vector<std::string>& grown) {
   struct stat st {};
   if (::stat(dir.c_str(), &st) == 0) return;
   auto slash = dir.rfind('/');
   if (slash == std::string::npos || slash == 0) fail("mkdir", dir);
   auto parent = dir.substr(0, slash);
-  make_dirs_durable(parent);
+  make_dirs(parent, grown);
   if (::mkdir(dir.c_str(), 0750) != 0 && errno != EEXIST) fail("mkdir", dir);
-  fsync_dir(parent);
+  grown.push_back(parent);
+}
+}  // namespace
+
+void make_dirs_durable(const std::string& dir) {
+  std::vector<std::string> grown;
+  make_dirs(dir, grown);
+  for (auto& d : grown) fsync_dir(d);
 }
 
 Writer::Writer(const std::string& root, const std::string& device) {
@@ -300,19 +309,32 @@ void Writer::commit(const Location& at, const Timestamp& t, std::string_view ext
     rest.remove_prefix(static_cast<size_t>(n));
   }
   (void)body;
-  if (::fdatasync(fd_) != 0) fail("fdatasync", tmp_path_);
-  ::close(fd_);
-  fd_ = -1;
   auto dir = at.dir();
   auto final_path = dir + "/" + t.internal() + "." + std::string(extension);
+  // The file is renamed into place before it is synced, then synced, then its directories: the
+  // same syncs as the other order, all done before the write is acknowledged, but a journaling
+  // filesystem (ext4, XFS) commits the data, the new directories and the rename in the first
+  // one and finds the rest already on disk (one journal commit per replica instead of three).
+  // A crash before the sync may leave the name pointing at a file without its footer, which
+  // reads as missing (and the auditor quarantines); the write was not acknowledged.
+  std::vector<std::string> grown;
   // The replicator removes empty directories: one may vanish between mkdir and rename.
   for (int attempt = 0;; ++attempt) {
-    make_dirs_durable(dir);
+    make_dirs(dir, grown);
     if (::rename(tmp_path_.c_str(), final_path.c_str()) == 0) break;
     if (errno != ENOENT || attempt == 3) fail("rename", final_path);
   }
+  if (::fdatasync(fd_) != 0) {
+    int err = errno;
+    ::unlink(final_path.c_str());
+    errno = err;
+    fail("fdatasync", final_path);
+  }
+  ::close(fd_);
+  fd_ = -1;
   committed_ = true;
   fsync_dir(dir);
+  for (auto& d : grown) fsync_dir(d);
   cleanup(dir);
 }
 

@@ -5,7 +5,10 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "common/ids.hpp"
 #include "object/server/disk.hpp"
@@ -14,13 +17,37 @@ namespace nubo::object {
 
 namespace {
 
+// A statement of fixed text is prepared once per connection and kept there (found again by its
+// text among the connection's statements): parsing it anew cost a PUT more CPU than running it.
+// A connection is used by one thread at a time (ListingDb's mutex); `in_use` keeps a statement
+// from being handed out twice by nested uses.
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+  enum Use { kKept, kOnce };
+  Statement(sqlite3* db, const char* sql, Use use = kKept) : kept_(use == kKept) {
+    if (kept_)
+      for (auto* s = sqlite3_next_stmt(db, nullptr); s; s = sqlite3_next_stmt(db, s))
+        if (std::strcmp(sqlite3_sql(s), sql) == 0 &&
+            std::find(in_use().begin(), in_use().end(), s) == in_use().end()) {
+          stmt_ = s;
+          break;
+        }
+    if (!stmt_ && sqlite3_prepare_v3(db, sql, -1, kept_ ? SQLITE_PREPARE_PERSISTENT : 0, &stmt_,
+                                     nullptr) != SQLITE_OK)
       throw std::runtime_error(std::string("sqlite prepare: ") + sqlite3_errmsg(db));
+    if (kept_) in_use().push_back(stmt_);
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  ~Statement() {
+    if (!kept_) {
+      sqlite3_finalize(stmt_);
+      return;
+    }
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    std::erase(in_use(), stmt_);
+  }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
   Statement& bind(int i, const std::string& v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
@@ -43,6 +70,11 @@ class Statement {
   std::int64_t integer(int i) { return sqlite3_column_int64(stmt_, i); }
 
  private:
+  static std::vector<sqlite3_stmt*>& in_use() {
+    thread_local std::vector<sqlite3_stmt*> statements;
+    return statements;
+  }
+  bool kept_;
   sqlite3_stmt* stmt_ = nullptr;
 };
 
@@ -93,7 +125,7 @@ std::shared_ptr<ListingDb> ListingDb::open(const std::string& path, Kind kind, b
   {
     // Account rows carry when their totals were reported (replicas keep the latest report).
     bool has_reported = false;
-    Statement columns(db, "PRAGMA table_info(container)");
+    Statement columns(db, "PRAGMA table_info(container)", Statement::kOnce);
     while (columns.step()) has_reported = has_reported || columns.text(1) == "reported";
     if (!has_reported)
       out->exec(
@@ -109,7 +141,10 @@ std::shared_ptr<ListingDb> ListingDb::open(const std::string& path, Kind kind, b
   return out;
 }
 
-ListingDb::~ListingDb() { sqlite3_close(db_); }
+ListingDb::~ListingDb() {
+  while (auto* s = sqlite3_next_stmt(db_, nullptr)) sqlite3_finalize(s);
+  sqlite3_close(db_);
+}
 
 ListingDb::Info ListingDb::info() {
   std::lock_guard lock(mutex_);
@@ -340,7 +375,7 @@ std::vector<ListingEntry> ListingDb::list(const ListingQuery& q) {
     }
     sql += std::string(" ORDER BY name ") + (q.reverse ? "DESC" : "ASC") + " LIMIT " +
            std::to_string(q.limit - static_cast<long>(out.size()));
-    Statement s(db_, sql.c_str());
+    Statement s(db_, sql.c_str(), Statement::kOnce);
     for (size_t i = 0; i < params.size(); ++i) s.bind(static_cast<int>(i + 1), params[i]);
     bool any = false, restart = false;
     while (s.step()) {

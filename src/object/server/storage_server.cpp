@@ -44,6 +44,11 @@ void StorageServer::forget_db(const std::string& path) {
   open_.erase(path);
 }
 
+void StorageServer::totals_changed(const std::string& path, std::shared_ptr<ListingDb> db) {
+  std::lock_guard lock(totals_mutex_);
+  changed_totals_[path] = std::move(db);
+}
+
 bool StorageServer::is_local(const Device& d) const {
   auto& ip = d.replication_ip.empty() ? d.ip : d.replication_ip;
   int port = d.replication_port ? d.replication_port : d.port;
@@ -529,13 +534,13 @@ json::object metadata_updates(const http::Request& r, const char* kind) {
   return out;
 }
 
-void update_account(StorageServer& s, ListingDb& db) {
+bool update_account(StorageServer& s, ListingDb& db) {
   auto info = db.info();
-  if (info.account_location.empty()) return;
+  if (info.account_location.empty()) return true;
   // "ip:port/device/partition"
   auto slash = info.account_location.find('/');
   auto slash2 = info.account_location.find('/', slash + 1);
-  if (slash == std::string::npos || slash2 == std::string::npos) return;
+  if (slash == std::string::npos || slash2 == std::string::npos) return true;
   auto host = info.account_location.substr(0, slash);
   auto colon = host.rfind(':');
   UpdateTarget t{host.substr(0, colon), std::stoi(host.substr(colon + 1)),
@@ -546,7 +551,7 @@ void update_account(StorageServer& s, ListingDb& db) {
   h.set("X-Delete-Timestamp", info.delete_timestamp.internal());
   h.set("X-Object-Count", std::to_string(info.object_count));
   h.set("X-Bytes-Used", std::to_string(info.bytes_used));
-  send_update(
+  return send_update(
       s, t, "PUT",
       "/account/" + t.device + "/" + t.partition + "/" + info.account + "/" + info.container, h);
 }
@@ -627,7 +632,7 @@ http::Response db_request(StorageServer& s, Context& ctx, bool container) {
       }
       db->put_object(p.object, t, size, r.headers.get_or("X-Content-Type"),
                      r.headers.get_or("X-Etag"), deleted);
-      update_account(s, *db);
+      s.totals_changed(path, db);
     } else {
       auto number = [&](const char* h) {
         std::int64_t v = 0;
@@ -869,6 +874,7 @@ http::Response replicate_db(StorageServer& s, Context& ctx) {
     auto db = s.db(path, kind, false, "", "");
     if (!db) throw swift_error(404);
     db->merge_rows(rows->as_array(), s.reclaim_before());
+    if (kind == ListingDb::Kind::container) s.totals_changed(path, db);
     return json_response(json::object{{"merged", rows->as_array().size()}});
   }
   throw swift_error(400, "Unknown op");
@@ -884,6 +890,26 @@ RouteHandler buffered(UploadHandler start) {
 }
 
 }  // namespace
+
+void StorageServer::report_totals() {
+  std::unordered_map<std::string, std::shared_ptr<ListingDb>> changed;
+  {
+    std::lock_guard lock(totals_mutex_);
+    changed.swap(changed_totals_);
+  }
+  for (auto& [path, db] : changed) {
+    bool sent = false;
+    try {
+      sent = update_account(*this, *db);
+    } catch (const std::exception& e) {
+      spdlog::warn("object-server: container totals of {}: {}", path, e.what());
+    }
+    if (!sent) {
+      std::lock_guard lock(totals_mutex_);
+      changed_totals_.emplace(path, db);  // a newer change may be there already: it wins
+    }
+  }
+}
 
 ServiceSpec make_storage_spec(std::shared_ptr<StorageServer> server) {
   ServiceSpec spec;

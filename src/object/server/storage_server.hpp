@@ -38,6 +38,8 @@ struct StorageSettings {
   std::chrono::milliseconds auditor_interval{30000};  // pause between two whole passes
   double auditor_files_per_second = 20;
   std::chrono::milliseconds replication_timeout{10000};
+  // How soon a container's changed totals (objects, bytes) reach its account.
+  std::chrono::milliseconds account_update_interval{1000};
 };
 
 // One storage host's state shared by its HTTP routes and its replicator, updater and auditor.
@@ -60,10 +62,18 @@ class StorageServer {
   void changed(const std::string& dir);
   // Oldest timestamp a tombstone may have and still be kept.
   Timestamp reclaim_before() const;
+  // A container's totals changed (an object row, merged rows): they are sent to its account
+  // by report_totals(), not by the write (Swift's container-updater), so an object write does
+  // not wait for an account database; a pass coalesces many writes into one update.
+  void totals_changed(const std::string& path, std::shared_ptr<ListingDb> db);
+  // Sends the changed totals to their accounts; those that fail wait for the next pass.
+  void report_totals();
 
  private:
   std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<ListingDb>> open_;
+  std::mutex totals_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<ListingDb>> changed_totals_;
 };
 
 std::shared_ptr<StorageServer> make_storage_server(StorageSettings settings);

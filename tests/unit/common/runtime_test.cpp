@@ -183,3 +183,41 @@ TEST(Runtime, StreamsUploadsAndDownloadsWithoutBuffering) {
   EXPECT_EQ(c.request("POST", base + "/other", {}, std::string(5000, 'x')).status, 413);  // others stay bounded
   rt.stop(std::chrono::seconds(2));
 }
+
+// Without a worker pool (Runtime(n, 0)): handlers block the shard they run on, a connection on
+// another shard is still answered, posted work runs on the shards, and stop() waits for the
+// blocked request.
+TEST(Runtime, ShardsRunBlockingHandlersWithoutAPool) {
+  // Six shards, taken in turn: the blocked request's, three quick connections', the next
+  // accept's (picked when it is armed), the post's.
+  Runtime rt(6, 0);
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::atomic<bool> blocked{false};
+  auto port = rt.listen(ServerOptions{}, [&](http::Request& r) {
+    if (r.path == "/block") {
+      blocked = true;
+      released.wait();
+    }
+    http::Response resp;
+    resp.body = r.path;
+    return resp;
+  });
+  rt.start();
+  std::string base = "http://127.0.0.1:" + std::to_string(port);
+  auto slow = std::async(std::launch::async, [&] { return http::Client().request("GET", base + "/block"); });
+  while (!blocked) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // Each new connection goes to the next shard: the blocked one holds only its own.
+  for (int i = 0; i < 3; ++i) {
+    http::Client c;
+    auto r = c.request("GET", base + "/quick");
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, "/quick");
+  }
+  std::promise<std::thread::id> ran;
+  rt.post_work([&] { ran.set_value(std::this_thread::get_id()); });
+  EXPECT_NE(ran.get_future().get(), std::this_thread::get_id());
+  release.set_value();
+  EXPECT_EQ(slow.get().body, "/block");
+  rt.stop(std::chrono::seconds(2));
+}
