@@ -392,7 +392,7 @@ std::string listing_format(const http::Request& r) {
   return "text/plain";
 }
 
-http::Response render_listing(const http::Request& r, const std::string& rows_json, bool account,
+http::Response render_listing(const http::Request& r, std::string rows_json, bool account,
                               const std::string& name) {
   auto type = listing_format(r);
   http::Response out;
@@ -402,7 +402,7 @@ http::Response render_listing(const http::Request& r, const std::string& rows_js
   // SLO manifests are listed with their whole size (kept in their stored content type).
   bool manifests = !account && rows_json.find(";swift_bytes=") != std::string::npos;
   if (type == "application/json" && !manifests) {
-    out.body = rows_json.empty() ? "[]" : rows_json;
+    out.body = rows_json.empty() ? std::string("[]") : std::move(rows_json);
     return out;
   }
   boost::system::error_code ec;
@@ -584,7 +584,7 @@ http::Response account_request(Request& q) {
     out = empty(204);
     out.headers.set("Content-Type", listing_format(r) + "; charset=utf-8");
   } else {
-    out = render_listing(r, body, true, q.path.account);
+    out = render_listing(r, std::move(body), true, q.path.account);
   }
   copy_headers(out, source.headers);
   out.headers.remove("X-Put-Timestamp");

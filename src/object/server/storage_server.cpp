@@ -556,6 +556,36 @@ bool update_account(StorageServer& s, ListingDb& db) {
       "/account/" + t.device + "/" + t.partition + "/" + info.account + "/" + info.container, h);
 }
 
+// A JSON string literal as boost::json writes one (UTF-8 kept, quotes, backslashes and control
+// characters escaped), appended in place: json::serialize(string_view) returns a new string for
+// each value.
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : s) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      switch (c) {
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        case '\b': out += "\\b"; break;
+        case '\f': out += "\\f"; break;
+        default:
+          out += "\\u00";
+          out += kHex[u >> 4];
+          out += kHex[u & 15];
+      }
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
 http::Response listing_response(ListingDb& db, const http::Request& r, bool containers) {
   ListingQuery q;
   if (auto v = r.query_param("limit")) q.limit = std::stol(*v);
@@ -567,27 +597,49 @@ http::Response listing_response(ListingDb& db, const http::Request& r, bool cont
   for (auto& c : reverse) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   q.reverse = reverse == "true" || reverse == "1" || reverse == "yes" || reverse == "on" ||
               reverse == "t" || reverse == "y";
-  json::array rows;
-  for (auto& e : db.list(q)) {
+  // The rows are written as JSON text directly: building a json::object per row and then
+  // serializing them took a third of a 10,000-row listing.
+  auto entries = db.list(q);
+  std::string body;
+  body.reserve(entries.size() * 192 + 2);
+  body += '[';
+  auto field = [&body](const char* key, std::string_view value, bool first = false) {
+    if (!first) body += ',';
+    body += '"';
+    body += key;
+    body += "\":";
+    append_json_string(body, value);
+  };
+  auto number = [&body](const char* key, std::int64_t value) {
+    body += ",\"";
+    body += key;
+    body += "\":";
+    body += std::to_string(value);
+  };
+  for (auto& e : entries) {
+    if (body.size() > 1) body += ',';
+    body += '{';
     if (e.subdir) {
-      rows.push_back(json::object{{"subdir", e.name}});
+      field("subdir", e.name, true);
     } else if (containers) {
-      rows.push_back(json::object{{"name", e.name},
-                                  {"hash", e.etag},
-                                  {"bytes", e.bytes},
-                                  {"content_type", e.content_type},
-                                  {"last_modified", iso_microseconds(e.modified)}});
+      field("name", e.name, true);
+      field("hash", e.etag);
+      number("bytes", e.bytes);
+      field("content_type", e.content_type);
+      field("last_modified", iso_microseconds(e.modified));
     } else {
-      rows.push_back(json::object{{"name", e.name},
-                                  {"count", e.count},
-                                  {"bytes", e.bytes},
-                                  {"last_modified", iso_microseconds(e.modified)}});
+      field("name", e.name, true);
+      number("count", e.count);
+      number("bytes", e.bytes);
+      field("last_modified", iso_microseconds(e.modified));
     }
+    body += '}';
   }
+  body += ']';
   http::Response out;
   out.status = 200;
   out.headers.set("Content-Type", "application/json; charset=utf-8");
-  out.body = json::serialize(rows);
+  out.body = std::move(body);
   return out;
 }
 
