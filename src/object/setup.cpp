@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
-#include <sstream>
 
 #include "object/ring/ring.hpp"
 
@@ -16,15 +15,7 @@ std::string rings_dir(const Config& c, const std::string& state_dir) {
   return c.get_string("object", "rings", state_dir + "/object/rings");
 }
 std::vector<std::string> device_names(const Config& c) {
-  std::vector<std::string> out;
-  std::stringstream ss(c.get_string("object_server", "device_names", "d1"));
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
+  return c.get_list("object_server", "device_names", {"d1"});
 }
 }  // namespace
 
@@ -35,15 +26,9 @@ ProxySettings proxy_settings_from_config(const Config& c, const std::string& sta
   s.hash_prefix = c.get_string("object", "hash_path_prefix", "");
   s.hash_suffix = c.get_string("object", "hash_path_suffix", hash_suffix);
   s.reseller_prefix = c.get_string("object", "reseller_prefix", "AUTH") + "_";
-  auto roles = c.get_string("object", "operator_roles", "admin, member, swiftoperator");
-  s.operator_roles.clear();
-  std::stringstream ss(roles);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) s.operator_roles.push_back(item);
-  }
+  s.operator_roles =
+      c.get_list("object", "operator_roles", {"admin", "member", "swiftoperator"});
+  s.cors_allow_origin = c.get_list("object", "cors_allow_origin", {});
   s.reseller_admin_role = c.get_string("object", "reseller_admin_role", "ResellerAdmin");
   s.node_timeout = std::chrono::milliseconds(c.get_int("object", "node_timeout_ms", 10000));
   return s;

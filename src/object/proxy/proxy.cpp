@@ -13,6 +13,7 @@
 #include "object/backend.hpp"
 #include "object/proxy/bulk.hpp"
 #include "object/proxy/core.hpp"
+#include "object/proxy/cors.hpp"
 #include "object/proxy/formpost.hpp"
 #include "object/proxy/large_object.hpp"
 #include "object/proxy/quotas.hpp"
@@ -1390,12 +1391,18 @@ class Tagged : public http::BodySink {
       if (!out.headers.get("Content-Type"))
         out.headers.set("Content-Type", "text/html; charset=UTF-8");
       if (tempurl_) tempurl::filter_response(held_->q(), *tempurl_, out);
+      if (cors_headers)
+        for (auto& [k, v] : cors_headers(out.headers.all())) out.headers.set(k, v);
       return out;
     } catch (ApiError& e) {
       e.headers.emplace_back("X-Trans-Id", id_);
+      if (cors_headers)
+        for (auto& h : cors_headers(e.headers)) e.headers.push_back(h);
       throw;
     }
   }
+  // The CORS headers of a request that carried Origin.
+  std::function<cors::HeaderList(const cors::HeaderList&)> cors_headers;
   void abort() noexcept override { inner_->abort(); }
 
  private:
@@ -1430,10 +1437,23 @@ ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
     return out;
   };
   auto handle = [proxy, with_trans_id](Context& ctx) {
-    auto p = prepare(*proxy, ctx);
-    auto out = dispatch(p.q);
-    if (p.tempurl) tempurl::filter_response(p.q, *p.tempurl, out);
-    return with_trans_id(ctx, std::move(out));
+    auto origin = ctx.request.headers.get("Origin");
+    try {
+      auto p = prepare(*proxy, ctx);
+      auto out = dispatch(p.q);
+      if (p.tempurl) tempurl::filter_response(p.q, *p.tempurl, out);
+      if (origin)
+        for (auto& [k, v] :
+             cors::response_headers(*proxy, std::string(*origin), p.q.path, out.headers.all()))
+          out.headers.set(k, v);
+      return with_trans_id(ctx, std::move(out));
+    } catch (ApiError& e) {
+      if (origin)
+        for (auto& h : cors::response_headers(*proxy, std::string(*origin),
+                                              parse_swift_path(ctx.request.path), e.headers))
+          e.headers.push_back(h);
+      throw;
+    }
   };
   auto upload = [proxy, handle](Context& ctx) -> std::unique_ptr<http::BodySink> {
     auto& r = ctx.request;
@@ -1456,7 +1476,13 @@ ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
       if (r.headers.get("X-Static-Large-Object")) reserved_slo_header();
       inner = object_put_or_copy(q);
     }
-    return std::make_unique<Tagged>(std::move(inner), ctx.request_id, &p);
+    auto tagged = std::make_unique<Tagged>(std::move(inner), ctx.request_id, &p);
+    if (auto origin = r.headers.get("Origin"))
+      tagged->cors_headers = [proxy, origin = std::string(*origin),
+                              path = q.path](const auto& headers) {
+        return cors::response_headers(*proxy, origin, path, headers);
+      };
+    return tagged;
   };
   auto route = [&spec](const std::string& method, const std::string& path, RouteHandler h) {
     Route r;
@@ -1546,6 +1572,9 @@ ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
       spec.routes.push_back(streamed);
     }
     for (auto* method : {"GET", "COPY"}) route(method, std::string(version) + "/{rest*}", handle);
+    route("OPTIONS", std::string(version) + "/{rest*}", [proxy, with_trans_id](Context& ctx) {
+      return with_trans_id(ctx, cors::options(*proxy, ctx.request));
+    });
   }
   return spec;
 }

@@ -20,6 +20,9 @@ struct ProxySettings {
   std::string reseller_admin_role = "ResellerAdmin";
   std::chrono::milliseconds node_timeout{10000};
   std::uint64_t max_file_size = 5368709122;  // 5 GiB + 2, as Swift
+  // Origins allowed on every container besides those its CORS metadata names (Swift's
+  // cors_allow_origin).
+  std::vector<std::string> cors_allow_origin;
 };
 
 class Proxy;

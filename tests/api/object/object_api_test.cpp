@@ -649,3 +649,67 @@ TEST(ObjectStorage, BulkDeleteAndArchiveExtraction) {
 }
 
 }  // namespace
+
+// Swift's CORS: preflights answered from the container's metadata without a token, allowed
+// origins get Access-Control-Allow-Origin and the exposed headers on answers and errors alike,
+// other origins get the answer without them (strict mode).
+TEST(ObjectStorage, CorsPreflightsAndResponsesAsSwift) {
+  Cloud c;
+  c.swift("PUT", c.path("/web"), "",
+          {{"X-Container-Meta-Access-Control-Allow-Origin", "http://a.example http://b.example"},
+           {"X-Container-Meta-Access-Control-Max-Age", "60"},
+           {"X-Container-Meta-Access-Control-Expose-Headers", "X-Custom"}});
+  c.swift("PUT", c.path("/open"), "", {{"X-Container-Meta-Access-Control-Allow-Origin", "*"}});
+  auto plain = c.swift("OPTIONS", c.path("/web/page"), "", {}, std::string());
+  EXPECT_EQ(plain.status, 200);
+  EXPECT_EQ(plain.headers.get_or("Allow"), "GET, HEAD, PUT, POST, DELETE, COPY, OPTIONS");
+  EXPECT_FALSE(plain.headers.get("Access-Control-Allow-Origin"));
+  auto preflight = c.swift("OPTIONS", c.path("/web/page"), "",
+                           {{"Origin", "http://a.example"},
+                            {"Access-Control-Request-Method", "PUT"},
+                            {"Access-Control-Request-Headers", "x-auth-token, content-type"}},
+                           std::string());
+  EXPECT_EQ(preflight.status, 200);
+  EXPECT_EQ(preflight.headers.get_or("Access-Control-Allow-Origin"), "http://a.example");
+  EXPECT_EQ(preflight.headers.get_or("Access-Control-Max-Age"), "60");
+  EXPECT_EQ(preflight.headers.get_or("Access-Control-Allow-Headers"), "content-type, x-auth-token");
+  EXPECT_NE(preflight.headers.get_or("Access-Control-Allow-Methods").find("PUT"),
+            std::string::npos);
+  EXPECT_EQ(preflight.headers.get_or("Vary"), "Origin, Access-Control-Request-Headers");
+  EXPECT_EQ(c.swift("OPTIONS", c.path("/web/page"), "",
+                    {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "GET"}},
+                    std::string())
+                .status,
+            401);
+  EXPECT_EQ(c.swift("OPTIONS", c.path("/web/page"), "",
+                    {{"Origin", "http://a.example"}, {"Access-Control-Request-Method", "PATCH"}},
+                    std::string())
+                .status,
+            401);
+  auto wildcard = c.swift(
+      "OPTIONS", c.path("/open"), "",
+      {{"Origin", "http://z.example"}, {"Access-Control-Request-Method", "GET"}}, std::string());
+  EXPECT_EQ(wildcard.status, 200);
+  EXPECT_EQ(wildcard.headers.get_or("Access-Control-Allow-Origin"), "*");
+  // Actual requests: an object PUT (streamed), a GET, an error, another origin.
+  auto put = c.swift("PUT", c.path("/web/page"), "<html/>",
+                     {{"Origin", "http://b.example"}, {"X-Object-Meta-Color", "red"}});
+  EXPECT_EQ(put.status, 201);
+  EXPECT_EQ(put.headers.get_or("Access-Control-Allow-Origin"), "http://b.example");
+  auto get = c.swift("GET", c.path("/web/page"), "", {{"Origin", "http://a.example"}});
+  EXPECT_EQ(get.status, 200);
+  EXPECT_EQ(get.headers.get_or("Access-Control-Allow-Origin"), "http://a.example");
+  EXPECT_EQ(get.headers.get_or("Vary"), "Origin");
+  auto expose = std::string(get.headers.get_or("Access-Control-Expose-Headers"));
+  for (auto* h : {"etag", "x-trans-id", "x-object-meta-color", "x-custom"})
+    EXPECT_NE(expose.find(h), std::string::npos) << h << " in " << expose;
+  auto missing = c.swift("GET", c.path("/web/nothing"), "", {{"Origin", "http://a.example"}});
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_EQ(missing.headers.get_or("Access-Control-Allow-Origin"), "http://a.example");
+  auto other = c.swift("GET", c.path("/web/page"), "", {{"Origin", "http://evil.example"}});
+  EXPECT_EQ(other.status, 200);
+  EXPECT_FALSE(other.headers.get("Access-Control-Allow-Origin"));
+  EXPECT_EQ(c.swift("GET", c.path("/open/x"), "", {{"Origin", "http://z.example"}})
+                .headers.get_or("Access-Control-Allow-Origin"),
+            "*");
+}
