@@ -5,6 +5,7 @@
 #include "common/http/message.hpp"
 
 #include <chrono>
+#include <exception>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -36,6 +37,12 @@ struct UploadHandlers {
   std::function<bool(const http::Request&)> matches;
   std::function<http::UploadStart(http::Request&)> start;
 };
+
+// An exception from an upload's sink (or other streamed work), answered in the listener's
+// dialect: an ApiError's status, message and headers; anything else a 500, logged with `where`.
+http::Response render_exception(std::exception_ptr error,
+                                const std::function<http::Response(int, const std::string&)>& render,
+                                const std::string& where);
 
 class Runtime {
  public:

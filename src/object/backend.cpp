@@ -15,7 +15,7 @@
 #include <cstring>
 #include <future>
 
-#include "common/error.hpp"
+#include "common/runtime.hpp"
 
 namespace nubo::object {
 
@@ -31,10 +31,8 @@ std::map<std::string, std::shared_ptr<const LocalServer>>& local_servers() {
 
 std::shared_ptr<const LocalServer> find_local(const std::string& key) {
   std::lock_guard lock(local_mutex);
-  auto& servers = local_servers();
-  if (servers.empty()) return nullptr;
-  auto it = servers.find(key);
-  return it == servers.end() ? nullptr : it->second;
+  auto it = local_servers().find(key);
+  return it == local_servers().end() ? nullptr : it->second;
 }
 
 struct Registration {
@@ -78,7 +76,8 @@ struct BackendRequest::Local {
   size_t queued = 0;         // bytes posted and not yet written
   std::exception_ptr error;  // the first write that failed
 
-  // Runs fn on the upload's queue; the sink is dropped (aborted) when it fails.
+  // Queues bytes for the sink (waiting while kQueued are queued); after a failed write the rest
+  // is dropped and finish() answers with that failure.
   void write_later(std::string bytes, const std::shared_ptr<Local>& self) {
     {
       std::unique_lock lock(mutex);
@@ -111,16 +110,7 @@ struct BackendRequest::Local {
   // An exception from the sink answers as the server's listener answers it, and nothing of
   // the upload is kept.
   http::Response fail(std::exception_ptr error) {
-    http::Response out;
-    try {
-      std::rethrow_exception(error);
-    } catch (const ApiError& e) {
-      out = server->render_error(e.status(), e.what());
-      for (auto& [k, v] : e.headers) out.headers.set(k, v);
-    } catch (const std::exception&) {
-      out = server->render_error(
-          500, "An unexpected error prevented the server from fulfilling your request.");
-    }
+    auto out = render_exception(error, server->render_error, "in-process " + request.path);
     if (sink) sink->abort();
     sink.reset();
     return out;

@@ -152,12 +152,8 @@ struct Runtime::Impl {
                                            : std::function<http::Response(int, const std::string&)>(default_error);
       try {
         fn();
-      } catch (const ApiError& e) {
-        out = render(e.status(), e.what());
-        for (auto& [k, v] : e.headers) out->headers.set(k, v);
-      } catch (const std::exception& e) {
-        spdlog::error("{}: streaming failed: {}", l.options.name, e.what());
-        out = render(500, "An unexpected error prevented the server from fulfilling your request.");
+      } catch (...) {
+        out = render_exception(std::current_exception(), render, l.options.name);
       }
     });
     co_return out;
@@ -488,6 +484,23 @@ struct Runtime::Impl {
     }
   }
 };
+
+http::Response render_exception(std::exception_ptr error,
+                                const std::function<http::Response(int, const std::string&)>& render,
+                                const std::string& where) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const ApiError& e) {
+    auto out = render(e.status(), e.what());
+    for (auto& [k, v] : e.headers) out.headers.set(k, v);
+    return out;
+  } catch (const std::exception& e) {
+    spdlog::error("{}: streaming failed: {}", where, e.what());
+  } catch (...) {
+    spdlog::error("{}: streaming failed", where);
+  }
+  return render(500, "An unexpected error prevented the server from fulfilling your request.");
+}
 
 Runtime::Runtime(unsigned io_threads, unsigned worker_threads)
     : impl_(std::make_unique<Impl>(std::max(1u, io_threads), worker_threads)) {}
