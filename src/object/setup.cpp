@@ -55,6 +55,7 @@ StorageSettings storage_settings_from_config(const Config& c, const std::string&
   s.auditor_files_per_second = c.get_double("object_server", "auditor_files_per_second", 20);
   s.replication_timeout = seconds("replication_timeout", 10);
   s.account_update_interval = seconds("account_update_interval", 1);
+  s.expirer_interval = seconds("expirer_interval", 10);
   return s;
 }
 

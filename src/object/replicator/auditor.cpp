@@ -5,11 +5,33 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <charconv>
+
 #include "object/replicator/replicator.hpp"
 #include "object/server/disk.hpp"
 #include "object/server/partition.hpp"
 
 namespace nubo::object {
+
+namespace {
+
+// An expiring object is queued again as the auditor passes it: the queue's entry is written
+// with synchronous=NORMAL, which a power loss may undo (a killed process cannot).
+void requeue_expiry(StorageServer& s, const std::string& device, const std::string& part,
+                    const std::string& hash, const disk::File& file) {
+  std::uint32_t partition = 0;
+  auto [ptr, ec] = std::from_chars(part.data(), part.data() + part.size(), partition);
+  if (ec != std::errc() || ptr != part.data() + part.size()) return;
+  auto metadata = disk::read_metadata(file.path);
+  if (!metadata || !delete_at_of(metadata->first)) return;
+  try {
+    s.expiring.add(device, partition, hash, metadata->first);
+  } catch (const std::exception& e) {
+    spdlog::warn("object-auditor: {}: {}", file.path, e.what());
+  }
+}
+
+}  // namespace
 
 Auditor::Auditor(std::shared_ptr<StorageServer> server)
     : server_(std::move(server)),
@@ -42,6 +64,7 @@ AuditStats Auditor::run_once(bool unlimited) {
               return stats;
             }
             ++stats.files;
+            if (file.extension != "ts") requeue_expiry(s, device, part, hash, file);
             if (disk::check_file(file) != disk::Check::corrupt) continue;
             // Checked twice: a file replaced by a newer write between open and read is not bad.
             if (disk::check_file(file) != disk::Check::corrupt) continue;

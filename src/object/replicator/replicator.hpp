@@ -66,14 +66,34 @@ class Auditor {
   Periodic loop_;
 };
 
+struct ExpirerStats {
+  std::uint64_t entries = 0, reaped = 0, failures = 0;
+};
+
+// Reaps the objects whose X-Delete-At has passed (see server/expiring.hpp).
+class Expirer {
+ public:
+  explicit Expirer(std::shared_ptr<StorageServer> server);
+  void start() { loop_.start(); }
+  void stop() { loop_.stop(); }
+  ExpirerStats run_once();
+
+ private:
+  // Whether the entry's object was reaped (false: the entry no longer matches it).
+  bool reap(const std::string& device, const ExpiringIndex::Entry& e);
+  std::shared_ptr<StorageServer> server_;
+  Periodic loop_;
+};
+
 // The loops of one storage server, started together and stopped (joined) on destruction: the
-// replicator, the updater, the auditor, and the pass that sends containers' changed totals to
-// their accounts (every account_update_interval).
+// replicator, the updater, the auditor, the expirer, and the pass that sends containers' changed
+// totals to their accounts (every account_update_interval).
 struct StorageDaemons {
   explicit StorageDaemons(std::shared_ptr<StorageServer> server)
       : replicator(server),
         updater(server),
         auditor(server),
+        expirer(server),
         totals("container-totals", server->settings.account_update_interval,
                [server] { server->report_totals(); }) {}
   ~StorageDaemons() { stop(); }
@@ -81,17 +101,20 @@ struct StorageDaemons {
     replicator.start();
     updater.start();
     auditor.start();
+    expirer.start();
     totals.start();
   }
   void stop() {
     replicator.stop();
     updater.stop();
     auditor.stop();
+    expirer.stop();
     totals.stop();
   }
   Replicator replicator;
   Updater updater;
   Auditor auditor;
+  Expirer expirer;
   Periodic totals;
 };
 

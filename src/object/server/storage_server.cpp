@@ -23,7 +23,8 @@ StorageServer::StorageServer(StorageSettings s)
     : settings(std::move(s)),
       account_ring(settings.rings + "/account.ring.json"),
       container_ring(settings.rings + "/container.ring.json"),
-      object_ring(settings.rings + "/object.ring.json") {}
+      object_ring(settings.rings + "/object.ring.json"),
+      expiring(settings.devices) {}
 
 std::shared_ptr<ListingDb> StorageServer::db(const std::string& path, ListingDb::Kind kind,
                                              bool create, const std::string& account,
@@ -278,6 +279,7 @@ class PutSink : public http::BodySink {
     metadata_["Content-Type"] = content_type;
     metadata_["Content-Length"] = std::to_string(writer_.size());
     metadata_["ETag"] = etag;
+    s_.expiring.add(path_.device, path_.partition, at.hash, metadata_);
     writer_.commit(at, t_, "data", metadata_);
     s_.changed(at.dir());
     update_container(s_, path_, headers_, "PUT", t_, at, static_cast<std::int64_t>(writer_.size()),
@@ -300,12 +302,8 @@ class PutSink : public http::BodySink {
 };
 
 bool expired(const json::object& metadata) {
-  auto* at = metadata.if_contains("X-Delete-At");
-  if (!at || !at->is_string()) return false;
-  std::int64_t when = 0;
-  auto s = at->as_string();
-  std::from_chars(s.data(), s.data() + s.size(), when);
-  return when <= Timestamp::now().raw / 100000;
+  auto when = delete_at_of(metadata);
+  return when && when <= Timestamp::now().raw / 100000;
 }
 
 std::unique_ptr<http::BodySink> object_put(StorageServer& s, Context& ctx) {
@@ -488,8 +486,10 @@ http::Response object_post(StorageServer& s, Context& ctx) {
   auto current = disk::open(at);
   if (current.kind != disk::Current::data || expired(current.metadata)) throw swift_error(404);
   if (current.timestamp >= t) throw swift_error(409);
+  auto metadata = object_metadata(r, p, t);
+  s.expiring.add(p.device, p.partition, at.hash, metadata);
   disk::Writer w(s.settings.devices, p.device);
-  w.commit(at, t, "meta", object_metadata(r, p, t));
+  w.commit(at, t, "meta", metadata);
   s.changed(at.dir());
   http::Response out;
   out.status = 202;
@@ -857,8 +857,12 @@ http::Response replicate_get(StorageServer& s, Context& ctx) {
 
 class ReplicaSink : public http::BodySink {
  public:
-  ReplicaSink(StorageServer& s, std::string device, std::string dir, std::string name)
+  ReplicaSink(StorageServer& s, std::string device, std::uint32_t partition, std::string hash,
+              std::string dir, std::string name)
       : s_(s),
+        device_(device),
+        partition_(partition),
+        hash_(std::move(hash)),
         dir_(std::move(dir)),
         name_(std::move(name)),
         writer_(s.settings.devices, device),
@@ -869,6 +873,9 @@ class ReplicaSink : public http::BodySink {
     auto temp = file_;
     temp.path = writer_.temp_path();
     if (disk::check_file(temp) != disk::Check::ok) throw swift_error(422);
+    if (file_.extension != "ts")
+      if (auto metadata = disk::read_metadata(temp.path))
+        s_.expiring.add(device_, partition_, hash_, metadata->first);
     http::Response out;
     out.status = writer_.commit_file(dir_, name_) ? 201 : 409;
     s_.changed(dir_);
@@ -878,7 +885,9 @@ class ReplicaSink : public http::BodySink {
 
  private:
   StorageServer& s_;
-  std::string dir_, name_;
+  std::string device_;
+  std::uint32_t partition_;
+  std::string hash_, dir_, name_;
   disk::Writer writer_;
   disk::File file_;
 };
@@ -893,7 +902,7 @@ std::unique_ptr<http::BodySink> replicate_put(StorageServer& s, Context& ctx) {
   auto dir = partition_dir(s, p) + "/" + p.rest[0] + "/" + p.rest[1];
   if (!disk::parse_file_name(dir, p.rest[2])) throw swift_error(400, "Invalid file name");
   if (r.headers.get_or("X-Backend-Replication") != "true") throw swift_error(400);
-  return std::make_unique<ReplicaSink>(s, p.device, dir, p.rest[2]);
+  return std::make_unique<ReplicaSink>(s, p.device, p.partition, p.rest[1], dir, p.rest[2]);
 }
 
 http::Response replicate_db(StorageServer& s, Context& ctx) {
@@ -970,6 +979,42 @@ void StorageServer::report_totals() {
       std::lock_guard lock(totals_mutex_);
       changed_totals_.emplace(path, db);  // a newer change may be there already: it wins
     }
+  }
+}
+
+void StorageServer::update_container_row(const std::string& device, std::uint32_t partition,
+                                         const std::string& hash, const std::string& name,
+                                         const std::string& method, const Timestamp& t) {
+  // name: /<account>/<container>/<object>
+  auto second = name.find('/', 1), third = name.find('/', second + 1);
+  if (name.empty() || name[0] != '/' || second == std::string::npos || third == std::string::npos)
+    return;
+  Path p{device, partition, name.substr(1, second - 1), name.substr(second + 1, third - second - 1),
+         name.substr(third + 1)};
+  auto containers = container_ring.get();
+  auto objects = object_ring.get();
+  if (!containers || !objects) {
+    spdlog::warn("object-server: no rings in {}: the container row of {} is not updated",
+                 settings.rings, name);
+    return;
+  }
+  auto container_part = containers->partition_of_hash(
+      hash_path(settings.hash_prefix, settings.hash_suffix, p.account, p.container));
+  auto replicas = containers->primary_devices(container_part);
+  auto object_replicas = objects->primary_devices(partition);
+  std::vector<const Device*> targets = replicas;
+  for (std::size_t i = 0; i < object_replicas.size() && !replicas.empty(); ++i)
+    if (object_replicas[i]->device == device && is_local(*object_replicas[i]))
+      targets = {replicas[i % replicas.size()]};
+  http::Headers h;
+  h.set("X-Timestamp", t.internal());
+  disk::Location at{settings.devices, device, partition, hash};
+  for (auto* d : targets) {
+    UpdateTarget target{d->ip, d->port, d->device, std::to_string(container_part)};
+    auto path = "/container/" + target.device + "/" + target.partition + "/" + p.account + "/" +
+                p.container + "/" + p.object;
+    if (!send_update(*this, target, method, path, h))
+      keep_pending(*this, p, hash, t, target, method, path, h);
   }
 }
 

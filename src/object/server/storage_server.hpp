@@ -16,6 +16,7 @@
 #include "common/service.hpp"
 #include "object/backend.hpp"
 #include "object/ring/ring_file.hpp"
+#include "object/server/expiring.hpp"
 #include "object/server/listing_db.hpp"
 #include "object/server/partition.hpp"
 
@@ -40,6 +41,8 @@ struct StorageSettings {
   std::chrono::milliseconds replication_timeout{10000};
   // How soon a container's changed totals (objects, bytes) reach its account.
   std::chrono::milliseconds account_update_interval{1000};
+  // Pause between two passes of the expirer over the objects whose X-Delete-At has passed.
+  std::chrono::milliseconds expirer_interval{10000};
 };
 
 // One storage host's state shared by its HTTP routes and its replicator, updater and auditor.
@@ -50,6 +53,7 @@ class StorageServer {
   BackendPool pool;
   RingFile account_ring, container_ring, object_ring;
   partition::HashCache hashes;  // of the object partitions on this server's devices
+  ExpiringIndex expiring;       // objects with X-Delete-At, for the expirer
 
   // A listing database, kept open (nullptr when missing and not created).
   std::shared_ptr<ListingDb> db(const std::string& path, ListingDb::Kind kind, bool create,
@@ -68,6 +72,13 @@ class StorageServer {
   void totals_changed(const std::string& path, std::shared_ptr<ListingDb> db);
   // Sends the changed totals to their accounts; those that fail wait for the next pass.
   void report_totals();
+  // An object row's change made here rather than by a proxy's request (the expirer's deletes):
+  // sent to the container replica paired with the object's replica on `device` by their index
+  // among the rings' primaries (every container replica from a handoff), as a proxy's request
+  // would have named it; a failed update is kept for the updater.
+  void update_container_row(const std::string& device, std::uint32_t partition,
+                            const std::string& hash, const std::string& name,
+                            const std::string& method, const Timestamp& t);
 
  private:
   std::mutex mutex_;

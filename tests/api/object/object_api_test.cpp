@@ -12,9 +12,11 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <thread>
 
 #include "common/ids.hpp"
 #include "object/proxy/proxy.hpp"
+#include "object/replicator/replicator.hpp"
 #include "object/ring/ring.hpp"
 #include "object/server/storage_server.hpp"
 #include "object/swift_http.hpp"
@@ -95,6 +97,8 @@ class Cloud : public apitest::IdentityCloud {
       s.devices = (dir_ / ("server" + std::to_string(i))).string();
       s.hash_suffix = "test-suffix";
       s.update_timeout = std::chrono::milliseconds(2000);
+      s.rings = (dir_ / "rings").string();
+      s.ip = "127.0.0.1";
       fs::create_directories(s.devices + "/d" + std::to_string(i));
       storage_.push_back(object::make_storage_server(s));
       servers_.push_back(std::make_unique<apitest::ServedPipeline>(
@@ -106,6 +110,7 @@ class Cloud : public apitest::IdentityCloud {
       d.zone = i + 1;
       d.ip = "127.0.0.1";
       d.port = std::stoi(servers_.back()->url().substr(servers_.back()->url().rfind(':') + 1));
+      storage_.back()->settings.port = d.port;
       d.device = "d" + std::to_string(i);
       d.weight = 100;
       devices.push_back(d);
@@ -151,6 +156,12 @@ class Cloud : public apitest::IdentityCloud {
   // What the storage servers' totals loop does every account_update_interval.
   void report_totals() {
     for (auto& s : storage_) s->report_totals();
+  }
+  // One pass of every storage server's expirer.
+  std::uint64_t expire() {
+    std::uint64_t reaped = 0;
+    for (auto& s : storage_) reaped += object::Expirer(s).run_once().reaped;
+    return reaped;
   }
   // A user whose only role is ResellerAdmin (keystoneauth's reseller admin), in a project of
   // its own.
@@ -290,6 +301,28 @@ TEST(ObjectStorage, ConditionalRangeAndIntegrityChecks) {
   EXPECT_EQ(c.swift("PUT", c.path("/c/o"), data, {{"If-None-Match", "*"}}).status, 412);
   EXPECT_EQ(c.swift("PUT", c.path("/nocontainer/o"), data).status, 404);
   EXPECT_EQ(c.swift("PUT", c.path("/c/o2"), "", {{"X-Delete-After", "x"}}).status, 400);
+}
+
+TEST(ObjectStorage, ExpiredObjectsAreReapedFromDisksListingsAndTotals) {
+  Cloud c;
+  ASSERT_EQ(c.swift("PUT", c.path("/c")).status, 201);
+  ASSERT_EQ(c.swift("PUT", c.path("/c/short"), "12345", {{"X-Delete-After", "1"}}).status, 201);
+  ASSERT_EQ(c.swift("PUT", c.path("/c/long"), "abc", {{"X-Delete-After", "3600"}}).status, 201);
+  ASSERT_EQ(c.swift("PUT", c.path("/c/posted"), "xy").status, 201);
+  ASSERT_EQ(c.swift("POST", c.path("/c/posted"), "", {{"X-Delete-After", "1"}}).status, 202);
+  EXPECT_EQ(c.expire(), 0u) << "nothing is due yet";
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  EXPECT_EQ(c.swift("GET", c.path("/c/short")).status, 404) << "expired: gone at once";
+  EXPECT_EQ(c.swift("GET", c.path("/c?format=plain")).raw, "long\nposted\nshort\n")
+      << "listed until reaped, as in Swift";
+  EXPECT_EQ(c.expire(), 6u) << "two objects, three replicas each";
+  c.report_totals();
+  EXPECT_EQ(c.swift("GET", c.path("/c?format=plain")).raw, "long\n");
+  auto head = c.swift("HEAD", c.path("/c"));
+  EXPECT_EQ(head.headers.get_or("X-Container-Object-Count"), "1");
+  EXPECT_EQ(head.headers.get_or("X-Container-Bytes-Used"), "3");
+  EXPECT_EQ(c.swift("GET", c.path("/c/long")).raw, "abc");
+  EXPECT_EQ(c.expire(), 0u);
 }
 
 TEST(ObjectStorage, KeystoneauthOwnersAclsAndAnonymousReaders) {

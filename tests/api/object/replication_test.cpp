@@ -381,3 +381,79 @@ TEST(Replication, RingFilesAreReloadedWhenReplaced) {
 }
 
 }  // namespace
+
+TEST(Replication, TheExpirerReapsWhatExpiredAndLeavesTheRest) {
+  Cluster c;
+  auto now = Timestamp::now().raw / 100000;
+  auto past = std::to_string(now - 10), future = std::to_string(now + 3600);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(c.put_container(i, at(0)), 201);
+  // Every object server sends its row to the container replica of the same index.
+  auto with_row = [&](int i, std::optional<std::string> delete_at) {
+    http::Headers h;
+    h.set("X-Container-Host", "127.0.0.1:" + std::to_string(c.port(i)));
+    h.set("X-Container-Device", Cluster::device(i));
+    h.set("X-Container-Partition", std::to_string(c.part("AUTH_a", "c")));
+    if (delete_at) h.set("X-Delete-At", *delete_at);
+    return h;
+  };
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(c.put_object(i, "expired", "e", at(1), with_row(i, past)), 201);
+    ASSERT_EQ(c.put_object(i, "later", "l", at(2), with_row(i, future)), 201);
+    ASSERT_EQ(c.put_object(i, "plain", "p", at(3), with_row(i, std::nullopt)), 201);
+    // Overwritten without an expiry after it was queued: its entry no longer matches.
+    ASSERT_EQ(c.put_object(i, "rewritten", "r", at(4), with_row(i, past)), 201);
+    ASSERT_EQ(c.put_object(i, "rewritten", "r2", at(5), with_row(i, std::nullopt)), 201);
+  }
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(c.listing(i), "expired later plain rewritten ") << i;
+    EXPECT_EQ(c.server(i).expiring.size(Cluster::device(i)), 3u) << i;
+  }
+  for (int i = 0; i < 3; ++i) {
+    auto stats = Expirer(c.server_ptr(i)).run_once();
+    EXPECT_EQ(stats.entries, 2u) << i;
+    EXPECT_EQ(stats.reaped, 1u) << i;
+    EXPECT_EQ(stats.failures, 0u) << i;
+    // The tombstone carries the delete-at time, the same on every replica.
+    std::vector<std::string> tombstone{Timestamp{(now - 10) * 100000, 0}.internal() + ".ts"};
+    EXPECT_EQ(c.files(i, "expired"), tombstone) << i;
+    std::string body;
+    EXPECT_EQ(c.get_object(i, "rewritten", &body), 200);
+    EXPECT_EQ(body, "r2");
+    EXPECT_EQ(c.server(i).expiring.size(Cluster::device(i)), 1u) << "only 'later' is left";
+    EXPECT_EQ(Expirer(c.server_ptr(i)).run_once().entries, 0u) << "nothing more is due";
+  }
+  // Each replica's row went to its paired container replica: every listing lost it.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(c.listing(i), "later plain rewritten ") << i;
+}
+
+TEST(Replication, ACopyTheReplicatorBringsInExpiresThere) {
+  Cluster c;
+  auto now = Timestamp::now().raw / 100000;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(c.put_container(i, at(0)), 201);
+  http::Headers h;
+  h.set("X-Delete-At", std::to_string(now - 5));
+  ASSERT_EQ(c.put_object(0, "o", "data", at(1), h), 201);
+  Replicator(c.server_ptr(0)).run_once();
+  for (int i = 1; i < 3; ++i) {
+    ASSERT_EQ(c.files(i, "o").size(), 1u) << i;
+    EXPECT_EQ(c.server(i).expiring.size(Cluster::device(i)), 1u) << i;
+    EXPECT_EQ(Expirer(c.server_ptr(i)).run_once().reaped, 1u) << i;
+    EXPECT_TRUE(c.files(i, "o")[0].ends_with(".ts")) << i;
+  }
+}
+
+TEST(Replication, TheAuditorQueuesAnExpiringObjectTheIndexLost) {
+  Cluster c;
+  auto now = Timestamp::now().raw / 100000;
+  http::Headers h;
+  h.set("X-Delete-At", std::to_string(now - 5));
+  ASSERT_EQ(c.put_object(0, "o", "data", at(1), h), 201);
+  auto& index = c.server(0).expiring;
+  auto due = index.due("d0", now, 10);
+  ASSERT_EQ(due.size(), 1u);
+  index.remove("d0", due[0]);  // as a power loss could undo the entry
+  ASSERT_EQ(index.size("d0"), 0u);
+  Auditor(c.server_ptr(0)).run_once(true);
+  EXPECT_EQ(index.size("d0"), 1u);
+  EXPECT_EQ(Expirer(c.server_ptr(0)).run_once().reaped, 1u);
+}
