@@ -193,7 +193,7 @@ std::vector<Piece> dlo_pieces(Request& q, std::string_view manifest, std::string
 }
 
 http::Response assembled(Request& q, http::Response out, std::vector<Piece> pieces,
-                         const std::string& etag) {
+                         const std::string& etag, bool several_ranges) {
   auto& r = q.r();
   std::uint64_t size = 0;
   for (auto& p : pieces) size += p.length;
@@ -215,28 +215,27 @@ http::Response assembled(Request& q, http::Response out, std::vector<Piece> piec
     if (auto t = parse_http_date(*since); t && *modified <= *t) return no_body(304);
   if (auto since = r.headers.get("If-Unmodified-Since"); since && modified)
     if (auto t = parse_http_date(*since); t && *modified > *t) return no_body(412);
-  std::uint64_t length = size;
-  if (auto range = r.headers.get("Range")) {
-    bool unsatisfiable = false;
-    if (auto rg = parse_range(*range, size, unsatisfiable)) {
-      length = rg->second - rg->first + 1;
-      out.status = 206;
-      out.headers.set("Content-Range", "bytes " + std::to_string(rg->first) + "-" +
-                                           std::to_string(rg->second) + "/" + std::to_string(size));
-      pieces = slice(pieces, rg->first, rg->second);
-    } else if (unsatisfiable) {
-      auto e = swift_error(416);
-      e.headers.emplace_back("Content-Range", "bytes */" + std::to_string(size));
-      throw e;
-    }
-  }
-  out.headers.set("Content-Length", std::to_string(length));
+  auto name = q.path.container + "/" + q.path.object;
+  auto open = [&q, pieces, name](const ByteRange& rg) {
+    auto source = std::make_shared<PiecesSource>(q.proxy, slice(pieces, rg.first, rg.second), name);
+    source->open_first();
+    return source;
+  };
+  out.headers.set("Content-Length", std::to_string(size));
+  std::shared_ptr<http::BodySource> ranged;
+  auto range = r.headers.get("Range");
+  // A DLO answers one range only (Swift's dlo middleware drops a set of several).
+  if (range && r.method != "HEAD" && (several_ranges || range->find(',') == std::string::npos))
+    ranged = answer_range(out, *range, size, open);
   if (r.method == "HEAD") {
-    out.content_length_override = length;
+    out.content_length_override = size;
     return out;
   }
-  auto source = std::make_shared<PiecesSource>(q.proxy, std::move(pieces),
-                                               q.path.container + "/" + q.path.object);
+  if (ranged) {
+    out.stream = std::move(ranged);
+    return out;
+  }
+  auto source = std::make_shared<PiecesSource>(q.proxy, std::move(pieces), name);
   source->open_first();
   out.stream = std::move(source);
   return out;

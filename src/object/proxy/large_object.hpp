@@ -28,8 +28,8 @@ std::vector<Piece> dlo_pieces(Request& q, std::string_view manifest, std::string
 
 // Answers a GET or HEAD of an assembled object: `out` carries the manifest's headers; etag is
 // unquoted. Conditionals use that ETag and the manifest's Last-Modified; a Range selects from
-// the whole.
+// the whole, several ranges (multipart/byteranges) only when several_ranges (SLO, not DLO).
 http::Response assembled(Request& q, http::Response out, std::vector<Piece> pieces,
-                         const std::string& etag);
+                         const std::string& etag, bool several_ranges);
 
 }  // namespace nubo::object::proxy

@@ -1240,7 +1240,7 @@ http::Response object_get(Request& q) {
     std::string etag;
     auto pieces = dlo_pieces(q, *manifest, etag);
     source.request.reset();
-    return assembled(q, std::move(out), std::move(pieces), etag);
+    return assembled(q, std::move(out), std::move(pieces), etag, false);
   }
   auto length = source.headers.get_or("Content-Length");
   if (r.method == "HEAD" || source.status == 304) {

@@ -526,7 +526,7 @@ http::Response assembled(Request& q, Source source, http::Response out) {
     std::from_chars(size_text.data(), size_text.data() + size_text.size(), whole.length);
     pieces.push_back(std::move(whole));
     source.request.reset();
-    return proxy::assembled(q, std::move(out), std::move(pieces), slo_etag);
+    return proxy::assembled(q, std::move(out), std::move(pieces), slo_etag, true);
   }
   std::string body;
   if (q.r().method == "HEAD") {
@@ -555,7 +555,7 @@ http::Response assembled(Request& q, Source source, http::Response out) {
   for (auto& e : entries) total += e.length;
   std::set<std::string> authorized;
   if (total > 0) flatten(q, entries, 0, total - 1, 1, authorized, pieces);
-  return proxy::assembled(q, std::move(out), std::move(pieces), slo_etag);
+  return proxy::assembled(q, std::move(out), std::move(pieces), slo_etag, true);
 }
 
 http::Response manifest(Request& q, Source source, http::Response out) {

@@ -349,6 +349,7 @@ class FileSource : public http::BodySource {
     return out;
   }
   std::optional<FileSpan> file_span() override { return FileSpan{fd_, offset_, remaining_}; }
+  int fd() const { return fd_; }
 
  private:
   int fd_;
@@ -419,30 +420,29 @@ http::Response object_get(StorageServer& s, Context& ctx) {
       out.headers.remove("Content-Length");
       return out;
     }
-  std::uint64_t first = 0, length = current.body_length;
-  if (auto range = r.headers.get("Range")) {
-    bool unsatisfiable = false;
-    if (auto rg = parse_range(*range, current.body_length, unsatisfiable)) {
-      first = rg->first;
-      length = rg->second - rg->first + 1;
-      out.status = 206;
-      out.headers.set("Content-Range", "bytes " + std::to_string(rg->first) + "-" +
-                                           std::to_string(rg->second) + "/" +
-                                           std::to_string(current.body_length));
-    } else if (unsatisfiable) {
-      auto e = swift_error(416);
-      e.headers.emplace_back("Content-Range", "bytes */" + std::to_string(current.body_length));
-      throw e;
-    }
-  }
-  out.headers.set("Content-Length", std::to_string(length));
+  out.headers.set("Content-Length", std::to_string(current.body_length));
+  // swob ignores Range on a HEAD.
   if (r.method == "HEAD") {
-    out.content_length_override = length;
+    out.content_length_override = current.body_length;
     return out;
   }
   int fd = ::open(current.data_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw swift_error(404);
-  out.stream = std::make_shared<FileSource>(fd, first, length);
+  auto whole = std::make_shared<FileSource>(fd, 0, current.body_length);
+  if (auto range = r.headers.get("Range")) {
+    // Each range reads through its own descriptor of the file opened above (a newer write may
+    // replace the name meanwhile); `whole` keeps that one open while the parts are sent.
+    auto ranged = answer_range(out, *range, current.body_length, [whole](const ByteRange& rg) {
+      int part = ::dup(whole->fd());
+      if (part < 0) throw std::runtime_error("dup of an object file failed");
+      return std::make_shared<FileSource>(part, rg.first, rg.second - rg.first + 1);
+    });
+    if (ranged) {
+      out.stream = std::move(ranged);
+      return out;
+    }
+  }
+  out.stream = std::move(whole);
   return out;
 }
 
