@@ -216,8 +216,10 @@ http::Response assembled(Request& q, http::Response out, std::vector<Piece> piec
   if (auto since = r.headers.get("If-Unmodified-Since"); since && modified)
     if (auto t = parse_http_date(*since); t && *modified > *t) return no_body(412);
   auto name = q.path.container + "/" + q.path.object;
-  auto open = [&q, pieces, name](const ByteRange& rg) {
-    auto source = std::make_shared<PiecesSource>(q.proxy, slice(pieces, rg.first, rg.second), name);
+  // Called while the body is sent, after this request's handler returned: only the proxy and
+  // copies are kept.
+  auto open = [proxy = &q.proxy, pieces, name](const ByteRange& rg) {
+    auto source = std::make_shared<PiecesSource>(*proxy, slice(pieces, rg.first, rg.second), name);
     source->open_first();
     return source;
   };

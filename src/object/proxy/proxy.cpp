@@ -997,6 +997,12 @@ std::string version_prefix(const std::string& object) {
 
 http::Response copy_object(Request& q, const SwiftPath& src, const SwiftPath& dest);
 
+// A version that could not be kept stops the write as Swift's versioned_writes stops it: 412
+// when the archive refused it (missing, not writable), 503 otherwise.
+ApiError versioning_failed(const ApiError& e) {
+  return swift_error(e.status() / 100 == 4 ? 412 : 503);
+}
+
 // The object's current version copied into the archive, named by its timestamp.
 void archive_current(Request& q, const Versioning& v) {
   auto current = read_object(q.proxy, q.path, "HEAD", {});
@@ -1007,7 +1013,37 @@ void archive_current(Request& q, const Versioning& v) {
       object_path(q.path.account, v.archive, version_prefix(q.path.object) + stamp->normal());
   SubRequest copy(q, "COPY", q.path);
   copy.q().owner = q.owner;
-  copy_object(copy.q(), q.path, archived);
+  try {
+    copy_object(copy.q(), q.path, archived);
+  } catch (const ApiError& e) {
+    throw versioning_failed(e);
+  }
+}
+
+// History mode's delete marker: a zero-byte object in the archive named by the time of the
+// delete, with Swift's marker type. Pre-authorized as Swift's is (the DELETE was authorized).
+void write_delete_marker(Request& q, const Versioning& v) {
+  PutPlan plan;
+  plan.length = 0;
+  plan.timestamp = Timestamp::now();
+  http::Headers h;
+  h.set("Content-Length", "0");
+  SubRequest put(q, "PUT",
+                 object_path(q.path.account, v.archive,
+                             version_prefix(q.path.object) + plan.timestamp.internal()),
+                 std::move(h));
+  auto& m = put.q();
+  m.owner = true;
+  try {
+    require_container(m);
+    plan.headers = pass_headers(m.r(), plan.timestamp);
+    plan.headers.set("Content-Type", "application/x-deleted;swift_versions_deleted=1");
+    auto response = start_put(m, plan)->finish();
+    if (response.status / 100 == 2) return;
+    throw swift_error(response.status);
+  } catch (const ApiError& e) {
+    throw versioning_failed(e);
+  }
 }
 
 std::unique_ptr<http::BodySink> object_put(Request& q) {
@@ -1024,6 +1060,7 @@ std::optional<http::Response> versioned_delete(Request& q) {
   if (!v) return std::nullopt;
   if (v->history) {
     archive_current(q, *v);
+    write_delete_marker(q, *v);
     return std::nullopt;
   }
   SwiftPath archive{q.path.account, v->archive, "", true, false};

@@ -395,8 +395,27 @@ TEST(ObjectStorage, VersionedContainersKeepAndRestoreVersions) {
   c.swift("PUT", c.path("/log/day"), "two");
   EXPECT_EQ(c.swift("DELETE", c.path("/log/day")).status, 204);
   EXPECT_EQ(c.swift("GET", c.path("/log/day")).status, 404);
-  auto kept = c.swift("GET", c.path("/history?format=json")).raw;
-  EXPECT_EQ(json::parse(kept).as_array().size(), 2u) << kept;
+  auto kept = json::parse(c.swift("GET", c.path("/history?format=json")).raw).as_array();
+  ASSERT_EQ(kept.size(), 3u) << "two versions and the delete marker";
+  auto row = [&](size_t i, const char* key) {
+    return std::string(kept[i].as_object().at(key).as_string());
+  };
+  EXPECT_TRUE(row(0, "name").starts_with("003day/"));
+  EXPECT_EQ(row(0, "content_type"), "application/x-www-form-urlencoded");
+  EXPECT_EQ(row(2, "content_type"), "application/x-deleted;swift_versions_deleted=1");
+  EXPECT_EQ(row(2, "hash"), "d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(kept[2].as_object().at("bytes"), 0);
+  // Deleting what is not there still leaves a marker (and answers 404), as Swift's.
+  EXPECT_EQ(c.swift("DELETE", c.path("/log/never")).status, 404);
+  EXPECT_EQ(json::parse(c.swift("GET", c.path("/history?format=json&prefix=005never/")).raw)
+                .as_array()
+                .size(),
+            1u);
+  // No archive container: the delete is refused, the object stays.
+  c.swift("PUT", c.path("/orphan"), "", {{"X-History-Location", "missing"}});
+  c.swift("PUT", c.path("/orphan/o"), "kept");
+  EXPECT_EQ(c.swift("DELETE", c.path("/orphan/o")).status, 412);
+  EXPECT_EQ(c.swift("GET", c.path("/orphan/o")).raw, "kept");
 }
 
 TEST(ObjectStorage, WritesSucceedAtAQuorumAndReadsFindTheSurvivors) {
