@@ -80,6 +80,13 @@ std::vector<std::string> Config::get_all(const std::string& section, const std::
   return k == s->second.end() ? std::vector<std::string>{} : k->second;
 }
 
+std::vector<std::string> Config::keys(const std::string& section) const {
+  std::vector<std::string> out;
+  if (auto s = values_.find(section); s != values_.end())
+    for (auto& [key, values] : s->second) out.push_back(key);
+  return out;
+}
+
 std::string Config::get_string(const std::string& section, const std::string& key,
                                const std::string& fallback) const {
   auto v = get(section, key);

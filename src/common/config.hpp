@@ -26,6 +26,8 @@ class Config {
   std::vector<std::string> get_list(const std::string& section, const std::string& key,
                                     const std::vector<std::string>& fallback) const;
   void set(const std::string& section, const std::string& key, const std::string& value);
+  // The keys a section sets, in order (sections of user-named keys, such as [tempauth]'s users).
+  std::vector<std::string> keys(const std::string& section) const;
   // This machine's name for its services and agents (compute host, ports' binding:host_id):
   // [DEFAULT] host, else the system's host name.
   std::string host() const;

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "object/proxy/tempauth.hpp"
 #include "object/ring/ring.hpp"
 
 namespace nubo::object {
@@ -31,6 +32,15 @@ ProxySettings proxy_settings_from_config(const Config& c, const std::string& sta
   s.cors_allow_origin = c.get_list("object", "cors_allow_origin", {});
   s.reseller_admin_role = c.get_string("object", "reseller_admin_role", "ResellerAdmin");
   s.node_timeout = std::chrono::milliseconds(c.get_int("object", "node_timeout_ms", 10000));
+  auto strategy = c.get_string("object", "auth_strategy", "keystone");
+  if (strategy == "tempauth") {
+    s.tempauth = std::make_shared<TempAuth>(
+        tempauth_settings_from_config(c, "tempauth:" + s.hash_prefix + s.hash_suffix));
+    s.operator_roles = {".admin"};
+    s.reseller_admin_role = ".reseller_admin";
+  } else if (strategy != "keystone") {
+    throw std::runtime_error("[object] auth_strategy: keystone or tempauth, not " + strategy);
+  }
   return s;
 }
 

@@ -122,14 +122,23 @@ struct Grant {
   std::string account, container;  // container empty: any in the account
 };
 
+// What an account ACL (X-Account-Access-Control) gives a caller who does not own the account
+// ("admin" makes it an owner).
+enum class AccountAccess { none, read_only, read_write };
+
 struct Request {
   Proxy& proxy;
   Context& ctx;
   SwiftPath path;
   bool owner = false;
+  AccountAccess access = AccountAccess::none;
   std::optional<Grant> grant;
   http::Request& r() { return ctx.request; }
 };
+
+// The caller's rights on another path: ownership is that account's; what an account ACL gave
+// holds in the same account.
+Request on_path(const Request& q, SwiftPath path);
 
 // A request the proxy makes on its caller's behalf (segment HEADs, bulk deletes, form
 // uploads): the caller's identity and grant, its own method, path, headers and query, and the
@@ -173,6 +182,9 @@ bool true_value(std::string_view v);
 
 bool is_owner(const Proxy& proxy, const Context& ctx, const std::string& account);
 bool is_reseller(const Proxy& proxy, const Context& ctx);
+// An ACL entry names the caller: "<project>:<user>" (ids or names, * for any) or a role name
+// (tempauth: a group).
+bool names_caller(const std::string& item, const Context& ctx);
 // 401 (with Swift's WWW-Authenticate) without an identity, 403 with one.
 [[noreturn]] void deny(const Context& ctx, const std::string& account);
 // keystoneauth on an object: owners, grants, then the container's read or write ACL.

@@ -156,7 +156,7 @@ std::vector<Piece> dlo_pieces(Request& q, std::string_view manifest, std::string
   auto where = copy_location(manifest);
   if (!where) throw swift_error(409);
   SwiftPath container{q.path.account, where->first, "", true, false};
-  Request listing{q.proxy, q.ctx, container, q.owner, q.grant};
+  Request listing = on_path(q, container);
   authorize_object(listing, true);
   std::vector<Piece> out;
   auto* md5 = EVP_MD_CTX_new();

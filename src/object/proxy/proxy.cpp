@@ -18,6 +18,7 @@
 #include "object/proxy/large_object.hpp"
 #include "object/proxy/quotas.hpp"
 #include "object/proxy/slo.hpp"
+#include "object/proxy/tempauth.hpp"
 #include "object/proxy/tempurl.hpp"
 #include "object/ring/ring.hpp"
 #include "object/swift_http.hpp"
@@ -283,8 +284,20 @@ SubRequest::SubRequest(const Request& parent, std::string method, SwiftPath path
   ctx_.auth = parent.ctx.auth;
   ctx_.request_id = parent.ctx.request_id;
   // A signature's grant replaces the token's rights, as tempurl's authorize override does.
-  q_.owner = !parent.grant && is_owner(parent.proxy, ctx_, q_.path.account);
+  auto rights = on_path(parent, q_.path);
+  q_.owner = rights.owner;
+  q_.access = rights.access;
   q_.grant = parent.grant;
+}
+
+Request on_path(const Request& q, SwiftPath path) {
+  Request out{q.proxy, q.ctx, std::move(path), false, AccountAccess::none, q.grant};
+  out.owner = !q.grant && is_owner(q.proxy, q.ctx, out.path.account);
+  if (out.path.account == q.path.account) {
+    out.owner = out.owner || q.owner;
+    out.access = q.access;
+  }
+  return out;
 }
 
 HeldRequest::HeldRequest(const Request& parent)
@@ -292,6 +305,7 @@ HeldRequest::HeldRequest(const Request& parent)
   ctx_.auth = parent.ctx.auth;
   ctx_.request_id = parent.ctx.request_id;
   q_.owner = parent.owner;
+  q_.access = parent.access;
   q_.grant = parent.grant;
 }
 
@@ -324,19 +338,100 @@ bool acl_allows(const std::string& acl, const Context& ctx, bool read, bool list
       if (acl.find(".r:*") != std::string::npos) return true;
       continue;
     }
-    if (!ctx.auth || item.front() == '.') continue;
-    auto colon = item.find(':');
-    if (colon == std::string::npos) {
-      if (has_role(*ctx.auth, item)) return true;
-      continue;
-    }
-    auto project = item.substr(0, colon), user = item.substr(colon + 1);
-    bool project_ok =
-        project == "*" || project == ctx.auth->project_id || project == ctx.auth->project_name;
-    bool user_ok = user == "*" || user == ctx.auth->user_id || user == ctx.auth->user_name;
-    if (project_ok && user_ok) return true;
+    if (item.front() != '.' && names_caller(item, ctx)) return true;
   }
   return false;
+}
+
+bool names_caller(const std::string& item, const Context& ctx) {
+  if (!ctx.auth) return false;
+  auto colon = item.find(':');
+  if (colon == std::string::npos) return has_role(*ctx.auth, item);
+  auto project = item.substr(0, colon), user = item.substr(colon + 1);
+  bool project_ok =
+      project == "*" || project == ctx.auth->project_id || project == ctx.auth->project_name;
+  bool user_ok = user == "*" || user == ctx.auth->user_id || user == ctx.auth->user_name;
+  return project_ok && user_ok;
+}
+
+// ---- account ACLs (X-Account-Access-Control, as tempauth keeps them) ----
+
+using AccountAcl = std::map<std::string, std::vector<std::string>>;
+
+// The header's JSON: an object of "admin", "read-write" and "read-only" lists of strings;
+// Swift's 400 otherwise. An empty value is no ACL.
+AccountAcl parse_account_acl(std::string_view text) {
+  AccountAcl out;
+  if (text.empty()) return out;
+  auto invalid = [&](const std::string& why) {
+    return swift_error(
+        400, "X-Account-Access-Control invalid: " + why + "\n\nInput: " + std::string(text) + "\n");
+  };
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  if (ec || !v.is_object()) throw invalid("Syntax error in input ('" + std::string(text) + "')");
+  for (auto& kv : v.as_object()) {
+    std::string key(kv.key());
+    if (key != "admin" && key != "read-write" && key != "read-only")
+      throw invalid("Key \"" + key + "\" not recognized");
+    if (!kv.value().is_array()) throw invalid("Value for key \"" + key + "\" must be a list");
+    auto& list = out[key];
+    for (auto& item : kv.value().as_array()) {
+      if (!item.is_string()) throw invalid("Elements of \"" + key + "\" list must be strings");
+      list.emplace_back(item.as_string());
+    }
+  }
+  return out;
+}
+
+// Compact JSON with sorted keys, as Swift shows it; empty when the ACL grants nothing.
+std::string account_acl_text(const AccountAcl& acl) {
+  json::object o;
+  bool any = false;
+  for (auto& [key, list] : acl) {  // std::map: sorted
+    json::array a;
+    for (auto& item : list) a.emplace_back(json::string(item));
+    any = any || !list.empty();
+    o[key] = std::move(a);
+  }
+  return any ? json::serialize(o) : std::string();
+}
+
+// What the account's ACL gives the caller: admin makes it an owner, the others a level.
+void apply_account_acl(Request& q) {
+  if (q.owner || q.grant || !q.ctx.auth || q.path.account.empty()) return;
+  auto info = account_info(q.proxy, q.path.account, false);
+  auto text = info.headers.get("X-Account-Access-Control");
+  if (!text || text->empty()) return;
+  AccountAcl acl;
+  try {
+    acl = parse_account_acl(*text);
+  } catch (const ApiError&) {
+    return;  // stored before it was checked: grants nothing
+  }
+  auto listed = [&](const char* level) {
+    auto it = acl.find(level);
+    if (it == acl.end()) return false;
+    return std::any_of(it->second.begin(), it->second.end(),
+                       [&](auto& item) { return names_caller(item, q.ctx); });
+  };
+  if (listed("admin"))
+    q.owner = true;
+  else if (listed("read-write"))
+    q.access = AccountAccess::read_write;
+  else if (listed("read-only"))
+    q.access = AccountAccess::read_only;
+}
+
+// Headers only owners may set (Swift's swift_owner_headers): dropped from others' requests.
+void drop_owner_headers(Request& q) {
+  if (q.owner) return;
+  for (auto* h :
+       {"X-Container-Read", "X-Container-Write", "X-Container-Sync-Key", "X-Container-Sync-To",
+        "X-Remove-Container-Read", "X-Remove-Container-Write", "X-Account-Meta-Temp-Url-Key",
+        "X-Account-Meta-Temp-Url-Key-2", "X-Container-Meta-Temp-Url-Key",
+        "X-Container-Meta-Temp-Url-Key-2", "X-Account-Access-Control"})
+    q.r().headers.remove(h);
 }
 
 // ---- metadata checks (constraints.check_metadata) ----
@@ -533,7 +628,8 @@ void ensure_account(Request& q) {
 
 http::Response account_request(Request& q) {
   auto& r = q.r();
-  if (!q.owner) deny(q.ctx, q.path.account);
+  bool reading = r.method == "GET" || r.method == "HEAD";
+  if (!q.owner && !(reading && q.access != AccountAccess::none)) deny(q.ctx, q.path.account);
   if (q.path.account.size() > 256)
     throw swift_error(400, "Account name length of " + std::to_string(q.path.account.size()) +
                                " longer than 256");
@@ -546,12 +642,19 @@ http::Response account_request(Request& q) {
       hash_path(q.proxy.settings.hash_prefix, q.proxy.settings.hash_suffix, q.path.account));
   if (r.method == "POST") {
     check_metadata(r, "account");
+    if (auto acl = r.headers.get("X-Account-Access-Control")) parse_account_acl(*acl);
     ensure_account(q);
     auto t = Timestamp::now();
     auto replies = fan_out(
         q.proxy, *q.proxy.account_ring(), part,
         [&](const Device& d) { return backend_target("account", d, part, q.path, false, false); },
-        "POST", [&](size_t) { return pass_headers(r, t); });
+        "POST",
+        [&](size_t) {
+          auto h = pass_headers(r, t);
+          if (auto acl = r.headers.get("X-Account-Access-Control"))
+            h.set("X-Account-Access-Control", account_acl_text(parse_account_acl(*acl)));
+          return h;
+        });
     q.proxy.forget_account(q.path.account);
     auto reply = best(std::move(replies), q.proxy.account_ring()->replicas());
     if (reply.status >= 400) throw swift_error(reply.status);
@@ -667,7 +770,7 @@ http::Response container_request(Request& q) {
     return backend_target("container", d, part, p, true, false);
   };
   if (r.method == "GET" || r.method == "HEAD") {
-    if (!q.owner) {
+    if (!q.owner && q.access == AccountAccess::none) {
       auto info = container_info(q.proxy, p);
       if (info.status == 404 && !q.ctx.auth) deny(q.ctx, p.account);
       if (!acl_allows(std::string(info.headers.get_or("X-Container-Read")), q.ctx, true, true))
@@ -699,7 +802,8 @@ http::Response container_request(Request& q) {
     }
     return out;
   }
-  if (!q.owner) deny(q.ctx, p.account);
+  if (!q.owner && q.access != AccountAccess::read_write) deny(q.ctx, p.account);
+  drop_owner_headers(q);
   auto t = Timestamp::now();
   if (r.method == "PUT" || r.method == "POST") {
     // Legacy versioned writes: one archive container, named without slashes.
@@ -782,7 +886,9 @@ std::vector<http::Headers> replica_headers(Proxy& proxy, const SwiftPath& p,
 }
 
 void authorize_object(Request& q, bool read) {
-  if (q.owner) return;
+  if (q.owner || q.access == AccountAccess::read_write ||
+      (read && q.access == AccountAccess::read_only))
+    return;
   if (q.grant) {
     if (q.grant->account == q.path.account &&
         (q.grant->container.empty() || q.grant->container == q.path.container))
@@ -1110,8 +1216,8 @@ std::optional<std::pair<std::string, std::string>> copy_location(std::string_vie
 // replicas at a quorum), the request's headers over the source's unless X-Fresh-Metadata.
 http::Response copy_object(Request& q, const SwiftPath& src, const SwiftPath& dest) {
   auto& r = q.r();
-  Request from{q.proxy, q.ctx, src, !q.grant && is_owner(q.proxy, q.ctx, src.account), q.grant};
-  Request to{q.proxy, q.ctx, dest, !q.grant && is_owner(q.proxy, q.ctx, dest.account), q.grant};
+  Request from = on_path(q, src);
+  Request to = on_path(q, dest);
   authorize_object(from, true);
   authorize_object(to, false);
   require_container(from);
@@ -1342,6 +1448,7 @@ struct Prepared {
 Prepared prepare(Proxy& proxy, Context& ctx) {
   Prepared p{Request{proxy, ctx, parse_swift_path(ctx.request.path)}, std::nullopt};
   p.q.owner = is_owner(proxy, ctx, p.q.path.account);
+  apply_account_acl(p.q);
   // TempURL decides before the token does (it is ahead of auth in Swift's pipeline).
   if (tempurl::present(ctx.request)) p.tempurl = tempurl::authorize(p.q);
   return p;
@@ -1457,7 +1564,10 @@ ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
   using namespace proxy;
   ServiceSpec spec;
   spec.name = "object";
-  spec.validator = std::move(validator);
+  if (proxy->settings.tempauth)
+    spec.validator = proxy->settings.tempauth;
+  else
+    spec.validator = std::move(validator);
   spec.new_request_id = new_trans_id;
   spec.render_error_in_context = [](const ApiError& e, const Context& ctx) {
     auto out = render_swift_error(e);
@@ -1596,6 +1706,17 @@ ServiceSpec make_proxy_spec(std::shared_ptr<Proxy> proxy,
     out.headers.set("X-Trans-Id", ctx.request_id);
     return out;
   });
+  if (auto tempauth = proxy->settings.tempauth)
+    route("GET", "/auth/{rest*}", [tempauth](Context& ctx) {
+      try {
+        auto out = tempauth->get_token(ctx.request);
+        out.headers.set("X-Trans-Id", ctx.request_id);
+        return out;
+      } catch (ApiError& e) {
+        e.headers.emplace_back("X-Trans-Id", ctx.request_id);
+        throw;
+      }
+    });
   for (auto* version : {"/v1", "/v1.0"}) {
     // Requests with bodies stream: objects, archives and forms go to their sinks as they
     // arrive; the others are gathered first.

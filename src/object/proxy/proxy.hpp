@@ -12,6 +12,8 @@
 
 namespace nubo::object {
 
+class TempAuth;
+
 struct ProxySettings {
   std::string rings;  // directory with account.ring.json, container.ring.json, object.ring.json
   std::string hash_prefix, hash_suffix;
@@ -23,6 +25,8 @@ struct ProxySettings {
   // Origins allowed on every container besides those its CORS metadata names (Swift's
   // cors_allow_origin).
   std::vector<std::string> cors_allow_origin;
+  // Set: tempauth authenticates instead of the identity service (and answers /auth/...).
+  std::shared_ptr<TempAuth> tempauth;
 };
 
 class Proxy;

@@ -433,8 +433,7 @@ void flatten(Request& q, const std::vector<Entry>& entries, std::uint64_t first,
     auto path = segment_path(q.path.account, e.seg.at("name").as_string());
     if (!path) throw swift_error(409);
     if (authorized.insert(path->container).second) {
-      Request reader{q.proxy, q.ctx, *path, !q.grant && is_owner(q.proxy, q.ctx, path->account),
-                     q.grant};
+      Request reader = on_path(q, *path);
       authorize_object(reader, true);
     }
     std::uint64_t range_start = 0;

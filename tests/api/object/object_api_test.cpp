@@ -16,6 +16,7 @@
 
 #include "common/ids.hpp"
 #include "object/proxy/proxy.hpp"
+#include "object/proxy/tempauth.hpp"
 #include "object/replicator/replicator.hpp"
 #include "object/ring/ring.hpp"
 #include "object/server/storage_server.hpp"
@@ -89,7 +90,8 @@ std::string gzip_of(const std::string& data) {
 class Cloud : public apitest::IdentityCloud {
  public:
   static constexpr int kServers = 3;
-  Cloud() {
+  // tempauth: the proxy authenticates with it instead of the identity service.
+  explicit Cloud(std::shared_ptr<object::TempAuth> tempauth = nullptr) {
     dir_ = fs::temp_directory_path() / ("nubo-object-api-" + uuid4_hex());
     std::vector<object::Device> devices;
     for (int i = 0; i < kServers; ++i) {
@@ -126,6 +128,11 @@ class Cloud : public apitest::IdentityCloud {
     ps.rings = rings.string();
     ps.hash_suffix = "test-suffix";
     ps.node_timeout = std::chrono::milliseconds(3000);
+    if (tempauth) {
+      ps.tempauth = tempauth;
+      ps.operator_roles = {".admin"};
+      ps.reseller_admin_role = ".reseller_admin";
+    }
     proxy_ = std::make_unique<apitest::ServedPipeline>(
         object::make_proxy_spec(object::make_proxy(ps), service_ptr()),
         [](int status, const std::string& m) {
@@ -340,6 +347,107 @@ TEST(ObjectStorage, ExpiredObjectsAreReapedFromDisksListingsAndTotals) {
   EXPECT_EQ(head.headers.get_or("X-Container-Bytes-Used"), "3");
   EXPECT_EQ(c.swift("GET", c.path("/c/long")).raw, "abc");
   EXPECT_EQ(c.expire(), 0u);
+}
+
+TEST(ObjectStorage, TempauthTokensOwnersGroupsAndAccountAcls) {
+  object::TempAuthSettings settings;
+  settings.secret = "shared by the proxies";
+  settings.users = {{"test", "tester", "testing", {".admin"}, ""},
+                    {"test", "tester2", "testing2", {}, ""},
+                    {"reseller", "root", "secret", {".reseller_admin"}, ""}};
+  Cloud c(std::make_shared<object::TempAuth>(settings));
+  auto login = [&](const std::string& user, const std::string& key) {
+    return c.swift("GET", "/auth/v1.0", "", {{"X-Auth-User", user}, {"X-Auth-Key", key}}, "");
+  };
+  auto ok = login("test:tester", "testing");
+  ASSERT_EQ(ok.status, 200) << ok.raw;
+  auto tester = std::string(ok.headers.get_or("X-Auth-Token"));
+  EXPECT_TRUE(tester.starts_with("AUTH_tk"));
+  EXPECT_EQ(ok.headers.get_or("X-Storage-Token"), tester);
+  EXPECT_TRUE(ok.headers.get_or("X-Storage-Url").ends_with("/v1/AUTH_test"));
+  EXPECT_EQ(ok.headers.get_or("X-Auth-Token-Expires"), "86400");
+  auto bad = login("test:tester", "wrong");
+  EXPECT_EQ(bad.status, 401);
+  EXPECT_EQ(bad.headers.get_or("Www-Authenticate"), "Swift realm=\"unknown\"");
+  EXPECT_EQ(login("test:nobody", "x").status, 401);
+  EXPECT_EQ(login("no-colon", "x").status, 401);
+  auto v1 = c.swift("GET", "/auth/v1/test/auth", "",
+                    {{"X-Storage-User", "tester2"}, {"X-Storage-Pass", "testing2"}}, "");
+  ASSERT_EQ(v1.status, 200);
+  auto tester2 = std::string(v1.headers.get_or("X-Auth-Token"));
+  auto root = std::string(login("reseller:root", "secret").headers.get_or("X-Auth-Token"));
+
+  // .admin owns its account; another user of the account needs an ACL; a forged token is no one.
+  EXPECT_EQ(c.swift("PUT", "/v1/AUTH_test/c", "", {}, tester).status, 201);
+  EXPECT_EQ(c.swift("PUT", "/v1/AUTH_test/c/o", "data", {}, tester).status, 201);
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test/c/o", "", {}, tester2).status, 403);
+  auto forged = tester;
+  forged[10] = forged[10] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test/c/o", "", {}, forged).status, 401);
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_other", "", {}, tester).status, 403);
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test/c/o", "", {}, root).raw, "data") << "reseller admin";
+  c.swift("POST", "/v1/AUTH_test/c", "", {{"X-Container-Read", "test:tester2"}}, tester);
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test/c/o", "", {}, tester2).raw, "data");
+  c.swift("POST", "/v1/AUTH_test/c", "", {{"X-Container-Read", "test"}}, tester);
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test/c/o", "", {}, tester2).raw, "data")
+      << "the account's name is a group of all its users";
+  c.swift("POST", "/v1/AUTH_test/c", "", {{"X-Remove-Container-Read", "x"}}, tester);
+
+  // Account ACLs.
+  auto set_acl = [&](const std::string& acl) {
+    return c.swift("POST", "/v1/AUTH_test", "", {{"X-Account-Access-Control", acl}}, tester);
+  };
+  auto invalid = set_acl("{\"owner\": []}");
+  EXPECT_EQ(invalid.status, 400);
+  EXPECT_EQ(invalid.raw,
+            "X-Account-Access-Control invalid: Key \"owner\" not recognized\n\nInput: "
+            "{\"owner\": []}\n");
+  EXPECT_EQ(set_acl("[1]").status, 400);
+  EXPECT_EQ(set_acl("{\"admin\": \"x\"}").status, 400);
+  EXPECT_EQ(set_acl("{\"admin\": [1]}").status, 400);
+  ASSERT_EQ(set_acl("{\"read-only\": [\"test:tester2\"], \"admin\": []}").status, 204);
+  EXPECT_EQ(
+      c.swift("HEAD", "/v1/AUTH_test", "", {}, tester).headers.get_or("X-Account-Access-Control"),
+      "{\"admin\":[],\"read-only\":[\"test:tester2\"]}")
+      << "shown to owners, compact and sorted";
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test?format=plain", "", {}, tester2).raw, "c\n");
+  EXPECT_FALSE(
+      c.swift("HEAD", "/v1/AUTH_test", "", {}, tester2).headers.get("X-Account-Access-Control"))
+      << "hidden from others";
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test/c?format=plain", "", {}, tester2).raw, "o\n");
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test/c/o", "", {}, tester2).raw, "data");
+  EXPECT_EQ(c.swift("PUT", "/v1/AUTH_test/c/o2", "x", {}, tester2).status, 403);
+  ASSERT_EQ(set_acl("{\"read-write\": [\"test:tester2\"]}").status, 204);
+  EXPECT_EQ(c.swift("PUT", "/v1/AUTH_test/c/o2", "x", {}, tester2).status, 201);
+  EXPECT_EQ(c.swift("PUT", "/v1/AUTH_test/c2", "", {{"X-Container-Read", ".r:*"}}, tester2).status,
+            201);
+  EXPECT_FALSE(c.swift("HEAD", "/v1/AUTH_test/c2", "", {}, tester).headers.get("X-Container-Read"))
+      << "an ACL only owners may set is dropped";
+  EXPECT_EQ(c.swift("POST", "/v1/AUTH_test", "", {{"X-Account-Meta-A", "b"}}, tester2).status, 403);
+  ASSERT_EQ(set_acl("{\"admin\": [\"test:tester2\"]}").status, 204);
+  EXPECT_EQ(c.swift("POST", "/v1/AUTH_test", "", {{"X-Account-Meta-A", "b"}}, tester2).status, 204);
+  EXPECT_TRUE(
+      c.swift("HEAD", "/v1/AUTH_test", "", {}, tester2).headers.get("X-Account-Access-Control"));
+  ASSERT_EQ(set_acl("{}").status, 204);
+  EXPECT_EQ(c.swift("GET", "/v1/AUTH_test/c/o", "", {}, tester2).status, 403) << "ACL removed";
+}
+
+TEST(ObjectStorage, AccountAclsWithKeystoneIdentities) {
+  Cloud c;
+  auto [alice, alice_project] = c.member_of_new_project(c.admin(), "alice");
+  c.swift("PUT", c.path("/c"));
+  c.swift("PUT", c.path("/c/o"), "data");
+  EXPECT_EQ(c.swift("GET", c.path("/c/o"), "", {}, alice).status, 403);
+  ASSERT_EQ(
+      c.swift("POST", c.path(), "",
+              {{"X-Account-Access-Control", "{\"read-only\": [\"" + alice_project + ":*\"]}"}})
+          .status,
+      204);
+  EXPECT_EQ(c.swift("GET", c.path("/c/o"), "", {}, alice).raw, "data");
+  EXPECT_EQ(c.swift("GET", c.path("?format=plain"), "", {}, alice).raw, "c\n");
+  EXPECT_EQ(c.swift("DELETE", c.path("/c/o"), "", {}, alice).status, 403);
+  EXPECT_EQ(c.swift("POST", c.path(), "", {{"X-Account-Access-Control", "{}"}}, alice).status, 403)
+      << "only owners set account ACLs";
 }
 
 TEST(ObjectStorage, KeystoneauthOwnersAclsAndAnonymousReaders) {
