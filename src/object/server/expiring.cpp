@@ -1,5 +1,7 @@
 #include "object/server/expiring.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
 
 #include "object/server/sqlite_statement.hpp"
@@ -37,11 +39,16 @@ struct ExpiringIndex::Db {
 ExpiringIndex::ExpiringIndex(std::string devices) : devices_(std::move(devices)) {}
 ExpiringIndex::~ExpiringIndex() = default;
 
-ExpiringIndex::Db& ExpiringIndex::db(const std::string& device) {
+ExpiringIndex::Db* ExpiringIndex::db(const std::string& device, bool create) {
   auto& slot = dbs_[device];
-  if (slot) return *slot;
-  auto db = std::make_unique<Db>();
+  if (slot) return slot.get();
   auto path = devices_ + "/" + device + "/expiring.db";
+  // Made by the first expiring object: a device that never had one keeps no empty queue.
+  if (!create && ::access(path.c_str(), F_OK) != 0) {
+    dbs_.erase(device);
+    return nullptr;
+  }
+  auto db = std::make_unique<Db>();
   if (sqlite3_open_v2(path.c_str(), &db->handle,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK)
@@ -52,7 +59,7 @@ ExpiringIndex::Db& ExpiringIndex::db(const std::string& device) {
       "CREATE TABLE IF NOT EXISTS expiring (delete_at INTEGER NOT NULL, partition INTEGER NOT "
       "NULL, hash TEXT NOT NULL, PRIMARY KEY (delete_at, partition, hash)) WITHOUT ROWID");
   slot = std::move(db);
-  return *slot;
+  return slot.get();
 }
 
 void ExpiringIndex::add(const std::string& device, std::uint32_t partition, const std::string& hash,
@@ -60,7 +67,7 @@ void ExpiringIndex::add(const std::string& device, std::uint32_t partition, cons
   auto at = delete_at_of(metadata);
   if (!at) return;
   std::lock_guard lock(mutex_);
-  Statement(db(device).handle, "INSERT OR IGNORE INTO expiring VALUES (?1, ?2, ?3)")
+  Statement(db(device, true)->handle, "INSERT OR IGNORE INTO expiring VALUES (?1, ?2, ?3)")
       .bind(1, at)
       .bind(2, static_cast<std::int64_t>(partition))
       .bind(3, hash)
@@ -70,7 +77,9 @@ void ExpiringIndex::add(const std::string& device, std::uint32_t partition, cons
 std::vector<ExpiringIndex::Entry> ExpiringIndex::due(const std::string& device, std::int64_t now,
                                                      std::size_t limit) {
   std::lock_guard lock(mutex_);
-  Statement s(db(device).handle,
+  auto* d = db(device, false);
+  if (!d) return {};
+  Statement s(d->handle,
               "SELECT delete_at, partition, hash FROM expiring WHERE delete_at <= ?1 "
               "ORDER BY delete_at LIMIT ?2");
   s.bind(1, now).bind(2, static_cast<std::int64_t>(limit));
@@ -82,8 +91,9 @@ std::vector<ExpiringIndex::Entry> ExpiringIndex::due(const std::string& device, 
 
 void ExpiringIndex::remove(const std::string& device, const Entry& e) {
   std::lock_guard lock(mutex_);
-  Statement(db(device).handle,
-            "DELETE FROM expiring WHERE delete_at = ?1 AND partition = ?2 AND hash = ?3")
+  auto* d = db(device, false);
+  if (!d) return;
+  Statement(d->handle, "DELETE FROM expiring WHERE delete_at = ?1 AND partition = ?2 AND hash = ?3")
       .bind(1, e.delete_at)
       .bind(2, static_cast<std::int64_t>(e.partition))
       .bind(3, e.hash)
@@ -92,7 +102,9 @@ void ExpiringIndex::remove(const std::string& device, const Entry& e) {
 
 std::size_t ExpiringIndex::size(const std::string& device) {
   std::lock_guard lock(mutex_);
-  Statement s(db(device).handle, "SELECT count(*) FROM expiring");
+  auto* d = db(device, false);
+  if (!d) return 0;
+  Statement s(d->handle, "SELECT count(*) FROM expiring");
   return s.step() ? static_cast<std::size_t>(s.integer(0)) : 0;
 }
 

@@ -42,7 +42,8 @@ class ExpiringIndex {
 
  private:
   struct Db;
-  Db& db(const std::string& device);
+  // The device's queue, opened (made when create) on first use; nullptr when there is none.
+  Db* db(const std::string& device, bool create);
   std::string devices_;
   std::mutex mutex_;  // one connection per device, used by one thread at a time
   std::map<std::string, std::unique_ptr<Db>> dbs_;

@@ -457,3 +457,10 @@ TEST(Replication, TheAuditorQueuesAnExpiringObjectTheIndexLost) {
   EXPECT_EQ(index.size("d0"), 1u);
   EXPECT_EQ(Expirer(c.server_ptr(0)).run_once().reaped, 1u);
 }
+
+TEST(Replication, ADeviceWithoutExpiringObjectsKeepsNoQueue) {
+  Cluster c;
+  ASSERT_EQ(c.put_object(0, "o", "data", at(1)), 201);
+  EXPECT_EQ(Expirer(c.server_ptr(0)).run_once().entries, 0u);
+  EXPECT_FALSE(fs::exists(fs::path(c.server(0).settings.devices) / "d0" / "expiring.db"));
+}
