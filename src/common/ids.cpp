@@ -5,7 +5,9 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <random>
 #include <stdexcept>
 
 namespace nubo {
@@ -35,6 +37,21 @@ std::string uuid4_hex() {
   return hex_encode(b);
 }
 
+std::string uuid4_request_hex() {
+  thread_local std::mt19937_64 generator = [] {
+    auto seed = random_bytes(32);
+    std::seed_seq seq(seed.begin(), seed.end());
+    return std::mt19937_64(seq);
+  }();
+  std::string b(16, '\0');
+  auto first = generator(), second = generator();
+  std::memcpy(b.data(), &first, 8);
+  std::memcpy(b.data() + 8, &second, 8);
+  b[6] = static_cast<char>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<char>((b[8] & 0x3f) | 0x80);
+  return hex_encode(b);
+}
+
 bool is_uuid(std::string_view text) {
   if (text.size() != 36) return false;
   for (size_t i = 0; i < text.size(); ++i) {
@@ -44,11 +61,15 @@ bool is_uuid(std::string_view text) {
   return true;
 }
 
-std::string uuid4() {
-  auto h = uuid4_hex();
+namespace {
+std::string dashed(const std::string& h) {
   return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" + h.substr(16, 4) +
          "-" + h.substr(20);
 }
+}  // namespace
+
+std::string uuid4() { return dashed(uuid4_hex()); }
+std::string uuid4_request() { return dashed(uuid4_request_hex()); }
 
 std::string base64_encode(std::string_view bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');

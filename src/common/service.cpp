@@ -301,7 +301,7 @@ std::optional<http::Response> Pipeline::run(http::Request& request, Mode mode,
   Context ctx{request,
               {},
               std::nullopt,
-              spec_.new_request_id ? spec_.new_request_id() : "req-" + uuid4(),
+              spec_.new_request_id ? spec_.new_request_id() : "req-" + uuid4_request(),
               spec_.policy.get(),
               {},
               {}};

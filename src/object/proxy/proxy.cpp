@@ -61,7 +61,7 @@ SwiftPath parse_swift_path(std::string_view path) {
 }
 
 std::string new_trans_id() {
-  auto hex = uuid4_hex().substr(0, 21);
+  auto hex = uuid4_request_hex().substr(0, 21);
   char tail[16];
   std::snprintf(tail, sizeof tail, "%010llx",
                 static_cast<unsigned long long>(Timestamp::now().raw / 100000));

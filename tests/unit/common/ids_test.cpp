@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
 using namespace nubo;
 
 TEST(Ids, UuidShapes) {
@@ -46,4 +51,25 @@ TEST(Ids, Base64UrlRejectsBadPadding) {
   EXPECT_EQ(base64url_decode("YQ").value(), "a");
   EXPECT_EQ(base64url_decode("YWI").value(), "ab");
   EXPECT_EQ(base64url_decode("").value(), "");
+}
+
+TEST(Ids, RequestUuidsAreVersion4AndDistinctAcrossThreads) {
+  std::vector<std::string> ids;
+  std::mutex m;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      std::vector<std::string> mine;
+      for (int i = 0; i < 1000; ++i) mine.push_back(nubo::uuid4_request());
+      std::lock_guard lock(m);
+      ids.insert(ids.end(), mine.begin(), mine.end());
+    });
+  for (auto& t : threads) t.join();
+  std::set<std::string> distinct(ids.begin(), ids.end());
+  EXPECT_EQ(distinct.size(), ids.size());
+  for (auto& id : ids) {
+    ASSERT_TRUE(nubo::is_uuid(id)) << id;
+    EXPECT_EQ(id[14], '4');
+    EXPECT_TRUE(std::string("89ab").find(id[19]) != std::string::npos) << id;
+  }
 }
