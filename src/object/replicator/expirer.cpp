@@ -60,8 +60,7 @@ bool Expirer::reap(const std::string& device, const ExpiringIndex::Entry& e) {
   if (current.timestamp >= t) return false;  // written after it was due: not this expiry's
   auto* name = current.metadata.if_contains("name");
   if (!name || !name->is_string()) return false;
-  disk::Writer w(s.settings.devices, device);
-  w.commit(at, t, "ts", json::object{{"name", *name}, {"X-Timestamp", t.internal()}});
+  disk::write_tombstone(at, t, std::string(name->as_string()));
   s.changed(at.dir());
   s.update_container_row(device, e.partition, e.hash, std::string(name->as_string()), "DELETE", t);
   return true;

@@ -357,4 +357,9 @@ bool Writer::commit_file(const std::string& dir, const std::string& name) {
   return true;
 }
 
+void write_tombstone(const Location& at, const Timestamp& t, const std::string& name) {
+  Writer w(at.root, at.device);
+  w.commit(at, t, "ts", json::object{{"name", name}, {"X-Timestamp", t.internal()}});
+}
+
 }  // namespace nubo::object::disk

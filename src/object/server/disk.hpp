@@ -87,6 +87,9 @@ class Writer {
   bool committed_ = false;
 };
 
+// A tombstone for the object `name` (/a/c/o) at t, committed durably in its hash directory.
+void write_tombstone(const Location& at, const Timestamp& t, const std::string& name);
+
 // A small file written whole and durably: a temporary beside it, fdatasync, rename, directory
 // fsync; false (nothing left behind) when it could not be.
 bool write_file_durably(const std::string& path, std::string_view text);

@@ -21,19 +21,7 @@ std::int64_t delete_at_of(const json::object& metadata) {
 
 struct ExpiringIndex::Db {
   sqlite3* handle = nullptr;
-  ~Db() {
-    for (auto* s = sqlite3_next_stmt(handle, nullptr); s; s = sqlite3_next_stmt(handle, nullptr))
-      sqlite3_finalize(s);
-    sqlite3_close(handle);
-  }
-  void exec(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(handle, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string message = err ? err : "?";
-      sqlite3_free(err);
-      throw std::runtime_error("expiring index: " + message);
-    }
-  }
+  ~Db() { sqlite::close(handle); }
 };
 
 ExpiringIndex::ExpiringIndex(std::string devices) : devices_(std::move(devices)) {}
@@ -54,7 +42,8 @@ ExpiringIndex::Db* ExpiringIndex::db(const std::string& device, bool create) {
                       nullptr) != SQLITE_OK)
     throw std::runtime_error("expiring index: cannot open " + path);
   sqlite3_busy_timeout(db->handle, 10000);
-  db->exec(
+  sqlite::exec(
+      db->handle,
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
       "CREATE TABLE IF NOT EXISTS expiring (delete_at INTEGER NOT NULL, partition INTEGER NOT "
       "NULL, hash TEXT NOT NULL, PRIMARY KEY (delete_at, partition, hash)) WITHOUT ROWID");

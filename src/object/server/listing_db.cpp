@@ -24,14 +24,7 @@ Timestamp ts(const std::string& s) { return Timestamp::parse(s).value_or(Timesta
 
 }  // namespace
 
-void ListingDb::exec(const char* sql) {
-  char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string message = err ? err : "?";
-    sqlite3_free(err);
-    throw std::runtime_error("sqlite: " + message);
-  }
-}
+void ListingDb::exec(const char* sql) { sqlite::exec(db_, sql); }
 
 std::shared_ptr<ListingDb> ListingDb::open(const std::string& path, Kind kind, bool create,
                                            const std::string& account,
@@ -83,10 +76,7 @@ std::shared_ptr<ListingDb> ListingDb::open(const std::string& path, Kind kind, b
   return out;
 }
 
-ListingDb::~ListingDb() {
-  while (auto* s = sqlite3_next_stmt(db_, nullptr)) sqlite3_finalize(s);
-  sqlite3_close(db_);
-}
+ListingDb::~ListingDb() { sqlite::close(db_); }
 
 ListingDb::Info ListingDb::info() {
   std::lock_guard lock(mutex_);

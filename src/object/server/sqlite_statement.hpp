@@ -13,6 +13,22 @@
 
 namespace nubo::object::sqlite {
 
+// Runs SQL without results (pragmas, schema, BEGIN/COMMIT); throws with SQLite's message.
+inline void exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string message = err ? err : "?";
+    sqlite3_free(err);
+    throw std::runtime_error("sqlite: " + message);
+  }
+}
+
+// Finalizes the statements a connection kept, then closes it.
+inline void close(sqlite3* db) {
+  while (auto* s = sqlite3_next_stmt(db, nullptr)) sqlite3_finalize(s);
+  sqlite3_close(db);
+}
+
 // A statement of fixed text is prepared once per connection and kept there (found again by its
 // text among the connection's statements): parsing it anew cost a PUT more CPU than running it.
 // A connection is used by one thread at a time (ListingDb's mutex); `in_use` keeps a statement

@@ -462,10 +462,7 @@ http::Response object_delete(StorageServer& s, Context& ctx) {
   bool existed = current.kind == disk::Current::data && !expired(current.metadata);
   // A tombstone even when nothing is there: an older PUT arriving later must lose.
   if (current.kind == disk::Current::none || current.timestamp < t) {
-    disk::Writer w(s.settings.devices, p.device);
-    w.commit(at, t, "ts",
-             json::object{{"name", "/" + p.account + "/" + p.container + "/" + p.object},
-                          {"X-Timestamp", t.internal()}});
+    disk::write_tombstone(at, t, "/" + p.account + "/" + p.container + "/" + p.object);
     s.changed(at.dir());
     update_container(s, p, r.headers, "DELETE", t, at, 0, "", "");
   }
