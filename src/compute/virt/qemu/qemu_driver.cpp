@@ -1,9 +1,11 @@
 #include "compute/virt/qemu/qemu_driver.hpp"
 
 #include <openssl/evp.h>
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cctype>
@@ -65,6 +67,24 @@ bool alive(int pid) {
   if (stat.empty()) return false;
   auto close = stat.rfind(')');
   return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+// Waits until `pid` exits (a zombie counts), for at most `limit`: a pidfd wakes us the moment it
+// does, where polling /proc would add its interval to every stop and delete.
+bool wait_exit(int pid, std::chrono::milliseconds limit) {
+  // The syscall itself: Debian 12's <sys/pidfd.h> declares pidfd_open without C linkage.
+  int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return !alive(pid);  // ESRCH: already gone
+  auto until = std::chrono::steady_clock::now() + limit;
+  pollfd ready{fd, POLLIN, 0};
+  int r = 0;
+  do {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    r = ::poll(&ready, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
+  } while (r < 0 && errno == EINTR);
+  ::close(fd);
+  return r > 0 || !alive(pid);
 }
 
 constexpr std::int64_t kGiB = 1024LL * 1024 * 1024;
@@ -617,14 +637,7 @@ void QemuDriver::detach_interface(const InstanceSpec& instance, const json::obje
 void QemuDriver::stop(const std::string& uuid, bool graceful) {
   auto p = pid(uuid);
   if (!p) return;
-  auto wait_gone = [&](std::chrono::milliseconds limit) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      if (!alive(*p)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return !alive(*p);
-  };
+  auto wait_gone = [&](std::chrono::milliseconds limit) { return wait_exit(*p, limit); };
   if (graceful) {
     try {
       monitor(uuid, "system_powerdown");
