@@ -103,6 +103,7 @@ void ControlPlane::tick() {
 void ControlPlane::stop() {
   if (!bus) return;
   for (auto& a : agents) a->stop();
+  if (agent_workers) stop_agent_workers(*agent_workers);
   conductor->stop();
   bus->stop();
   bus.reset();
@@ -149,9 +150,13 @@ std::unique_ptr<ControlPlane> start_control_plane(
   compute->register_service(host, "nova-scheduler");
   compute->register_service(host, "nova-conductor");
   plane->conductor->start();
+  // Nova's max_concurrent_builds is 10; here it bounds every kind of work at once.
+  plane->agent_workers = make_agent_workers(
+      static_cast<unsigned>(c.get_int("compute", "max_concurrent_operations", 10)));
   for (auto& driver : make_drivers(c, state_dir, compute->images())) {
-    auto agent = std::make_shared<ComputeAgent>(std::shared_ptr<ComputeDriver>(std::move(driver)),
-                                                plane->bus, compute->images());
+    auto agent =
+        std::make_shared<ComputeAgent>(std::shared_ptr<ComputeDriver>(std::move(driver)),
+                                       plane->bus, compute->images(), plane->agent_workers);
     agent->start();
     plane->agents.push_back(std::move(agent));
   }

@@ -29,6 +29,7 @@ std::vector<std::unique_ptr<ComputeDriver>> make_drivers(
 
 class Conductor;
 class ComputeAgent;
+class AgentWorkers;
 
 // The compute control plane of this process: the bus, the conductor (with its scheduler) and an
 // agent per driver. Agents register with the conductor, which then resumes their work in flight.
@@ -36,6 +37,7 @@ struct ControlPlane {
   std::shared_ptr<Bus> bus;
   std::shared_ptr<Conductor> conductor;
   std::vector<std::shared_ptr<ComputeAgent>> agents;
+  std::shared_ptr<AgentWorkers> agent_workers;
   // Periodic work: agents' power-state reports, resize auto-confirmation.
   void tick();
   void stop();

@@ -2,7 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
 
 #include "common/ids.hpp"
 
@@ -24,11 +30,55 @@ json::object resources_json(const HostResources& r) {
 
 }  // namespace
 
+// A strand per server with work queued (Asio's strands keep each one's tasks in order and one at
+// a time on the shared pool); a lane goes once it is empty.
+class AgentWorkers {
+ public:
+  explicit AgentWorkers(unsigned threads) : pool_(std::max(threads, 1u)) {}
+
+  void post(const std::string& lane, std::function<void()> task) {
+    std::lock_guard lock(mutex_);
+    auto it = lanes_.find(lane);
+    if (it == lanes_.end())
+      it = lanes_.emplace(lane, Lane{boost::asio::make_strand(pool_.get_executor()), 0}).first;
+    ++it->second.queued;
+    boost::asio::post(it->second.strand, [this, lane, task = std::move(task)] {
+      try {
+        task();
+      } catch (const std::exception& e) {
+        spdlog::error("agent: work on {} failed: {}", lane, e.what());
+      }
+      std::lock_guard lock(mutex_);
+      if (auto it = lanes_.find(lane); it != lanes_.end() && --it->second.queued == 0)
+        lanes_.erase(it);
+    });
+  }
+
+  void stop() { pool_.join(); }
+
+ private:
+  struct Lane {
+    boost::asio::strand<boost::asio::thread_pool::executor_type> strand;
+    int queued;
+  };
+  boost::asio::thread_pool pool_;
+  std::mutex mutex_;
+  std::map<std::string, Lane> lanes_;
+};
+
+std::shared_ptr<AgentWorkers> make_agent_workers(unsigned threads) {
+  return std::make_shared<AgentWorkers>(threads);
+}
+
+void stop_agent_workers(AgentWorkers& workers) { workers.stop(); }
+
 ComputeAgent::ComputeAgent(std::shared_ptr<ComputeDriver> driver, std::shared_ptr<Bus> bus,
-                           std::shared_ptr<ImageClient> images)
+                           std::shared_ptr<ImageClient> images,
+                           std::shared_ptr<AgentWorkers> workers)
     : driver_(std::move(driver)),
       bus_(std::move(bus)),
       images_(std::move(images)),
+      workers_(std::move(workers)),
       host_(driver_->resources().host) {}
 
 void ComputeAgent::snapshot(const InstanceSpec& spec, bool backup) {
@@ -73,7 +123,7 @@ json::object ComputeAgent::power_report() const {
 
 void ComputeAgent::start() {
   bus_->subscribe(
-      "compute." + host_, [this](const BusMessage& m) { return handle(m); }, true);
+      "compute." + host_, [this](const BusMessage& m) { return dispatch(m); }, true);
   bus_->call("conductor", "register_host",
              json::object{{"host", host_},
                           {"resources", resources_json(driver_->resources())},
@@ -98,6 +148,17 @@ void ComputeAgent::sync_power_states(int full_every) {
   unchanged_ = 0;
   last_states_ = std::move(states);
   bus_->cast("conductor", "power_states", json::object{{"host", host_}, {"instances", report}});
+}
+
+json::value ComputeAgent::dispatch(const BusMessage& m) {
+  // The calls (someone waits for the answer) are quick questions or act on a running server;
+  // everything else is work with its outcome cast to the conductor.
+  static const std::set<std::string> calls{"console_output", "console", "attach_interface",
+                                           "detach_interface"};
+  if (!workers_ || calls.count(m.method)) return handle(m);
+  // The bus hands them over in the order sent; the lane keeps that order per server.
+  workers_->post(host_ + "/" + string_or(m.body, "instance_id"), [this, m] { handle(m); });
+  return nullptr;
 }
 
 json::value ComputeAgent::handle(const BusMessage& m) {

@@ -596,6 +596,31 @@ TEST(Servers, SnapshotsAndBackupsGoIntoTheImageServiceAndBackupsRotate) {
   EXPECT_EQ(names.count("createBackup"), 3u);
 }
 
+TEST(Servers, OneServersSlowWorkDoesNotHoldUpAnotherOnTheSameHost) {
+  // One host whose snapshots take 2 s: a boot on it finishes while the snapshot still runs (the
+  // agent works on each server in order, and on different servers side by side).
+  Cloud cloud(1, "snapshot_seconds = 2\n");
+  auto alice = cloud.member("alice");
+  auto slow = cloud.boot(alice, "slow");
+  cloud.wait_for(alice, slow, "ACTIVE");
+  auto r = cloud.nova("POST", "/v2.1/servers/" + slow + "/action", alice,
+                      json::object{{"createImage", json::object{{"name", "snap"}}}}, "2.45");
+  ASSERT_EQ(r.status, 202) << r.raw;
+  auto image_id = str(r.body, "image_id");
+  auto quick = cloud.boot(alice, "quick");
+  cloud.wait_for(alice, quick, "ACTIVE");
+  auto during = cloud.nova("GET", "/v2.1/servers/" + slow, alice).body.at("server").as_object();
+  EXPECT_FALSE(during.at("OS-EXT-STS:task_state").is_null())
+      << "the snapshot ended before the boot: " << json::serialize(during);
+  // The snapshot still finishes.
+  for (int i = 0; i < 500 && !(cloud.images().made(image_id) &&
+                               str(*cloud.images().made(image_id), "status") == "active");
+       ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_TRUE(cloud.images().made(image_id));
+  EXPECT_EQ(str(*cloud.images().made(image_id), "status"), "active");
+}
+
 TEST(Servers, ResizeConfirmAndRevertMoveTheClaims) {
   Cloud cloud;
   auto alice = cloud.member("alice");
