@@ -190,6 +190,8 @@ class LoggedSink : public http::BodySink {
     bytes_ += chunk.size();
     inner_->write(chunk);
   }
+  bool take_sender_md5() override { return inner_->take_sender_md5(); }
+  void sender_md5(std::string_view hex) override { inner_->sender_md5(hex); }
   http::Response finish() override {
     http::Response r;
     try {

@@ -78,12 +78,12 @@ struct BackendRequest::Local {
 
   // Queues bytes for the sink (waiting while kQueued are queued); after a failed write the rest
   // is dropped and finish() answers with that failure.
-  void write_later(std::string bytes, const std::shared_ptr<Local>& self) {
+  void write_later(std::shared_ptr<const std::string> bytes, const std::shared_ptr<Local>& self) {
     {
       std::unique_lock lock(mutex);
       drained.wait(lock, [&] { return queued < kQueued || error; });
       if (error) return;
-      queued += bytes.size();
+      queued += bytes->size();
     }
     post([self, bytes = std::move(bytes)] {
       std::exception_ptr failed;
@@ -92,13 +92,13 @@ struct BackendRequest::Local {
         failed = self->error;
       }
       if (!failed) try {
-          self->sink->write(bytes);
+          self->sink->write(*bytes);
         } catch (...) {
           failed = std::current_exception();
         }
       std::lock_guard lock(self->mutex);
       if (failed && !self->error) self->error = failed;
-      self->queued -= bytes.size();
+      self->queued -= bytes->size();
       self->drained.notify_all();
     });
   }
@@ -307,13 +307,11 @@ void BackendRequest::start(std::string_view method, std::string_view target,
 
 void BackendRequest::write(std::string_view chunk) {
   if (chunk.empty()) return;
+  if (local_ && local_->sink && !local_->response && !local_->finishing.valid())
+    return write(std::make_shared<const std::string>(chunk));
   if (local_) {
     if (local_->response || local_->finishing.valid()) return;  // answered: the rest is dropped
-    if (!local_->sink) {
-      local_->request.body.append(chunk);
-      return;
-    }
-    local_->write_later(std::string(chunk), local_);
+    local_->request.body.append(chunk);
     return;
   }
   if (!chunked_) {
@@ -327,17 +325,29 @@ void BackendRequest::write(std::string_view chunk) {
   send_all("\r\n");
 }
 
-void BackendRequest::finish() {
+bool BackendRequest::takes_md5() {
+  return local_ && local_->sink && !local_->response && local_->sink->take_sender_md5();
+}
+
+void BackendRequest::write(const std::shared_ptr<const std::string>& chunk) {
+  if (chunk->empty()) return;
+  if (!local_ || !local_->sink) return write(std::string_view(*chunk));
+  if (local_->response || local_->finishing.valid()) return;  // answered: the rest is dropped
+  local_->write_later(chunk, local_);
+}
+
+void BackendRequest::finish(std::string_view md5) {
   if (local_) {
     if (local_->response || !local_->sink || local_->finishing.valid()) return;
     auto done = std::make_shared<std::promise<http::Response>>();
     local_->finishing = done->get_future();
-    local_->post([local = local_, done] {
+    local_->post([local = local_, done, md5 = std::string(md5)] {
       if (auto error = local->failure()) {
         done->set_value(local->fail(error));
         return;
       }
       try {
+        if (!md5.empty()) local->sink->sender_md5(md5);
         done->set_value(local->sink->finish());
       } catch (...) {
         done->set_value(local->fail(std::current_exception()));

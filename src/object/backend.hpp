@@ -67,7 +67,14 @@ class BackendRequest {
   void start(std::string_view method, std::string_view target, const http::Headers& headers,
              std::optional<std::uint64_t> content_length = 0);
   void write(std::string_view chunk);
-  void finish();  // after the last write (ends a chunked body)
+  // The same; a server in this process keeps the bytes without copying them (several replicas
+  // there share one copy).
+  void write(const std::shared_ptr<const std::string>& chunk);
+  // After start(), before the first write: true when the server is in this process and takes
+  // the body's md5 from the caller (given to finish()) instead of hashing the bytes again.
+  bool takes_md5();
+  // After the last write (ends a chunked body); `md5`: the body's, when takes_md5() said so.
+  void finish(std::string_view md5 = {});
   // The response's status and headers (reads them on first call).
   int status();
   const http::Headers& headers();

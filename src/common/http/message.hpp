@@ -65,6 +65,11 @@ class BodySink {
   virtual void write(std::string_view chunk) = 0;
   virtual struct Response finish() = 0;
   virtual void abort() noexcept {}
+  // For a sender in this process that hashes the body itself (once, where several sinks take the
+  // same bytes): true when this sink will take that md5 instead of hashing (asked before the
+  // first write); the sender then hands it over with sender_md5() before finish().
+  virtual bool take_sender_md5() { return false; }
+  virtual void sender_md5(std::string_view /*hex*/) {}
 };
 
 struct Response {

@@ -956,12 +956,29 @@ class PutSink : public http::BodySink {
     }
     if (static_cast<int>(puts_.size()) < quorum(proxy.object_ring()->replicas()))
       throw swift_error(503);
+    // Replicas on a storage server in this process take the md5 from here: one hash of the
+    // body instead of one per replica (those over sockets hash what they receive, as Swift's do).
+    bool local = false;
+    for (auto& r : puts_) local = r->takes_md5() || local;
+    if (local) {
+      md5_.reset(EVP_MD_CTX_new());
+      EVP_DigestInit_ex(md5_.get(), EVP_md5(), nullptr);
+    }
   }
   void write(std::string_view chunk) override {
+    // Replicas in this process share one copy of the bytes.
+    std::shared_ptr<const std::string> shared;
+    if (md5_) {
+      EVP_DigestUpdate(md5_.get(), chunk.data(), chunk.size());
+      shared = std::make_shared<const std::string>(chunk);
+    }
     for (auto& r : puts_) {
       if (!r) continue;
       try {
-        r->write(chunk);
+        if (shared)
+          r->write(shared);
+        else
+          r->write(chunk);
       } catch (const BackendError& e) {
         spdlog::warn("object proxy: PUT {}: {}", r->where(), e.what());
         r.reset();
@@ -970,11 +987,18 @@ class PutSink : public http::BodySink {
     if (live() < quorum(proxy_.object_ring()->replicas())) throw swift_error(503);
   }
   http::Response finish() override {
+    std::string md5;
+    if (md5_) {
+      unsigned char digest[EVP_MAX_MD_SIZE];
+      unsigned int n = 0;
+      EVP_DigestFinal_ex(md5_.get(), digest, &n);
+      md5 = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
+    }
     // Every replica ends its body before any answer is awaited, so that they commit side by
     // side.
     for (auto& r : puts_)
       if (r) try {
-          r->finish();
+          r->finish(md5);
         } catch (const BackendError& e) {
           spdlog::warn("object proxy: PUT {}: {}", r->where(), e.what());
           r.reset();
@@ -1022,6 +1046,10 @@ class PutSink : public http::BodySink {
   SwiftPath p_;
   Timestamp t_;
   std::vector<std::unique_ptr<BackendRequest>> puts_;
+  struct FreeDigest {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  std::unique_ptr<EVP_MD_CTX, FreeDigest> md5_;  // set when some replica takes the md5 from here
 };
 
 PutPlan plan_put(Request& q) {
@@ -1528,6 +1556,8 @@ class Tagged : public http::BodySink {
     }
   }
   void write(std::string_view c) override { inner_->write(c); }
+  bool take_sender_md5() override { return inner_->take_sender_md5(); }
+  void sender_md5(std::string_view hex) override { inner_->sender_md5(hex); }
   http::Response finish() override {
     try {
       auto out = inner_->finish();

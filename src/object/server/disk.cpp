@@ -269,11 +269,25 @@ Writer::~Writer() {
   if (fd_ >= 0) ::close(fd_);
   if (!committed_) ::unlink(tmp_path_.c_str());
   EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(md5_));
+  std::free(stage_);
 }
 
+void Writer::skip_md5() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(md5_));
+  md5_ = nullptr;
+}
+
+namespace {
+constexpr std::uint64_t kDirectFrom = 8u << 20;  // a multiple of kAlign
+constexpr size_t kStage = 4u << 20, kAlign = 4096;
+}  // namespace
+
 void Writer::write(std::string_view bytes) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(md5_), bytes.data(), bytes.size());
-  size_ += bytes.size();
+  if (md5_) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(md5_), bytes.data(), bytes.size());
+  put(bytes);
+}
+
+void Writer::write_all(std::string_view bytes) {
   while (!bytes.empty()) {
     auto n = ::write(fd_, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
@@ -282,7 +296,54 @@ void Writer::write(std::string_view bytes) {
   }
 }
 
+void Writer::put(std::string_view bytes) {
+  auto before = size_;
+  size_ += bytes.size();
+  if (!direct_) {
+    if (buffered_only_ || size_ <= kDirectFrom) return write_all(bytes);
+    auto head = before < kDirectFrom ? static_cast<size_t>(kDirectFrom - before) : 0;
+    write_all(bytes.substr(0, head));
+    bytes.remove_prefix(head);
+    // Filesystems without O_DIRECT (tmpfs) refuse it: those stay buffered.
+    int flags = ::fcntl(fd_, F_GETFL);
+    void* stage = nullptr;
+    if (flags < 0 || ::posix_memalign(&stage, kAlign, kStage) != 0) {
+      buffered_only_ = true;
+      return write_all(bytes);
+    }
+    stage_ = static_cast<char*>(stage);
+    if (::fcntl(fd_, F_SETFL, flags | O_DIRECT) != 0) {
+      buffered_only_ = true;
+      return write_all(bytes);
+    }
+    direct_ = true;
+  }
+  while (!bytes.empty()) {
+    auto n = std::min(kStage - staged_, bytes.size());
+    std::memcpy(stage_ + staged_, bytes.data(), n);
+    staged_ += n;
+    bytes.remove_prefix(n);
+    if (staged_ == kStage) {
+      write_all(std::string_view(stage_, kStage));
+      staged_ = 0;
+    }
+  }
+}
+
+void Writer::end_direct() {
+  if (!direct_) return;
+  auto aligned = staged_ & ~(kAlign - 1);
+  write_all(std::string_view(stage_, aligned));
+  int flags = ::fcntl(fd_, F_GETFL);
+  if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) != 0) fail("fcntl", tmp_path_);
+  direct_ = false;
+  buffered_only_ = true;
+  write_all(std::string_view(stage_ + aligned, staged_ - aligned));
+  staged_ = 0;
+}
+
 std::string Writer::etag() {
+  if (!md5_) throw std::logic_error("the md5 of " + tmp_path_ + " was not computed here");
   auto* copy = EVP_MD_CTX_new();
   EVP_MD_CTX_copy_ex(copy, static_cast<EVP_MD_CTX*>(md5_));
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -300,15 +361,8 @@ void Writer::commit(const Location& at, const Timestamp& t, std::string_view ext
   std::memcpy(footer, &length, 8);
   std::memcpy(footer + 8, kMagic, 8);
   text.append(footer, 16);
-  auto body = size_;
-  std::string_view rest = text;
-  while (!rest.empty()) {
-    auto n = ::write(fd_, rest.data(), rest.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) fail("write", tmp_path_);
-    rest.remove_prefix(static_cast<size_t>(n));
-  }
-  (void)body;
+  end_direct();
+  write_all(text);
   auto dir = at.dir();
   auto final_path = dir + "/" + t.internal() + "." + std::string(extension);
   // The file is renamed into place before it is synced, then synced, then its directories: the
@@ -339,6 +393,7 @@ void Writer::commit(const Location& at, const Timestamp& t, std::string_view ext
 }
 
 bool Writer::commit_file(const std::string& dir, const std::string& name) {
+  end_direct();
   if (::fdatasync(fd_) != 0) fail("fdatasync", tmp_path_);
   ::close(fd_);
   fd_ = -1;

@@ -71,6 +71,8 @@ class Writer {
   void write(std::string_view bytes);
   std::uint64_t size() const { return size_; }
   std::string etag();  // md5 hex of the bytes written so far
+  // From now on (before any write) the bytes are not hashed: the caller knows their md5.
+  void skip_md5();
   const std::string& temp_path() const { return tmp_path_; }
   void commit(const Location& at, const Timestamp& t, std::string_view extension,
               const json::object& metadata);
@@ -80,11 +82,20 @@ class Writer {
   bool commit_file(const std::string& dir, const std::string& name);
 
  private:
+  // Past kDirectFrom bytes the body goes to the disk with O_DIRECT, in aligned blocks gathered in
+  // `stage_`: copying a large body into the page cache (three replicas of it on one host) cost
+  // more CPU than anything else in a large PUT, and the copies are never read back soon.
+  void put(std::string_view bytes);
+  void end_direct();  // the staged rest written, O_DIRECT off (before the footer)
+  void write_all(std::string_view bytes);
   std::string tmp_path_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
   void* md5_ = nullptr;  // EVP_MD_CTX*
   bool committed_ = false;
+  char* stage_ = nullptr;
+  size_t staged_ = 0;
+  bool direct_ = false, buffered_only_ = false;
 };
 
 // A tombstone for the object `name` (/a/c/o) at t, committed durably in its hash directory.
