@@ -46,6 +46,7 @@ test-side: build
 	tests/e2e/openstack-image $(NUBO)
 	tests/e2e/openstack-object $(NUBO)
 	tests/e2e/object-durability $(NUBO)
+	tests/e2e/split-services $(NUBO)
 
 test-network: build
 	@echo "network conformance: running beside the other tests (log: $(BUILD)/network-conformance.log)"

@@ -2,9 +2,6 @@
 // identity), with a bounded cache so that a hot token costs no network round trip.
 #pragma once
 
-#include "common/auth.hpp"
-#include "common/limits.hpp"
-
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -12,6 +9,9 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
+
+#include "common/auth.hpp"
+#include "common/limits.hpp"
 
 namespace nubo {
 
@@ -27,11 +27,13 @@ class ServiceSession {
   explicit ServiceSession(ServiceCredentials credentials) : credentials_(std::move(credentials)) {}
   const ServiceCredentials& credentials() const { return credentials_; }
   // GET auth_url + path with the service's token (renewed once on 401); returns status and body.
-  std::pair<int, std::string> get(const std::string& path,
-                                  const std::vector<std::pair<std::string, std::string>>& headers = {});
+  std::pair<int, std::string> get(
+      const std::string& path,
+      const std::vector<std::pair<std::string, std::string>>& headers = {});
+  // The service's token (fetched now when there is none yet, or when `renew`: it was refused).
+  std::string token(bool renew = false);
 
  private:
-  std::string token(bool renew);
   ServiceCredentials credentials_;
   std::mutex mu_;
   std::string token_;
@@ -60,7 +62,8 @@ class RemoteTokenValidator : public TokenValidator {
 // limits), uncached: limits change rarely, but an operator who raises one expects it at once.
 class RemoteLimitSource : public LimitSource {
  public:
-  explicit RemoteLimitSource(std::shared_ptr<ServiceSession> session) : session_(std::move(session)) {}
+  explicit RemoteLimitSource(std::shared_ptr<ServiceSession> session)
+      : session_(std::move(session)) {}
   std::map<std::string, std::int64_t> project_limits(const std::string& service_type,
                                                      const std::string& region,
                                                      const std::string& project_id) override;

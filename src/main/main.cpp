@@ -396,9 +396,12 @@ int run_services(const Config& config, const std::string& state_dir,
   // identity API.
   std::shared_ptr<TokenValidator> validator = svc;
   std::shared_ptr<LimitSource> limits = svc;
-  if (!validator &&
-      (services.count("image") || services.count("compute") || services.count("placement") ||
-       services.count("network") || services.count("object"))) {
+  // This process's own session with the identity API ([keystone_authtoken], defaulting to the
+  // bootstrap admin), made when something here needs it: token validation and limits when
+  // identity runs elsewhere, compute's own work on images when the image service does.
+  std::shared_ptr<ServiceSession> session;
+  auto service_session = [&] {
+    if (session) return session;
     auto identity_url = identity::settings_from_config(config, state_dir).public_url;
     ServiceCredentials creds;
     creds.auth_url = config.get_string("keystone_authtoken", "auth_url", identity_url + "/v3");
@@ -408,9 +411,14 @@ int run_services(const Config& config, const std::string& state_dir,
     creds.project_name =
         config.get_string("keystone_authtoken", "project_name",
                           config.get_string("bootstrap", "admin_project", "admin"));
-    auto session = std::make_shared<ServiceSession>(creds);
-    validator = std::make_shared<RemoteTokenValidator>(session);
-    limits = std::make_shared<RemoteLimitSource>(session);
+    session = std::make_shared<ServiceSession>(creds);
+    return session;
+  };
+  if (!validator &&
+      (services.count("image") || services.count("compute") || services.count("placement") ||
+       services.count("network") || services.count("object"))) {
+    validator = std::make_shared<RemoteTokenValidator>(service_session());
+    limits = std::make_shared<RemoteLimitSource>(service_session());
   }
   if (services.count("image")) {
     images = image::open_image_service(config, state_dir);
@@ -496,9 +504,10 @@ int run_services(const Config& config, const std::string& state_dir,
       }
       compute_service->set_image_client(client);
     } else
-      compute_service->set_image_client(
-          std::make_shared<compute::RestImageClient>(config.get_string(
-              "compute", "image_url", image::settings_from_config(config, state_dir).public_url)));
+      compute_service->set_image_client(std::make_shared<compute::RestImageClient>(
+          config.get_string("compute", "image_url",
+                            image::settings_from_config(config, state_dir).public_url),
+          service_session()));
     // Servers' ports come from the network service when it runs here ([compute] networking =
     // none leaves servers without NICs from it: an API-only test cloud).
     if (network_service && config.get_string("compute", "networking", "auto") != "none") {

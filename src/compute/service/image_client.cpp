@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
+
 #include "common/error.hpp"
 #include "common/http/client.hpp"
 
@@ -35,22 +37,84 @@ json::object RestImageClient::create(const AuthContext& auth, const json::object
   return json::parse(r.body).as_object();
 }
 
+http::ClientResponse RestImageClient::as_service(const std::string& method, const std::string& path,
+                                                 const std::string& send,
+                                                 const std::string& fetch) {
+  if (!session_)
+    throw std::runtime_error(
+        "the compute service has no credentials of its own for the image service "
+        "([keystone_authtoken] in its configuration)");
+  http::Client client(std::chrono::seconds(60));
+  for (int attempt = 0;; ++attempt) {
+    std::vector<std::pair<std::string, std::string>> headers{
+        {"X-Auth-Token", session_->token(attempt > 0)}, {"Accept", "application/json"}};
+    http::ClientResponse r;
+    if (!send.empty()) {
+      headers.push_back({"Content-Type", "application/octet-stream"});
+      r = client.send_file(method, url_ + path, headers, send);
+    } else if (!fetch.empty()) {
+      r = client.fetch_file(url_ + path, headers, fetch);
+    } else {
+      r = client.request(method, url_ + path, headers);
+    }
+    if (r.status == 401 && attempt == 0) continue;  // our token expired: renew once
+    return r;
+  }
+}
+
 namespace {
-[[noreturn]] void no_service_credentials() {
-  throw std::runtime_error(
-      "the compute agent has no image service credentials of its own in this deployment");
+[[noreturn]] void refused(const std::string& what, const http::ClientResponse& r) {
+  throw std::runtime_error(what + ": the image service answered " + std::to_string(r.status) + " " +
+                           r.body.substr(0, 200));
+}
+// Every image of a listing, following Glance's `next` links (a 404: none).
+std::vector<json::object> all_pages(
+    std::string next, const std::function<http::ClientResponse(const std::string&)>& get) {
+  std::vector<json::object> out;
+  while (!next.empty()) {
+    auto r = get(next);
+    if (r.status == 404) break;
+    auto page = json::parse(r.body).as_object();
+    for (auto& i : page.at("images").as_array()) out.push_back(i.as_object());
+    next = string_or(page, "next");
+  }
+  return out;
 }
 }  // namespace
 
-void RestImageClient::upload(const std::string&, const std::string&) { no_service_credentials(); }
-json::object RestImageClient::download(const std::string&, const std::string&) {
-  no_service_credentials();
+void RestImageClient::upload(const std::string& image_id, const std::string& path) {
+  auto r = as_service("PUT", "/v2/images/" + image_id + "/file", path);
+  if (r.status / 100 != 2) refused("uploading image " + image_id, r);
 }
+
+json::object RestImageClient::download(const std::string& image_id, const std::string& path) {
+  auto info = as_service("GET", "/v2/images/" + image_id);
+  if (info.status != 200) refused("reading image " + image_id, info);
+  auto image = json::parse(info.body).as_object();
+  auto data = as_service("GET", "/v2/images/" + image_id + "/file", {}, path);
+  if (data.status == 204) throw std::runtime_error("image " + image_id + " has no data");
+  if (data.status != 200) refused("downloading image " + image_id, data);
+  return image;
+}
+
 std::vector<json::object> RestImageClient::find(
-    const std::vector<std::pair<std::string, std::string>>&) {
-  no_service_credentials();
+    const std::vector<std::pair<std::string, std::string>>& properties) {
+  // Every project's images (the service is an admin), newest first.
+  std::string first = "/v2/images?visibility=all&sort_key=created_at&sort_dir=desc";
+  for (auto& [k, v] : properties)
+    first += "&" + http::percent_encode(k) + "=" + http::percent_encode(v);
+  return all_pages(first, [&](const std::string& page) {
+    auto r = as_service("GET", page);
+    if (r.status != 200) refused("listing images", r);
+    return r;
+  });
 }
-void RestImageClient::remove(const std::string&) { no_service_credentials(); }
+
+void RestImageClient::remove(const std::string& image_id) {
+  auto r = as_service("DELETE", "/v2/images/" + image_id);
+  if (r.status == 404) throw NotFound("Image not found.");
+  if (r.status / 100 != 2) refused("deleting image " + image_id, r);
+}
 
 http::ClientResponse RestImageClient::call(const AuthContext& auth, const std::string& method,
                                            const std::string& path, const std::string& body,
@@ -88,16 +152,8 @@ std::vector<json::object> RestImageClient::list(
   std::string query;
   for (auto& [k, v] : filters)
     query += (query.empty() ? "?" : "&") + k + "=" + http::percent_encode(v);
-  std::vector<json::object> out;
-  std::string next = "/v2/images" + query;
-  while (!next.empty()) {
-    auto r = call(auth, "GET", next);
-    if (r.status == 404) break;
-    auto page = json::parse(r.body).as_object();
-    for (auto& i : page.at("images").as_array()) out.push_back(i.as_object());
-    next = string_or(page, "next");
-  }
-  return out;
+  return all_pages("/v2/images" + query,
+                   [&](const std::string& page) { return call(auth, "GET", page); });
 }
 
 void RestImageClient::remove(const AuthContext& auth, const std::string& id) {

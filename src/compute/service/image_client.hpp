@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/auth.hpp"
+#include "common/auth_remote.hpp"
 #include "common/http/client.hpp"
 #include "common/json.hpp"
 
@@ -60,11 +62,13 @@ class ImageClient {
 
 class RestImageClient : public ImageClient {
  public:
-  explicit RestImageClient(std::string image_url) : url_(std::move(image_url)) {}
+  // `session`: the compute service's own credentials, for its own image work (none: that work
+  // fails, saying so).
+  explicit RestImageClient(std::string image_url, std::shared_ptr<ServiceSession> session = nullptr)
+      : url_(std::move(image_url)), session_(std::move(session)) {}
   std::optional<ImageInfo> show(const AuthContext& auth, const std::string& id) override;
   json::object create(const AuthContext& auth, const json::object& body) override;
-  // Compute's own image work needs service credentials, which the separate-process deployment
-  // does not have yet: these throw (snapshots then fail with that reason).
+  // Compute's own image work, with the service's credentials.
   void upload(const std::string& image_id, const std::string& path) override;
   json::object download(const std::string& image_id, const std::string& path) override;
   std::vector<json::object> find(
@@ -87,10 +91,13 @@ class RestImageClient : public ImageClient {
   http::ClientResponse call(const AuthContext& auth, const std::string& method,
                             const std::string& path, const std::string& body = {},
                             const std::string& content_type = {});
+  // A call with the service's own token (renewed once when refused); `send`/`fetch`: a file
+  // streamed as the body, or the body streamed into a file.
+  http::ClientResponse as_service(const std::string& method, const std::string& path,
+                                  const std::string& send = {}, const std::string& fetch = {});
 
- public:
- private:
   std::string url_;
+  std::shared_ptr<ServiceSession> session_;
 };
 
 }  // namespace nubo::compute
