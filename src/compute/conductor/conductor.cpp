@@ -492,12 +492,12 @@ void Conductor::spawned(const json::object& b) {
                  json::object{{"spawned_at", compute_->now()},
                               {"spawned_power_state", int_or(b, "power_state")}});
       wait = true;
+      return;
     }
+    // Nothing to wait for: ACTIVE in the same transaction.
+    make_active(s, id, host, int_or(b, "power_state"));
   });
-  if (wait)
-    vifs_plugged(id);  // a failure may have come first
-  else
-    finish_build(id, host, int_or(b, "power_state"));
+  if (wait) vifs_plugged(id);  // a failure may have come first
 }
 
 void Conductor::vifs_plugged(const std::string& id) {
@@ -543,17 +543,22 @@ void Conductor::finish_build(const std::string& id, const std::string& host,
   compute_->database().write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
     if (!r || string_or(*r, "task_state") != "spawning" || string_or(*r, "host") != host) return;
-    auto t = compute_->now();
-    db::update(s, st::instance, id,
-               json::object{{"vm_state", "active"},
-                            {"task_state", nullptr},
-                            {"power_state", power_state},
-                            {"launched_at", t},
-                            {"updated_at", t},
-                            {"spawned_at", nullptr},
-                            {"spawned_power_state", nullptr}});
-    add_event(s, id, event_name("create"), true, host, t);
+    make_active(s, id, host, power_state);
   });
+}
+
+void Conductor::make_active(soci::session& s, const std::string& id, const std::string& host,
+                            std::int64_t power_state) {
+  auto t = compute_->now();
+  db::update(s, st::instance, id,
+             json::object{{"vm_state", "active"},
+                          {"task_state", nullptr},
+                          {"power_state", power_state},
+                          {"launched_at", t},
+                          {"updated_at", t},
+                          {"spawned_at", nullptr},
+                          {"spawned_power_state", nullptr}});
+  add_event(s, id, event_name("create"), true, host, t);
 }
 
 void Conductor::spawn_failed(const json::object& b) {
