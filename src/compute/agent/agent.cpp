@@ -178,6 +178,15 @@ json::value ComputeAgent::handle(const BusMessage& m) {
     auto e = driver_->console(id, string_or(b, "protocol"));
     return json::object{{"host", e.host}, {"port", e.port}, {"path", e.path}};
   }
+  if (m.method == "unplug_vif") {  // its port is gone: nobody waits, a failure is only logged
+    try {
+      driver_->detach_interface(InstanceSpec::from_json(b.at("instance").as_object()),
+                                b.at("vif").as_object());
+    } catch (const std::exception& e) {
+      spdlog::warn("agent {}: unplugging a deleted port from {}: {}", host_, id, e.what());
+    }
+    return nullptr;
+  }
   if (m.method ==
       "power_off") {  // settles a stopped server after a rebuild or resize; nobody waits
     driver_->power_off(id);

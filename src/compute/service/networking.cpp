@@ -359,13 +359,30 @@ json::array ComputeService::refresh_network_info(const std::string& id) {
                                                                            : json::value(nullptr)};
     return std::pair{users.count(string_or(p, "id")) > 0, json::value(nullptr)};
   });
+  bool written = false;
   db_->write([&](soci::session& s) {
     auto r = db::get(s, st::instance, id);
     // Written only over the cache it was made from: a concurrent attach, detach or build wins
     // (and its own event refreshes again).
-    if (r && !r->at("deleted").as_bool() && array_of(*r, "network_info") == previous)
+    if (r && !r->at("deleted").as_bool() && array_of(*r, "network_info") == previous) {
       db::update(s, st::instance, id, json::object{{"network_info", info}});
+      written = true;
+    }
   });
+  // A port deleted in the network service (network-vif-deleted) leaves the running guest too,
+  // as Nova detaches it: the host unplugs the NIC and its tap.
+  if (written && !string_or(*row, "host").empty()) {
+    auto now_row = *row;
+    now_row["network_info"] = info;
+    for (auto& v : previous)
+      if (std::none_of(ports.begin(), ports.end(), [&](auto& p) {
+            return string_or(p, "id") == string_or(v.as_object(), "port_id");
+          }))
+        cast_to_host(*row, "unplug_vif",
+                     json::object{{"instance_id", id},
+                                  {"instance", instance_spec(now_row, {}).to_json()},
+                                  {"vif", v}});
+  }
   return info;
 }
 
