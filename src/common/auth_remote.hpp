@@ -32,6 +32,14 @@ class ServiceSession {
       const std::vector<std::pair<std::string, std::string>>& headers = {});
   // The service's token (fetched now when there is none yet, or when `renew`: it was refused).
   std::string token(bool renew = false);
+  // Runs call(token) and returns its response; once more with a renewed token when the first
+  // was refused (401: it expired).
+  template <class Call>
+  auto with_token(Call&& call) {
+    auto r = call(token());
+    if (r.status == 401) r = call(token(true));
+    return r;
+  }
 
  private:
   ServiceCredentials credentials_;

@@ -60,11 +60,15 @@ size_t on_file_body(char* p, size_t size, size_t n, void* userdata) {
 size_t on_file_read(char* p, size_t size, size_t n, void* userdata) {
   return std::fread(p, size, n, static_cast<Client::Streams*>(userdata)->in) * size;
 }
+// A file open for a transfer, closed when it ends.
 struct File {
   std::FILE* f;
-  ~File() {
-    if (f) std::fclose(f);
+  File(const std::string& path, const char* mode) : f(std::fopen(path.c_str(), mode)) {
+    if (!f)
+      throw std::runtime_error(std::string(*mode == 'r' ? "cannot read " : "cannot write ") + path +
+                               ": " + std::strerror(errno));
   }
+  ~File() { std::fclose(f); }
 };
 }  // namespace
 
@@ -82,8 +86,7 @@ ClientResponse Client::request(const std::string& method, const std::string& url
 ClientResponse Client::send_file(const std::string& method, const std::string& url,
                                  const std::vector<std::pair<std::string, std::string>>& headers,
                                  const std::string& path) {
-  File in{std::fopen(path.c_str(), "rb")};
-  if (!in.f) throw std::runtime_error("cannot read " + path + ": " + std::strerror(errno));
+  File in(path, "rb");
   Streams s;
   s.in = in.f;
   std::fseek(in.f, 0, SEEK_END);
@@ -95,8 +98,7 @@ ClientResponse Client::send_file(const std::string& method, const std::string& u
 ClientResponse Client::fetch_file(const std::string& url,
                                   const std::vector<std::pair<std::string, std::string>>& headers,
                                   const std::string& path) {
-  File out{std::fopen(path.c_str(), "wb")};
-  if (!out.f) throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+  File out(path, "wb");
   Streams s;
   s.out = out.f;
   auto r = perform("GET", url, headers, {}, &s);

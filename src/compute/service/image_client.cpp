@@ -45,21 +45,16 @@ http::ClientResponse RestImageClient::as_service(const std::string& method, cons
         "the compute service has no credentials of its own for the image service "
         "([keystone_authtoken] in its configuration)");
   http::Client client(std::chrono::seconds(60));
-  for (int attempt = 0;; ++attempt) {
-    std::vector<std::pair<std::string, std::string>> headers{
-        {"X-Auth-Token", session_->token(attempt > 0)}, {"Accept", "application/json"}};
-    http::ClientResponse r;
+  return session_->with_token([&](const std::string& token) {
+    std::vector<std::pair<std::string, std::string>> headers{{"X-Auth-Token", token},
+                                                             {"Accept", "application/json"}};
     if (!send.empty()) {
       headers.push_back({"Content-Type", "application/octet-stream"});
-      r = client.send_file(method, url_ + path, headers, send);
-    } else if (!fetch.empty()) {
-      r = client.fetch_file(url_ + path, headers, fetch);
-    } else {
-      r = client.request(method, url_ + path, headers);
+      return client.send_file(method, url_ + path, headers, send);
     }
-    if (r.status == 401 && attempt == 0) continue;  // our token expired: renew once
-    return r;
-  }
+    if (!fetch.empty()) return client.fetch_file(url_ + path, headers, fetch);
+    return client.request(method, url_ + path, headers);
+  });
 }
 
 namespace {

@@ -1,7 +1,6 @@
 // Objects assembled from segments: DLO listings, conditionals and Range on the whole, streaming.
 #include "object/proxy/large_object.hpp"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
@@ -10,7 +9,7 @@
 #include <set>
 #include <stdexcept>
 
-#include "common/ids.hpp"
+#include "common/digest.hpp"
 #include "common/json.hpp"
 #include "object/swift_http.hpp"
 
@@ -159,8 +158,7 @@ std::vector<Piece> dlo_pieces(Request& q, std::string_view manifest, std::string
   Request listing = on_path(q, container);
   authorize_object(listing, true);
   std::vector<Piece> out;
-  auto* md5 = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(md5, EVP_md5(), nullptr);
+  Md5 md5;
   std::string marker;
   for (;;) {
     auto body = container_listing(q.proxy, container,
@@ -179,16 +177,12 @@ std::vector<Piece> dlo_pieces(Request& q, std::string_view manifest, std::string
       piece.length = piece.segment_size =
           static_cast<std::uint64_t>(o.at("bytes").to_number<std::int64_t>());
       auto hash = o.at("hash").as_string();
-      EVP_DigestUpdate(md5, hash.data(), hash.size());
+      md5.update(hash);
       marker = piece.path.object;
       out.push_back(std::move(piece));
     }
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(md5, digest, &n);
-  EVP_MD_CTX_free(md5);
-  etag = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
+  etag = md5.hex();
   return out;
 }
 

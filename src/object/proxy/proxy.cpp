@@ -1,6 +1,5 @@
 #include "object/proxy/proxy.hpp"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include <random>
 #include <set>
 
+#include "common/digest.hpp"
 #include "common/ids.hpp"
 #include "object/backend.hpp"
 #include "object/proxy/bulk.hpp"
@@ -237,13 +237,7 @@ bool is_reseller(const Proxy& proxy, const Context& ctx) {
 
 std::string status_line(int status) { return std::to_string(status) + " " + status_title(status); }
 
-std::string md5_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(data.data(), data.size(), digest, &n, EVP_md5(), nullptr);
-  std::string out = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
-  return out;
-}
+std::string md5_hex(std::string_view data) { return Md5::of(data); }
 
 bool true_value(std::string_view v) {
   for (auto* t : {"true", "1", "yes", "on", "t", "y"})
@@ -960,16 +954,13 @@ class PutSink : public http::BodySink {
     // body instead of one per replica (those over sockets hash what they receive, as Swift's do).
     bool local = false;
     for (auto& r : puts_) local = r->takes_md5() || local;
-    if (local) {
-      md5_.reset(EVP_MD_CTX_new());
-      EVP_DigestInit_ex(md5_.get(), EVP_md5(), nullptr);
-    }
+    if (local) md5_.emplace();
   }
   void write(std::string_view chunk) override {
     // Replicas in this process share one copy of the bytes.
     std::shared_ptr<const std::string> shared;
     if (md5_) {
-      EVP_DigestUpdate(md5_.get(), chunk.data(), chunk.size());
+      md5_->update(chunk);
       shared = std::make_shared<const std::string>(chunk);
     }
     for (auto& r : puts_) {
@@ -987,13 +978,7 @@ class PutSink : public http::BodySink {
     if (live() < quorum(proxy_.object_ring()->replicas())) throw swift_error(503);
   }
   http::Response finish() override {
-    std::string md5;
-    if (md5_) {
-      unsigned char digest[EVP_MAX_MD_SIZE];
-      unsigned int n = 0;
-      EVP_DigestFinal_ex(md5_.get(), digest, &n);
-      md5 = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
-    }
+    auto md5 = md5_ ? md5_->hex() : std::string();
     // Every replica ends its body before any answer is awaited, so that they commit side by
     // side.
     for (auto& r : puts_)
@@ -1046,10 +1031,7 @@ class PutSink : public http::BodySink {
   SwiftPath p_;
   Timestamp t_;
   std::vector<std::unique_ptr<BackendRequest>> puts_;
-  struct FreeDigest {
-    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-  };
-  std::unique_ptr<EVP_MD_CTX, FreeDigest> md5_;  // set when some replica takes the md5 from here
+  std::optional<Md5> md5_;  // set when some replica takes the md5 from here
 };
 
 PutPlan plan_put(Request& q) {

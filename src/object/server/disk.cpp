@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "common/digest.hpp"
 #include "common/ids.hpp"
 
 namespace nubo::object::disk {
@@ -21,10 +21,6 @@ constexpr char kMagic[8] = {'N', 'U', 'B', 'O', 'O', 'B', 'J', '1'};
 
 [[noreturn]] void fail(const std::string& what, const std::string& path) {
   throw std::runtime_error(what + " " + path + ": " + std::strerror(errno));
-}
-
-std::string hex(const unsigned char* p, size_t n) {
-  return hex_encode(std::string_view(reinterpret_cast<const char*>(p), n));
 }
 
 }  // namespace
@@ -177,8 +173,7 @@ Check check_file(const File& file) {
     return Check::corrupt;
   fd = ::open(file.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return Check::missing;
-  auto* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  Md5 md5;
   std::string buffer(1 << 16, '\0');
   std::uint64_t done = 0;
   bool short_read = false;
@@ -190,15 +185,11 @@ Check check_file(const File& file) {
       short_read = true;
       break;
     }
-    EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(n));
+    md5.update(std::string_view(buffer.data(), static_cast<size_t>(n)));
     done += static_cast<std::uint64_t>(n);
   }
   ::close(fd);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx, digest, &n);
-  EVP_MD_CTX_free(ctx);
-  if (short_read || hex(digest, n) != etag->as_string()) return Check::corrupt;
+  if (short_read || md5.hex() != etag->as_string()) return Check::corrupt;
   return Check::ok;
 }
 
@@ -260,22 +251,15 @@ Writer::Writer(const std::string& root, const std::string& device) {
     fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
   }
   if (fd_ < 0) fail("create", tmp_path_);
-  auto* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
-  md5_ = ctx;
 }
 
 Writer::~Writer() {
   if (fd_ >= 0) ::close(fd_);
   if (!committed_) ::unlink(tmp_path_.c_str());
-  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(md5_));
   std::free(stage_);
 }
 
-void Writer::skip_md5() {
-  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(md5_));
-  md5_ = nullptr;
-}
+void Writer::skip_md5() { md5_.reset(); }
 
 namespace {
 constexpr std::uint64_t kDirectFrom = 8u << 20;  // a multiple of kAlign
@@ -283,7 +267,7 @@ constexpr size_t kStage = 4u << 20, kAlign = 4096;
 }  // namespace
 
 void Writer::write(std::string_view bytes) {
-  if (md5_) EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(md5_), bytes.data(), bytes.size());
+  if (md5_) md5_->update(bytes);
   put(bytes);
 }
 
@@ -344,13 +328,7 @@ void Writer::end_direct() {
 
 std::string Writer::etag() {
   if (!md5_) throw std::logic_error("the md5 of " + tmp_path_ + " was not computed here");
-  auto* copy = EVP_MD_CTX_new();
-  EVP_MD_CTX_copy_ex(copy, static_cast<EVP_MD_CTX*>(md5_));
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(copy, digest, &n);
-  EVP_MD_CTX_free(copy);
-  return hex(digest, n);
+  return md5_->hex();
 }
 
 void Writer::commit(const Location& at, const Timestamp& t, std::string_view extension,

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/digest.hpp"
 #include "common/json.hpp"
 #include "object/timestamp.hpp"
 
@@ -91,7 +92,7 @@ class Writer {
   std::string tmp_path_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
-  void* md5_ = nullptr;  // EVP_MD_CTX*
+  std::optional<Md5> md5_{std::in_place};
   bool committed_ = false;
   char* stage_ = nullptr;
   size_t staged_ = 0;

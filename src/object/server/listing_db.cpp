@@ -2,7 +2,6 @@
 // often, with a handful of fixed statements (SOCI's sessions cost more than the work here).
 #include "object/server/listing_db.hpp"
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -10,7 +9,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include "common/ids.hpp"
+#include "common/digest.hpp"
 #include "object/server/disk.hpp"
 #include "object/server/sqlite_statement.hpp"
 
@@ -360,22 +359,16 @@ std::string ListingDb::digest() {
                              "object ORDER BY name"
                            : "SELECT name, put_timestamp, delete_timestamp, object_count, "
                              "bytes_used, deleted, reported FROM container ORDER BY name");
-  auto* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  Md5 md5;
   int columns = objects ? 6 : 7;
   while (s.step()) {
     for (int i = 0; i < columns; ++i) {
       auto v = s.text(i);
       v += '\0';
-      EVP_DigestUpdate(ctx, v.data(), v.size());
+      md5.update(v);
     }
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx, digest, &n);
-  EVP_MD_CTX_free(ctx);
-  std::string out = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
-  return out;
+  return md5.hex();
 }
 
 json::object ListingDb::sync_info() {

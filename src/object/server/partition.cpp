@@ -1,14 +1,13 @@
 #include "object/server/partition.hpp"
 
 #include <dirent.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
 
-#include "common/ids.hpp"
+#include "common/digest.hpp"
 #include "object/server/disk.hpp"
 
 namespace nubo::object::partition {
@@ -18,14 +17,6 @@ namespace {
 bool is_hex(std::string_view s) {
   return std::all_of(s.begin(), s.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-
-std::string md5_hex(EVP_MD_CTX* ctx) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_DigestFinal_ex(ctx, digest, &n);
-  std::string out = hex_encode(std::string_view(reinterpret_cast<const char*>(digest), n));
-  return out;
 }
 
 // The current files of one object after cleanup and reclaim; empty when nothing is left.
@@ -45,8 +36,7 @@ std::vector<disk::File> settle(const std::string& dir, const Timestamp& reclaim_
 std::string hash_suffix(const std::string& suffix_dir, const Timestamp& reclaim_before) {
   auto hashes = entries(suffix_dir);
   std::sort(hashes.begin(), hashes.end());
-  auto* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+  Md5 md5;
   bool any = false;
   for (auto& hash : hashes) {
     if (!valid_hash(hash)) continue;
@@ -56,17 +46,15 @@ std::string hash_suffix(const std::string& suffix_dir, const Timestamp& reclaim_
     for (auto& f : files) {
       auto name = f.path.substr(f.path.rfind('/') + 1);
       std::string item = hash + "/" + name + "\n";
-      EVP_DigestUpdate(ctx, item.data(), item.size());
+      md5.update(item);
       any = true;
     }
   }
-  auto out = md5_hex(ctx);
-  EVP_MD_CTX_free(ctx);
   if (!any) {
     remove_if_empty(suffix_dir);
     return {};
   }
-  return out;
+  return md5.hex();
 }
 
 }  // namespace
