@@ -57,55 +57,74 @@ std::shared_ptr<void> serve_locally(const std::string& key, LocalServer server) 
   return registration;
 }
 
+struct ChunkLane::State {
+  LocalServer::Post post;
+  Work work;
+  size_t limit;
+  mutable std::mutex mutex;
+  std::condition_variable drained;
+  size_t queued = 0;         // bytes posted and not yet worked on
+  std::exception_ptr error;  // the first work that threw
+};
+
+ChunkLane::ChunkLane(LocalServer::Post post, Work work, size_t limit)
+    : state_(std::make_shared<State>()) {
+  state_->post = std::move(post);
+  state_->work = std::move(work);
+  state_->limit = limit;
+}
+
+void ChunkLane::push(std::shared_ptr<const std::string> bytes) {
+  auto& s = *state_;
+  {
+    std::unique_lock lock(s.mutex);
+    s.drained.wait(lock, [&] { return s.queued < s.limit || s.error; });
+    if (s.error) return;
+    s.queued += bytes->size();
+  }
+  s.post([state = state_, bytes = std::move(bytes)] {
+    std::exception_ptr failed;
+    {
+      std::lock_guard lock(state->mutex);
+      failed = state->error;
+    }
+    if (!failed) try {
+        state->work(*bytes);
+      } catch (...) {
+        failed = std::current_exception();
+      }
+    std::lock_guard lock(state->mutex);
+    if (failed && !state->error) state->error = failed;
+    state->queued -= bytes->size();
+    state->drained.notify_all();
+  });
+}
+
+void ChunkLane::drain() {
+  std::unique_lock lock(state_->mutex);
+  state_->drained.wait(lock, [&] { return state_->queued == 0; });
+}
+
+std::exception_ptr ChunkLane::failure() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->error;
+}
+
+const LocalServer::Post& ChunkLane::post() const { return state_->post; }
+
 // One in-process exchange: the request as the server's listener would have parsed it, the
 // upload's sink while its body is fed, then the response.
-// An upload's sink is used only on its serial queue once it has started; at most kQueued bytes
-// wait there (the proxy's memory stays flat however fast the client sends).
+// An upload's sink is used only on its serial queue (`lane`) once it has started; after a failed
+// write the rest is dropped and finish() answers with that failure.
 struct BackendRequest::Local {
-  static constexpr size_t kQueued = 4 << 20;
   std::shared_ptr<const LocalServer> server;
   http::Request request;
   std::unique_ptr<http::BodySink> sink;
-  LocalServer::Post post;                 // the upload's queue
+  std::optional<ChunkLane> lane;          // the upload's queue
   std::future<http::Response> finishing;  // the sink's finish, on that queue
   std::optional<http::Response> response;
   size_t offset = 0;      // into response->body
   bool streamed = false;  // some of response->stream was read
-  std::mutex mutex;
-  std::condition_variable drained;
-  size_t queued = 0;         // bytes posted and not yet written
-  std::exception_ptr error;  // the first write that failed
-
-  // Queues bytes for the sink (waiting while kQueued are queued); after a failed write the rest
-  // is dropped and finish() answers with that failure.
-  void write_later(std::shared_ptr<const std::string> bytes, const std::shared_ptr<Local>& self) {
-    {
-      std::unique_lock lock(mutex);
-      drained.wait(lock, [&] { return queued < kQueued || error; });
-      if (error) return;
-      queued += bytes->size();
-    }
-    post([self, bytes = std::move(bytes)] {
-      std::exception_ptr failed;
-      {
-        std::lock_guard lock(self->mutex);
-        failed = self->error;
-      }
-      if (!failed) try {
-          self->sink->write(*bytes);
-        } catch (...) {
-          failed = std::current_exception();
-        }
-      std::lock_guard lock(self->mutex);
-      if (failed && !self->error) self->error = failed;
-      self->queued -= bytes->size();
-      self->drained.notify_all();
-    });
-  }
-  std::exception_ptr failure() {
-    std::lock_guard lock(mutex);
-    return error;
-  }
 
   // An exception from the sink answers as the server's listener answers it, and nothing of
   // the upload is kept.
@@ -192,7 +211,7 @@ BackendRequest::BackendRequest(BackendPool& pool, std::string ip, int port,
 BackendRequest::~BackendRequest() {
   // A body that was not finished: the server drops what it had, as on a connection lost.
   if (local_ && local_->sink && !local_->finishing.valid() && !local_->response)
-    local_->post([local = local_] {
+    local_->lane->post()([local = local_] {
       local->sink->abort();
       local->sink.reset();
     });
@@ -282,7 +301,9 @@ void BackendRequest::start(std::string_view method, std::string_view target,
         local_->response = std::move(upload.response);  // refused before the body
       else
         local_->sink = std::move(upload.sink);
-      if (local_->sink) local_->post = local_->server->serial();
+      if (local_->sink)
+        local_->lane.emplace(local_->server->serial(),
+                             [sink = local_->sink.get()](const std::string& b) { sink->write(b); });
     }
     return;
   }
@@ -333,7 +354,11 @@ void BackendRequest::write(const std::shared_ptr<const std::string>& chunk) {
   if (chunk->empty()) return;
   if (!local_ || !local_->sink) return write(std::string_view(*chunk));
   if (local_->response || local_->finishing.valid()) return;  // answered: the rest is dropped
-  local_->write_later(chunk, local_);
+  local_->lane->push(chunk);
+}
+
+LocalServer::Post BackendRequest::local_queue() const {
+  return local_ ? local_->server->serial() : LocalServer::Post{};
 }
 
 void BackendRequest::finish(std::string_view md5) {
@@ -341,8 +366,8 @@ void BackendRequest::finish(std::string_view md5) {
     if (local_->response || !local_->sink || local_->finishing.valid()) return;
     auto done = std::make_shared<std::promise<http::Response>>();
     local_->finishing = done->get_future();
-    local_->post([local = local_, done, md5 = std::string(md5)] {
-      if (auto error = local->failure()) {
+    local_->lane->post()([local = local_, done, md5 = std::string(md5)] {
+      if (auto error = local->lane->failure()) {
         done->set_value(local->fail(error));
         return;
       }

@@ -39,6 +39,24 @@ struct LocalServer {
   // An exception from an upload's sink, rendered as the server's listener renders it.
   std::function<http::Response(int, const std::string&)> render_error;
 };
+// Work on byte chunks run in order on a serial queue, with at most `limit` bytes waiting there:
+// the feeder waits (memory stays flat however fast the bytes arrive) while it goes on with other
+// work. After the work throws, the remaining chunks are dropped and failure() says why.
+class ChunkLane {
+ public:
+  using Work = std::function<void(const std::string&)>;
+  ChunkLane(LocalServer::Post post, Work work, size_t limit = 4 << 20);
+  void push(std::shared_ptr<const std::string> bytes);
+  // Waits until every chunk pushed so far has been worked on (or dropped).
+  void drain();
+  std::exception_ptr failure() const;
+  const LocalServer::Post& post() const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
 // Serves "ip:port" in-process until the returned handle is released.
 [[nodiscard]] std::shared_ptr<void> serve_locally(const std::string& key, LocalServer server);
 
@@ -73,6 +91,8 @@ class BackendRequest {
   // After start(), before the first write: true when the server is in this process and takes
   // the body's md5 from the caller (given to finish()) instead of hashing the bytes again.
   bool takes_md5();
+  // A new serial queue on the threads of the server in this process (empty over a socket).
+  LocalServer::Post local_queue() const;
   // After the last write (ends a chunked body); `md5`: the body's, when takes_md5() said so.
   void finish(std::string_view md5 = {});
   // The response's status and headers (reads them on first call).
