@@ -228,6 +228,21 @@ std::unique_ptr<Database> Database::open(const std::string& url, unsigned reader
   return std::unique_ptr<Database>(new Database(std::move(impl), pg));
 }
 
+namespace {
+// Gives a pooled read connection back when the reading ends (or throws).
+struct ReleaseReader {
+  Database::Impl* impl;
+  soci::session* s;
+  ~ReleaseReader();
+};
+}  // namespace
+
+ReleaseReader::~ReleaseReader() {
+  std::lock_guard lock(impl->read_mu);
+  impl->free_readers.push_back(s);
+  impl->read_cv.notify_one();
+}
+
 void Database::read(const std::function<void(soci::session&)>& fn) {
   if (impl_->readers.empty()) {
     std::lock_guard lock(impl_->write_mu);
@@ -241,16 +256,22 @@ void Database::read(const std::function<void(soci::session&)>& fn) {
     s = impl_->free_readers.back();
     impl_->free_readers.pop_back();
   }
-  struct Release {
-    Impl* impl;
-    soci::session* s;
-    ~Release() {
-      std::lock_guard lock(impl->read_mu);
-      impl->free_readers.push_back(s);
-      impl->read_cv.notify_one();
-    }
-  } release{impl_.get(), s};
+  ReleaseReader release{impl_.get(), s};
   fn(*s);
+}
+
+bool Database::try_read(const std::function<void(soci::session&)>& fn) {
+  if (postgresql_ || impl_->readers.empty()) return false;
+  soci::session* s;
+  {
+    std::lock_guard lock(impl_->read_mu);
+    if (impl_->free_readers.empty()) return false;
+    s = impl_->free_readers.back();
+    impl_->free_readers.pop_back();
+  }
+  ReleaseReader release{impl_.get(), s};
+  fn(*s);
+  return true;
 }
 
 void Database::write(const std::function<void(soci::session&)>& fn) {

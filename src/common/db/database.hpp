@@ -36,6 +36,10 @@ class Database {
   bool is_postgresql() const { return postgresql_; }
   // Runs fn on a pooled read connection.
   void read(const std::function<void(soci::session&)>& fn);
+  // The same when it cannot wait: on an embedded (SQLite) database with a read connection idle,
+  // runs fn and returns true; otherwise (PostgreSQL's round trips, every reader busy) false. For
+  // the I/O threads' fast paths: SQLite readers in WAL mode never wait for the writer.
+  bool try_read(const std::function<void(soci::session&)>& fn);
   // Runs fn in a transaction on the single writer; committed (durably) before returning.
   void write(const std::function<void(soci::session&)>& fn);
   // Applies the migrations of `service` newer than the recorded version, each in a transaction.

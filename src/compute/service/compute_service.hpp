@@ -241,6 +241,8 @@ class ComputeService {
   std::vector<json::object> create_servers(const Caller& c, const ServerRequest& r);
   std::vector<json::object> list_servers(const Caller& c, const ServerQuery& q);
   json::object show_server(const Caller& c, const std::string& id);
+  // The same on an I/O thread: nullopt when the database cannot answer without waiting.
+  std::optional<json::object> show_server_now(const Caller& c, const std::string& id);
   // Sets name, description, access IPs, hostname (columns or extra) on the server.
   json::object update_server(const Caller& c, const std::string& id, const json::object& fields);
   void delete_server(const Caller& c, const std::string& id, bool force);

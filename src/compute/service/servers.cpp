@@ -578,6 +578,17 @@ json::object ComputeService::show_server(const Caller& c, const std::string& id)
   return std::move(rows.front());
 }
 
+std::optional<json::object> ComputeService::show_server_now(const Caller& c,
+                                                            const std::string& id) {
+  std::vector<json::object> rows;
+  if (!db_->try_read([&](soci::session& s) {
+        rows.push_back(server_row(s, c, id, "os_compute_api:servers:show"));
+        decorate_servers(s, rows);
+      }))
+    return std::nullopt;
+  return std::move(rows.front());
+}
+
 json::object ComputeService::update_server(const Caller& c, const std::string& id,
                                            const json::object& fields) {
   std::vector<json::object> rows;

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -127,6 +128,55 @@ TEST(Database, CachedStatementsSeeEveryCommittedChange) {
   }
   t.db->write([](soci::session& s) { db::update(s, item, "k3", json::object{{"n", 33}}); });
   t.db->read([](soci::session& s) { EXPECT_EQ(db::get(s, item, "k3")->at("n").as_int64(), 33); });
+}
+
+// The I/O threads' reads: on SQLite they run at once while a reader is idle, even while the
+// writer holds a transaction open, and refuse rather than wait when every reader is taken; on
+// PostgreSQL (round trips over the network) they always refuse.
+TEST(Database, TryReadRunsAtOnceOrRefusesWithoutWaiting) {
+  TempDb t;
+  t.db->write([](soci::session& s) { db::insert(s, item, json::object{{"id", "a"}, {"n", 1}}); });
+  bool pg = t.db->is_postgresql();
+  long seen = -1;
+  bool ran = false;
+  std::promise<void> writing, release;
+  std::thread writer([&] {
+    t.db->write([&](soci::session& s) {
+      db::update(s, item, "a", json::object{{"n", 2}});
+      writing.set_value();
+      release.get_future().wait();
+    });
+  });
+  writing.get_future().wait();
+  ran = t.db->try_read([&](soci::session& s) { seen = db::get(s, item, "a")->at("n").as_int64(); });
+  EXPECT_EQ(ran, !pg);
+  if (!pg) {
+    EXPECT_EQ(seen, 1);  // the committed row, not the open transaction's
+  }
+  // Both readers busy: refused, without waiting for either.
+  std::promise<void> both_in, leave;
+  auto left = leave.get_future().share();
+  std::atomic<int> inside{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 2; ++i)
+    readers.emplace_back([&] {
+      t.db->read([&](soci::session&) {
+        if (++inside == 2) both_in.set_value();
+        left.wait();
+      });
+    });
+  both_in.get_future().wait();
+  EXPECT_FALSE(t.db->try_read([](soci::session&) { ADD_FAILURE() << "ran with no idle reader"; }));
+  leave.set_value();
+  for (auto& r : readers) r.join();
+  release.set_value();
+  writer.join();
+  EXPECT_EQ(
+      t.db->try_read([&](soci::session& s) { seen = db::get(s, item, "a")->at("n").as_int64(); }),
+      !pg);
+  if (!pg) {
+    EXPECT_EQ(seen, 2);
+  }
 }
 
 TEST(Database, AColumnAddedLaterReadsItsValueFromExtraUntilTheRowIsWritten) {
