@@ -260,6 +260,13 @@ void Database::read(const std::function<void(soci::session&)>& fn) {
   fn(*s);
 }
 
+bool lost_race(const std::exception& error) {
+  auto* pg = dynamic_cast<const soci::postgresql_soci_error*>(&error);
+  if (!pg) return false;
+  auto state = pg->sqlstate();
+  return state == "23505" || state == "40P01" || state == "40001";
+}
+
 bool Database::try_read(const std::function<void(soci::session&)>& fn) {
   if (postgresql_ || impl_->readers.empty()) return false;
   soci::session* s;

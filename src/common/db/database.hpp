@@ -54,4 +54,9 @@ class Database {
   bool postgresql_;
 };
 
+// A write lost a race with another process's writer on the same (PostgreSQL) database: a unique
+// key taken meanwhile, a deadlock victim, a serialization failure. Running the write again reads
+// the winner's rows (what oslo.db's retry wrapper does for Neutron and Nova).
+bool lost_race(const std::exception& error);
+
 }  // namespace nubo::db

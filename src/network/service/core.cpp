@@ -6,6 +6,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <random>
+#include <thread>
 
 #include "common/ids.hpp"
 #include "network/service/internal.hpp"
@@ -58,11 +61,27 @@ std::uint64_t NetworkService::generation() const { return state_->generation.loa
 void NetworkService::in_write(const Caller& c, const std::function<void(Tx&)>& fn) {
   bool admin = c.admin();
   json::array events;
-  db_->write([&](soci::session& s) {
-    Tx tx{s, c, settings_, admin, now_text(), &state_->ip_hints};
-    fn(tx);
-    for (auto& e : tx.compute_events) events.push_back(std::move(e));
-  });
+  // Another process on the same PostgreSQL database may take the address (or MAC) this write
+  // chose between its read and its insert: the write runs again and sees it taken, as Neutron
+  // retries on a duplicate entry (ten times, with a growing random pause).
+  constexpr int kAttempts = 10;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      db_->write([&](soci::session& s) {
+        events.clear();
+        Tx tx{s, c, settings_, admin, now_text(), &state_->ip_hints};
+        fn(tx);
+        for (auto& e : tx.compute_events) events.push_back(std::move(e));
+      });
+      break;
+    } catch (const std::exception& e) {
+      if (attempt == kAttempts || !db::lost_race(e)) throw;
+      spdlog::info("network: write lost a race with another process (attempt {}), again: {}",
+                   attempt, e.what());
+      thread_local std::minstd_rand jitter(std::random_device{}());
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 + jitter() % (5 * attempt)));
+    }
+  }
   changed();
   if (events.empty()) return;
   std::function<void(const json::array&)> notifier;
@@ -864,7 +883,8 @@ void check_revision(const json::object& row, std::optional<long> if_match) {
 json::object NetworkService::create(const Caller& c, Kind k, json::object body) {
   json::object out;
   in_write(c, [&](Tx& tx) {
-    auto row = create_one(tx, k, body);
+    auto fields = body;  // create_one takes from it; a retried write starts again from the request
+    auto row = create_one(tx, k, fields);
     out = views(tx, k, {std::move(row)}).front();
   });
   return out;
@@ -875,7 +895,7 @@ std::vector<json::object> NetworkService::create_bulk(const Caller& c, Kind k,
   std::vector<json::object> out;
   in_write(c, [&](Tx& tx) {
     std::vector<json::object> rows;
-    for (auto& body : bodies) rows.push_back(create_one(tx, k, body));
+    for (auto body : bodies) rows.push_back(create_one(tx, k, body));
     out = views(tx, k, std::move(rows));
   });
   return out;
@@ -892,9 +912,10 @@ json::object NetworkService::show(const Caller& c, Kind k, const std::string& id
 }
 
 json::object NetworkService::update(const Caller& c, Kind k, const std::string& id,
-                                    json::object body, std::optional<long> if_match) {
+                                    json::object request, std::optional<long> if_match) {
   json::object out;
   in_write(c, [&](Tx& tx) {
+    auto body = request;  // the updates take from it; a retried write starts again
     auto row = fetch(tx, k, id);
     check_attributes(k, body, false);
     if (!tx.admin && !owns(tx, row) && k != Kind::port)

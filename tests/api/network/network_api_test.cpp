@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -42,7 +43,10 @@ class Cloud : public apitest::IdentityCloud {
   ~Cloud() {
     agent_.reset();
     served_.reset();
+    second_served_.reset();
+    second_.reset();
     fs::remove_all(dir_);
+    if (!second_dir_.empty()) fs::remove_all(second_dir_);
   }
   // This host's network agent on the fake dataplane, on an in-process bus.
   void start_agent(const std::string& host) {
@@ -56,6 +60,19 @@ class Cloud : public apitest::IdentityCloud {
     agent_->start();
   }
   network::NetworkService& service() { return *network_; }
+  // A second network API process on this one's database (PostgreSQL), served on its own port.
+  std::string second_process() {
+    auto config = Config::parse("");
+    config.set("database", "network_connection", std::getenv("NUBO_TEST_DATABASE"));
+    second_dir_ = fs::temp_directory_path() / ("nubo-network-second-" + uuid4_hex());
+    second_ = network::open_network_service(config, second_dir_.string());
+    second_served_ = std::make_unique<apitest::ServedPipeline>(
+        network::api::make_service_spec(second_, service_ptr()),
+        [](int status, const std::string& m) {
+          return network::api::render_error(ApiError(status, m));
+        });
+    return second_served_->url();
+  }
   Reply net(const std::string& method, const std::string& path, const json::value& body = nullptr,
             std::optional<std::string> token = std::nullopt,
             std::vector<std::pair<std::string, std::string>> headers = {}) {
@@ -77,9 +94,9 @@ class Cloud : public apitest::IdentityCloud {
   const std::string& admin_project() const { return admin_project_; }
 
  private:
-  fs::path dir_;
-  std::shared_ptr<network::NetworkService> network_;
-  std::unique_ptr<apitest::ServedPipeline> served_;
+  fs::path dir_, second_dir_;
+  std::shared_ptr<network::NetworkService> network_, second_;
+  std::unique_ptr<apitest::ServedPipeline> served_, second_served_;
   std::shared_ptr<Bus> bus_;
   std::unique_ptr<network::NetworkAgent> agent_;
   std::string url_, admin_, admin_project_;
@@ -156,6 +173,47 @@ TEST(Network, AHundredParallelPortsGetAHundredDistinctAddresses) {
                                                                  {"ip_address", "10.9.0.50"}}}}}}});
   expect_neutron_error(taken, 409, "IpAddressAlreadyAllocated");
   (void)subnet;
+}
+
+// Two network API processes on one PostgreSQL database, each with its own writer: both pick the
+// lowest free address, the (subnet, address) key lets one commit, and the other allocates again
+// (Neutron retries on a duplicate entry) instead of failing the request.
+TEST(Network, TwoProcessesOnOnePostgresqlGiveDistinctAddressesWithoutErrors) {
+  const char* url = std::getenv("NUBO_TEST_DATABASE");
+  if (!url || std::string(url).rfind("postgres", 0) != 0)
+    GTEST_SKIP() << "needs NUBO_TEST_DATABASE (PostgreSQL)";
+  Cloud c;
+  auto second = c.second_process();
+  auto network = c.create("networks", "network", {{"name", "shared"}});
+  c.create("subnets", "subnet",
+           {{"network_id", network.at("id")},
+            {"cidr", "10.7.0.0/24"},
+            {"ip_version", 4},
+            {"enable_dhcp", false}});
+  std::vector<std::thread> threads;
+  std::mutex mu;
+  std::vector<std::string> got, errors;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      apitest::ApiClient client;
+      auto base = t % 2 ? c.network_url() : second;
+      for (int i = 0; i < 8; ++i) {
+        auto r = client.request(
+            base + "/v2.0/ports", "POST", c.admin(),
+            json::serialize(json::object{{"port", json::object{{"network_id", network.at("id")}}}}),
+            "application/json");
+        std::lock_guard lock(mu);
+        if (r.status != 201) {
+          errors.push_back(std::to_string(r.status) + " " + r.raw.substr(0, 300));
+          continue;
+        }
+        for (auto& a : addresses(r.body.at("port").as_object())) got.push_back(a);
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(errors.empty()) << errors.size() << " failed, first: " << errors.front();
+  ASSERT_EQ(got.size(), 64u);
+  EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), 64u);
 }
 
 TEST(Network, AFullSubnetRefusesWithNeutronsConflict) {
