@@ -328,11 +328,12 @@ void BackendRequest::start(std::string_view method, std::string_view target,
 
 void BackendRequest::write(std::string_view chunk) {
   if (chunk.empty()) return;
-  if (local_ && local_->sink && !local_->response && !local_->finishing.valid())
-    return write(std::make_shared<const std::string>(chunk));
+  if (local_ && local_->sink) {  // the sink's queue keeps its own copy
+    if (!answered_locally()) local_->lane->push(std::make_shared<const std::string>(chunk));
+    return;
+  }
   if (local_) {
-    if (local_->response || local_->finishing.valid()) return;  // answered: the rest is dropped
-    local_->request.body.append(chunk);
+    if (!answered_locally()) local_->request.body.append(chunk);
     return;
   }
   if (!chunked_) {
@@ -346,15 +347,19 @@ void BackendRequest::write(std::string_view chunk) {
   send_all("\r\n");
 }
 
+// An in-process exchange already answered (refused before the body, or finishing): the rest of
+// the body is dropped.
+bool BackendRequest::answered_locally() const {
+  return local_->response || local_->finishing.valid();
+}
+
 bool BackendRequest::takes_md5() {
   return local_ && local_->sink && !local_->response && local_->sink->take_sender_md5();
 }
 
 void BackendRequest::write(const std::shared_ptr<const std::string>& chunk) {
-  if (chunk->empty()) return;
-  if (!local_ || !local_->sink) return write(std::string_view(*chunk));
-  if (local_->response || local_->finishing.valid()) return;  // answered: the rest is dropped
-  local_->lane->push(chunk);
+  if (!local_ || !local_->sink) return write(std::string_view(*chunk));  // copied or sent
+  if (!chunk->empty() && !answered_locally()) local_->lane->push(chunk);
 }
 
 LocalServer::Post BackendRequest::local_queue() const {

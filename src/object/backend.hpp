@@ -113,6 +113,7 @@ class BackendRequest {
   struct Local;
   std::shared_ptr<Local> local_;  // set when the server is in this process
   void run_local();
+  bool answered_locally() const;
   void connect();
   void send_all(std::string_view data);
   bool fill();  // reads more bytes into the parser; false at EOF
