@@ -327,8 +327,10 @@ void Writer::end_direct() {
 }
 
 std::string Writer::etag() {
-  if (!md5_) throw std::logic_error("the md5 of " + tmp_path_ + " was not computed here");
-  return md5_->hex();
+  if (md5_) return md5_->hex();
+  if (sender_md5_.empty())
+    throw std::logic_error("the md5 of " + tmp_path_ + " was to come from its sender and did not");
+  return sender_md5_;
 }
 
 void Writer::commit(const Location& at, const Timestamp& t, std::string_view extension,

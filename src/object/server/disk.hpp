@@ -71,9 +71,11 @@ class Writer {
   Writer& operator=(const Writer&) = delete;
   void write(std::string_view bytes);
   std::uint64_t size() const { return size_; }
-  std::string etag();  // md5 hex of the bytes written so far
-  // From now on (before any write) the bytes are not hashed: the caller knows their md5.
+  std::string etag();  // md5 hex of the bytes written so far (or the sender's)
+  // From now on (before any write) the bytes are not hashed here: their sender hashes them and
+  // gives the md5 with sender_md5() before etag() is asked.
   void skip_md5();
+  void sender_md5(std::string hex) { sender_md5_ = std::move(hex); }
   const std::string& temp_path() const { return tmp_path_; }
   void commit(const Location& at, const Timestamp& t, std::string_view extension,
               const json::object& metadata);
@@ -93,6 +95,7 @@ class Writer {
   int fd_ = -1;
   std::uint64_t size_ = 0;
   std::optional<Md5> md5_{std::in_place};
+  std::string sender_md5_;
   bool committed_ = false;
   char* stage_ = nullptr;
   size_t staged_ = 0;

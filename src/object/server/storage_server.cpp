@@ -269,15 +269,12 @@ class PutSink : public http::BodySink {
   // is a third of a second of a core, and three of them were most of a large PUT's time).
   bool take_sender_md5() override {
     writer_.skip_md5();
-    sender_md5_.emplace();
     return true;
   }
-  void sender_md5(std::string_view hex) override { sender_md5_ = std::string(hex); }
+  void sender_md5(std::string_view hex) override { writer_.sender_md5(std::string(hex)); }
   http::Response finish() override {
     if (length_ && writer_.size() != *length_) throw swift_error(499);
-    if (sender_md5_ && sender_md5_->empty())
-      throw std::logic_error("an upload that was to be hashed by its sender got no md5");
-    auto etag = sender_md5_ ? *sender_md5_ : writer_.etag();
+    auto etag = writer_.etag();
     if (auto expected = headers_.get("ETag")) {
       std::string e(*expected);
       if (e.size() >= 2 && e.front() == '"' && e.back() == '"') e = e.substr(1, e.size() - 2);
@@ -309,7 +306,6 @@ class PutSink : public http::BodySink {
   std::optional<std::uint64_t> length_;
   json::object metadata_;
   disk::Writer writer_;
-  std::optional<std::string> sender_md5_;  // set (empty until known) when the sender hashes
 };
 
 bool expired(const json::object& metadata) {
