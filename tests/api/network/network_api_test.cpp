@@ -119,6 +119,37 @@ std::vector<std::string> addresses(const json::object& port) {
   return out;
 }
 
+// Ports created on `network` by `threads` threads (one connection each, `per_thread` ports
+// each), thread t through urls[t % urls.size()]: the addresses they got, and what failed.
+struct ParallelPorts {
+  std::vector<std::string> addresses, errors;
+};
+ParallelPorts create_ports_in_parallel(Cloud& c, const std::vector<std::string>& urls,
+                                       const json::value& network_id, int threads, int per_thread) {
+  ParallelPorts out;
+  std::mutex mu;
+  std::vector<std::thread> running;
+  for (int t = 0; t < threads; ++t)
+    running.emplace_back([&, t] {
+      apitest::ApiClient client;
+      auto& url = urls[static_cast<size_t>(t) % urls.size()];
+      for (int i = 0; i < per_thread; ++i) {
+        auto r = client.request(
+            url + "/v2.0/ports", "POST", c.admin(),
+            json::serialize(json::object{{"port", json::object{{"network_id", network_id}}}}),
+            "application/json");
+        std::lock_guard lock(mu);
+        if (r.status != 201) {
+          out.errors.push_back(std::to_string(r.status) + " " + r.raw.substr(0, 300));
+          continue;
+        }
+        for (auto& a : addresses(r.body.at("port").as_object())) out.addresses.push_back(a);
+      }
+    });
+  for (auto& t : running) t.join();
+  return out;
+}
+
 TEST(Network, AHundredParallelPortsGetAHundredDistinctAddresses) {
   Cloud c;
   auto network = c.create("networks", "network", {{"name", "busy"}});
@@ -127,28 +158,8 @@ TEST(Network, AHundredParallelPortsGetAHundredDistinctAddresses) {
                           {"cidr", "10.9.0.0/24"},
                           {"ip_version", 4},
                           {"enable_dhcp", false}});
-  std::vector<std::thread> threads;
-  std::mutex mu;
-  std::vector<std::string> got;
-  int failures = 0;
-  for (int t = 0; t < 10; ++t)
-    threads.emplace_back([&] {
-      apitest::ApiClient client;  // one connection per thread
-      for (int i = 0; i < 10; ++i) {
-        auto r = client.request(
-            c.network_url() + "/v2.0/ports", "POST", c.admin(),
-            json::serialize(json::object{{"port", json::object{{"network_id", network.at("id")}}}}),
-            "application/json");
-        std::lock_guard lock(mu);
-        if (r.status != 201) {
-          ++failures;
-          continue;
-        }
-        for (auto& a : addresses(r.body.at("port").as_object())) got.push_back(a);
-      }
-    });
-  for (auto& t : threads) t.join();
-  EXPECT_EQ(failures, 0);
+  auto [got, errors] = create_ports_in_parallel(c, {c.network_url()}, network.at("id"), 10, 10);
+  EXPECT_TRUE(errors.empty()) << errors.size() << " failed, first: " << errors.front();
   ASSERT_EQ(got.size(), 100u);
   std::set<std::string> distinct(got.begin(), got.end());
   EXPECT_EQ(distinct.size(), 100u);
@@ -190,27 +201,8 @@ TEST(Network, TwoProcessesOnOnePostgresqlGiveDistinctAddressesWithoutErrors) {
             {"cidr", "10.7.0.0/24"},
             {"ip_version", 4},
             {"enable_dhcp", false}});
-  std::vector<std::thread> threads;
-  std::mutex mu;
-  std::vector<std::string> got, errors;
-  for (int t = 0; t < 8; ++t)
-    threads.emplace_back([&, t] {
-      apitest::ApiClient client;
-      auto base = t % 2 ? c.network_url() : second;
-      for (int i = 0; i < 8; ++i) {
-        auto r = client.request(
-            base + "/v2.0/ports", "POST", c.admin(),
-            json::serialize(json::object{{"port", json::object{{"network_id", network.at("id")}}}}),
-            "application/json");
-        std::lock_guard lock(mu);
-        if (r.status != 201) {
-          errors.push_back(std::to_string(r.status) + " " + r.raw.substr(0, 300));
-          continue;
-        }
-        for (auto& a : addresses(r.body.at("port").as_object())) got.push_back(a);
-      }
-    });
-  for (auto& t : threads) t.join();
+  auto [got, errors] =
+      create_ports_in_parallel(c, {c.network_url(), second}, network.at("id"), 8, 8);
   EXPECT_TRUE(errors.empty()) << errors.size() << " failed, first: " << errors.front();
   ASSERT_EQ(got.size(), 64u);
   EXPECT_EQ(std::set<std::string>(got.begin(), got.end()).size(), 64u);
