@@ -957,8 +957,10 @@ class PutSink : public http::BodySink {
     LocalServer::Post queue;
     for (auto& r : puts_)
       if (r->takes_md5() && !queue) queue = r->local_queue();
-    if (queue)
+    if (queue) {
+      md5_state_ = std::make_shared<Md5>();
       md5_.emplace(std::move(queue), [md5 = md5_state_](const std::string& b) { md5->update(b); });
+    }
   }
   void write(std::string_view chunk) override {
     // Replicas in this process share one copy of the bytes.
@@ -1039,8 +1041,9 @@ class PutSink : public http::BodySink {
   SwiftPath p_;
   Timestamp t_;
   std::vector<std::unique_ptr<BackendRequest>> puts_;
-  std::shared_ptr<Md5> md5_state_ = std::make_shared<Md5>();
-  std::optional<ChunkLane> md5_;  // set when some replica takes the md5 from here
+  // Set when some replica takes the md5 from here: the hash, and the queue that feeds it.
+  std::shared_ptr<Md5> md5_state_;
+  std::optional<ChunkLane> md5_;
 };
 
 PutPlan plan_put(Request& q) {
