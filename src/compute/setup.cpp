@@ -113,7 +113,7 @@ std::unique_ptr<ControlPlane> start_control_plane(
     const Config& c, const std::string& state_dir, std::shared_ptr<ComputeService> compute,
     std::shared_ptr<placement::PlacementClient> placement) {
   auto plane = std::make_unique<ControlPlane>();
-  plane->bus = make_in_process_bus(static_cast<unsigned>(c.get_int("compute", "bus_threads", 4)));
+  plane->bus = make_in_process_bus(static_cast<unsigned>(c.get_int("compute", "bus_threads", 64)));
   compute->set_bus(plane->bus);
   ConductorSettings cs;
   cs.max_attempts = static_cast<int>(c.get_int("scheduler", "max_attempts", cs.max_attempts));
