@@ -217,4 +217,47 @@ TEST(Database, AColumnAddedLaterReadsItsValueFromExtraUntilTheRowIsWritten) {
   t.db->write([](soci::session& s) { s << "DROP TABLE thing"; });
 }
 
+TEST(Database, AnUpdateSetsAndRemovesExtraFieldsAndKeepsTheOthers) {
+  TempDb t;
+  const db::Table thing{"thing", {{"id"}, {"name"}}, true};
+  t.db->write([&](soci::session& s) {
+    s << "DROP TABLE IF EXISTS thing";
+    s << "CREATE TABLE thing (id VARCHAR(64) PRIMARY KEY, name VARCHAR(64), extra TEXT)";
+    db::insert(s, thing,
+               json::object{{"id", "a"},
+                            {"name", "x"},
+                            {"kept", json::object{{"deep", json::array{1, 2}}}},
+                            {"gone", "soon"},
+                            {"replaced", json::object{{"old", 1}}}});
+    db::insert(s, thing, json::object{{"id", "b"}, {"name", "y"}});
+  });
+  t.db->write([&](soci::session& s) {
+    EXPECT_EQ(db::update(s, thing, "a",
+                         json::object{{"name", "z"},
+                                      {"gone", nullptr},
+                                      {"replaced", json::object{{"new", "v\"q"}}},
+                                      {"added", 3.5},
+                                      {"flag", true},
+                                      {"count", 9007199254740993LL}}),
+              1);
+    EXPECT_EQ(db::update(s, thing, "missing", json::object{{"added", 1}}), 0);
+    EXPECT_EQ(db::update(s, thing, "b", json::object{{"only", "extra"}}), 1);
+  });
+  t.db->read([&](soci::session& s) {
+    auto a = *db::get(s, thing, "a");
+    EXPECT_EQ(a.at("name").as_string(), "z");
+    EXPECT_FALSE(a.contains("gone"));
+    EXPECT_EQ(a.at("kept"), (json::object{{"deep", json::array{1, 2}}}));
+    EXPECT_EQ(a.at("replaced"), (json::object{{"new", "v\"q"}})) << "replaced, not merged";
+    EXPECT_EQ(a.at("added").as_double(), 3.5);
+    EXPECT_EQ(a.at("flag").as_bool(), true);
+    EXPECT_EQ(a.at("count").as_int64(), 9007199254740993LL);
+    auto b = *db::get(s, thing, "b");
+    EXPECT_EQ(b.at("name").as_string(), "y");
+    EXPECT_EQ(b.at("only").as_string(), "extra");
+    EXPECT_FALSE(db::get(s, thing, "missing"));
+  });
+  t.db->write([](soci::session& s) { s << "DROP TABLE thing"; });
+}
+
 }  // namespace
