@@ -1027,18 +1027,41 @@ void Conductor::fail(const std::string& id, const std::string& message, int code
 void Conductor::power_states(const json::object& b) {
   auto host = string_or(b, "host");
   auto states = object(b, "instances");
+  auto taken = string_or(states, "@");
+  // The power state the report gives a server whose record it may change, if any.
+  auto reported = [&](const std::string& id, const std::string& task_state,
+                      const std::string& updated_at,
+                      std::int64_t recorded) -> std::optional<std::int64_t> {
+    if (!task_state.empty()) return std::nullopt;  // an operation in flight owns the state
+    if (updated_at >= taken) return std::nullopt;  // changed after the report was taken
+    auto* seen = states.if_contains(id);
+    std::int64_t power = seen && seen->is_int64() ? seen->as_int64() : 4;  // gone: shut down
+    if (power == recorded) return std::nullopt;
+    return power;
+  };
+  // Most reports change nothing: they are checked on a reader, from the few columns that count,
+  // and only a report with news takes the writer.
+  bool news = false;
+  compute_->database().read([&](soci::session& s) {
+    for (auto& r :
+         db::select_columns(s, st::instance, {"id", "task_state", "updated_at", "power_state"},
+                            db::Query{}.eq("host", host).eq("deleted", "0")))
+      if (reported(r[0].value_or(""), r[1].value_or(""), r[2].value_or(""),
+                   r[3] ? std::stoll(*r[3]) : 0)) {
+        news = true;
+        break;
+      }
+  });
+  if (!news) return;
   compute_->database().write([&](soci::session& s) {
     for (auto& r : db::select(s, st::instance, db::Query{}.eq("host", host).eq("deleted", "0"))) {
-      if (!string_or(r, "task_state").empty()) continue;  // an operation in flight owns the state
-      if (string_or(r, "updated_at") >= string_or(states, "@"))
-        continue;  // changed after the report was taken
-      auto* seen = states.if_contains(string_or(r, "id"));
-      std::int64_t power = seen && seen->is_int64() ? seen->as_int64() : 4;  // gone: shut down
-      if (power == int_or(r, "power_state")) continue;
-      json::object changes{{"power_state", power}, {"updated_at", compute_->now()}};
+      auto power = reported(string_or(r, "id"), string_or(r, "task_state"),
+                            string_or(r, "updated_at"), int_or(r, "power_state"));
+      if (!power) continue;
+      json::object changes{{"power_state", *power}, {"updated_at", compute_->now()}};
       // A guest that stopped by itself (or died while Nubo was down) shows SHUTOFF, as Nova's sync
       // does.
-      if (string_or(r, "vm_state") == "active" && (power == 4 || power == 6))
+      if (string_or(r, "vm_state") == "active" && (*power == 4 || *power == 6))
         changes["vm_state"] = "stopped";
       db::update(s, st::instance, string_or(r, "id"), changes);
     }
