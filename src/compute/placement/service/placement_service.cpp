@@ -495,9 +495,11 @@ void PlacementService::write_allocations(const std::vector<AllocationWrite>& wri
       spdlog::debug(
           "placement: retrying allocations write on resource provider generation conflict");
     } catch (const soci::soci_error& e) {
-      // PostgreSQL may pick this transaction as a deadlock victim against another process.
-      if (!db_->is_postgresql()) throw;
-      spdlog::warn("placement: retrying allocations write after a database error: {}", e.what());
+      // Another process on the same PostgreSQL database won a race (deadlock victim,
+      // serialization failure, a consumer inserted meanwhile): the next attempt reads its rows.
+      // Any other database error is not a conflict and is not retried.
+      if (!db::lost_race(e)) throw;
+      spdlog::warn("placement: retrying allocations write after losing a race: {}", e.what());
     }
   }
   throw placement_error(409,
@@ -647,6 +649,9 @@ void PlacementService::move_allocations(const std::string& from, const Allocatio
       });
       return;
     } catch (const Retry&) {
+    } catch (const soci::soci_error& e) {
+      if (!db::lost_race(e)) throw;  // as in write_allocations
+      spdlog::warn("placement: retrying an allocation move after losing a race: {}", e.what());
     }
   }
   throw placement_error(409, "Inventory and/or allocations changed while attempting to allocate.",
