@@ -348,11 +348,11 @@ class ComputeService {
   json::object change_aggregate(
       const Caller& c, const char* rule, const std::string& id,
       const std::function<void(soci::session&, const json::object&, const std::string&)>& change);
-  // Limits with usage; `count_servers` false leaves instances, cores and RAM uncounted (see
-  // count_servers).
+  // Limits with usage; `count_usage` false gives the limits alone (a boot counts only what it
+  // takes, with count_servers, inside the writer's transaction).
   std::map<std::string, QuotaEntry> effective_quotas(soci::session& s, const std::string& project,
                                                      const std::string& user,
-                                                     bool count_servers = true);
+                                                     bool count_usage = true);
   // Fills the usage of instances, cores and RAM (the project's, or the user's in it).
   void count_servers(soci::session& s, const std::string& project, const std::string& user,
                      std::map<std::string, QuotaEntry>& quotas);

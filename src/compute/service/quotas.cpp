@@ -22,7 +22,7 @@ std::map<std::string, std::int64_t> ComputeService::class_limits(soci::session& 
 std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session& s,
                                                                    const std::string& project,
                                                                    const std::string& user,
-                                                                   bool count_servers_too) {
+                                                                   bool count_usage) {
   std::map<std::string, QuotaEntry> out;
   for (auto& [resource, limit] : class_limits(s, "default")) out[resource].limit = limit;
   auto apply = [&](const std::string& who) {
@@ -31,13 +31,13 @@ std::map<std::string, QuotaEntry> ComputeService::effective_quotas(soci::session
       out[std::string(row.at("resource").as_string())].limit = row.at("hard_limit").as_int64();
   };
   apply("");
+  if (!user.empty()) apply(user);
+  if (!count_usage) return out;
   out["server_groups"].in_use =
       db::count(s, st::server_group, db::Query{}.eq("project_id", project));
-  if (!user.empty()) {
-    apply(user);
+  if (!user.empty())
     out["key_pairs"].in_use = db::count(s, st::keypair, db::Query{}.eq("user_id", user));
-  }
-  if (count_servers_too) count_servers(s, project, user, out);
+  count_servers(s, project, user, out);
   return out;
 }
 
