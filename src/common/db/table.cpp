@@ -389,8 +389,8 @@ long update(soci::session& s, const Table& t, std::string_view id, const json::o
   if (t.has_extra && !extra_changes.empty() && s.get_backend_name() == "sqlite3" &&
       std::all_of(extra_changes.begin(), extra_changes.end(),
                   [](auto& kv) { return plain_key(kv.key()); })) {
-    // SQLite edits the stored JSON in place (json_set, json_remove), with no read of the row
-    // first: that read and its parse were most of what a state change cost.
+    // SQLite edits the stored JSON in place (json_set, json_remove): no read of the whole row,
+    // with its JSON parsed, to change a few fields.
     std::vector<std::string_view> removed;
     std::vector<const json::key_value_pair*> set;
     for (auto& kv : extra_changes)
