@@ -253,14 +253,22 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
   auto requested_networks = resolve_networks(c, r, r.max_count, security_group_ids);
   std::vector<json::object> out;
   auto reservation = "r-" + random_text(8);
-  db_->write([&](soci::session& s) {
-    json::object flavor;
+  // Read before the write, off the single writer: the flavor and the quota limits (the project's,
+  // then the user's in it). Nova reads them before it creates too; what the servers use is counted
+  // inside the write.
+  json::object flavor;
+  std::map<std::string, QuotaEntry> limits[2];
+  const std::string quota_users[2] = {std::string(), c.user()};
+  db_->read([&](soci::session& s) {
     try {
       flavor = flavor_row(s, c, r.flavor_ref);
     } catch (const ApiError& e) {
       if (e.status() != 404) throw;
       throw BadRequest("Flavor " + r.flavor_ref + " could not be found.");
     }
+    for (int k = 0; k < 2; ++k) limits[k] = effective_quotas(s, c.project(), quota_users[k], false);
+  });
+  db_->write([&](soci::session& s) {
     if (flavor.at("disabled").as_bool()) throw BadRequest("Flavor is disabled.");
     auto memory = flavor.at("memory_mb").as_int64(), vcpus = flavor.at("vcpus").as_int64(),
          root_gb = flavor.at("root_gb").as_int64();
@@ -304,11 +312,11 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
     long n = r.max_count;
     std::string over;
     std::int64_t over_used = 0, over_limit = 0, over_requested = 0;
-    for (const auto& who : {std::string(), c.user()}) {
+    for (int k = 0; k < 2; ++k) {
       // Unlimited servers, cores and RAM need no count (an admin's project often has them).
-      auto q = effective_quotas(s, c.project(), who, false);
+      auto q = limits[k];
       if (q["instances"].limit >= 0 || q["cores"].limit >= 0 || q["ram"].limit >= 0)
-        count_servers(s, c.project(), who, q);
+        count_servers(s, c.project(), quota_users[k], q);
       for (auto [resource, each] : {std::pair<const char*, std::int64_t>{"instances", 1},
                                     {"cores", vcpus},
                                     {"ram", memory}}) {
@@ -415,8 +423,17 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
       record_action(s, c, id, "create");
       out.push_back(std::move(row));
     }
-    decorate_servers(s, out);
   });
+  // What decorate_servers would read back: the metadata and tags just written.
+  json::object metadata;
+  for (auto& [k, v] : r.metadata) metadata[k] = v;
+  auto tags = r.tags;
+  std::sort(tags.begin(), tags.end());
+  for (auto& row : out) {
+    row["metadata"] = metadata;
+    auto& t = (row["tags"] = json::array{}).as_array();
+    for (auto& tag : tags) t.emplace_back(tag);
+  }
   json::array ids;
   for (auto& row : out) ids.push_back(row.at("id"));
   cast_to_conductor("build_instances", json::object{{"instance_ids", std::move(ids)}});
