@@ -370,6 +370,11 @@ static bool plain_key(std::string_view key) {
 }
 
 long update(soci::session& s, const Table& t, std::string_view id, const json::object& fields) {
+  return update(s, t, id, fields, Query{});
+}
+
+long update(soci::session& s, const Table& t, std::string_view id, const json::object& fields,
+            const Query& only_if) {
   Bound b;
   b.sql = "UPDATE " + t.name + " SET ";
   bool first = true;
@@ -430,8 +435,10 @@ long update(soci::session& s, const Table& t, std::string_view id, const json::o
     b.add(json::serialize(extra));
   }
   if (first) return 1;  // nothing to change
-  b.sql += " WHERE " + t.columns.front().name + " = ";
-  b.add(std::string(id));
+  Query where = only_if;
+  where.where.insert(where.where.begin(),
+                     Condition{t.columns.front().name, "=", {std::string(id)}});
+  where_clause(b, t, where);
   return run(s, b);
 }
 

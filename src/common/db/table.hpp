@@ -83,6 +83,9 @@ std::vector<json::object> select_where(soci::session& s, const Table& t, const s
 long count(soci::session& s, const Table& t, const Query& q = {});
 // Sets the given fields (columns and extra) on the row with this id; returns rows changed.
 long update(soci::session& s, const Table& t, std::string_view id, const json::object& fields);
+// The same only while the row also matches `only_if` (a compare-and-set: 0 when it does not).
+long update(soci::session& s, const Table& t, std::string_view id, const json::object& fields,
+            const Query& only_if);
 // Writes a whole row (found by its primary key): every column, and `extra` as exactly the row's
 // other fields, nulls included.
 long replace(soci::session& s, const Table& t, const json::object& row);

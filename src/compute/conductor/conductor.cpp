@@ -449,12 +449,13 @@ void Conductor::build(const std::string& id, const std::string& last_error) {
   }
   AtExit done{[&] { recorded(id); }};
   bool placed = false;
+  // The hosts tried come from the row read above: while the server waits for a host nothing else
+  // changes them, and the write below happens only if it still waits (compare-and-set, no read in
+  // the writer's transaction).
+  json::array tried;
+  if (auto* t = row->if_contains("tried_hosts"); t && t->is_array()) tried = t->as_array();
+  tried.push_back(json::value(selection->host));
   compute_->database().write([&](soci::session& s) {
-    auto r = db::get(s, st::instance, id);
-    if (!r || r->at("deleted").as_bool() || string_or(*r, "task_state") != "scheduling") return;
-    json::array tried;
-    if (auto* t = r->if_contains("tried_hosts"); t && t->is_array()) tried = t->as_array();
-    tried.push_back(json::value(selection->host));
     json::object changes{
         {"host", selection->host},
         {"node", selection->node},
@@ -466,10 +467,10 @@ void Conductor::build(const std::string& id, const std::string& last_error) {
         {"vif_events", nullptr},
         {"vif_failures", nullptr},
         {"spawned_at", nullptr}};
-    db::update(s, st::instance, id, changes);
-    for (auto& kv : changes) (*r)[kv.key()] = kv.value();
-    row = std::move(*r);
-    placed = true;
+    placed = db::update(s, st::instance, id, changes,
+                        db::Query{}.eq("deleted", "0").eq("task_state", "scheduling")) == 1;
+    if (placed)
+      for (auto& kv : changes) (*row)[kv.key()] = kv.value();
   });
   if (!placed) {  // deleted while we chose: give the room back
     placement_->release(id);

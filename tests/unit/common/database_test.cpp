@@ -242,6 +242,11 @@ TEST(Database, AnUpdateSetsAndRemovesExtraFieldsAndKeepsTheOthers) {
               1);
     EXPECT_EQ(db::update(s, thing, "missing", json::object{{"added", 1}}), 0);
     EXPECT_EQ(db::update(s, thing, "b", json::object{{"only", "extra"}}), 1);
+    // Compare-and-set: nothing changes unless the row still matches.
+    EXPECT_EQ(db::update(s, thing, "b", json::object{{"name", "no"}, {"only", "no"}},
+                         db::Query{}.eq("name", "x")),
+              0);
+    EXPECT_EQ(db::update(s, thing, "b", json::object{{"then", 1}}, db::Query{}.eq("name", "y")), 1);
   });
   t.db->read([&](soci::session& s) {
     auto a = *db::get(s, thing, "a");
@@ -255,6 +260,7 @@ TEST(Database, AnUpdateSetsAndRemovesExtraFieldsAndKeepsTheOthers) {
     auto b = *db::get(s, thing, "b");
     EXPECT_EQ(b.at("name").as_string(), "y");
     EXPECT_EQ(b.at("only").as_string(), "extra");
+    EXPECT_EQ(b.at("then").as_int64(), 1);
     EXPECT_FALSE(db::get(s, thing, "missing"));
   });
   t.db->write([](soci::session& s) { s << "DROP TABLE thing"; });
