@@ -94,6 +94,11 @@ json::value flavor_number(soci::session& s, const json::object& flavor) {
   return row ? row->at("seq") : json::value(nullptr);
 }
 
+// A build still spawning on `host`: the condition its next write is made on.
+db::Query spawning_on(const std::string& host) {
+  return db::Query{}.eq("task_state", "spawning").eq("host", host);
+}
+
 // The flavor fields an instance row copies for quota counting.
 json::object flavor_columns(const json::object& flavor) {
   return json::object{{"flavor", flavor},
@@ -481,24 +486,24 @@ void Conductor::build(const std::string& id, const std::string& last_error) {
 
 void Conductor::spawned(const json::object& b) {
   auto id = string_or(b, "instance_id"), host = string_or(b, "host");
-  bool wait = false;
+  std::optional<json::object> r;
+  compute_->database().read([&](soci::session& s) { r = db::get(s, st::instance, id); });
+  if (!r || string_or(*r, "task_state") != "spawning" || string_or(*r, "host") != host) return;
+  // The VM runs; it is ACTIVE once its NICs are plugged too (Nova waits for
+  // network-vif-plugged). NIC reports only ever add up, so the row read before the write can
+  // decide; the write itself happens only while the build is still at this step on this host.
+  bool wait = compute_->network() && compute_->settings().vif_plugging_timeout > 0 &&
+              bool_or(b, "plugs_vifs", true) && !ComputeService::vifs_plugged(*r);
   compute_->database().write([&](soci::session& s) {
-    auto r = db::get(s, st::instance, id);
-    if (!r || string_or(*r, "task_state") != "spawning" || string_or(*r, "host") != host) return;
-    // The VM runs; it is ACTIVE once its NICs are plugged too (Nova waits for
-    // network-vif-plugged).
-    if (compute_->network() && compute_->settings().vif_plugging_timeout > 0 &&
-        bool_or(b, "plugs_vifs", true) && !ComputeService::vifs_plugged(*r)) {
+    if (wait)
       db::update(s, st::instance, id,
                  json::object{{"spawned_at", compute_->now()},
-                              {"spawned_power_state", int_or(b, "power_state")}});
-      wait = true;
-      return;
-    }
-    // Nothing to wait for: ACTIVE in the same transaction.
-    make_active(s, id, host, int_or(b, "power_state"));
+                              {"spawned_power_state", int_or(b, "power_state")}},
+                 spawning_on(host));
+    else  // nothing to wait for: ACTIVE now
+      make_active(s, id, host, int_or(b, "power_state"));
   });
-  if (wait) vifs_plugged(id);  // a failure may have come first
+  if (wait) vifs_plugged(id);  // the reports (or a failure) may have come first
 }
 
 void Conductor::vifs_plugged(const std::string& id) {
@@ -541,25 +546,22 @@ void Conductor::check_vif_timeouts() {
 
 void Conductor::finish_build(const std::string& id, const std::string& host,
                              std::int64_t power_state) {
-  compute_->database().write([&](soci::session& s) {
-    auto r = db::get(s, st::instance, id);
-    if (!r || string_or(*r, "task_state") != "spawning" || string_or(*r, "host") != host) return;
-    make_active(s, id, host, power_state);
-  });
+  compute_->database().write([&](soci::session& s) { make_active(s, id, host, power_state); });
 }
 
 void Conductor::make_active(soci::session& s, const std::string& id, const std::string& host,
                             std::int64_t power_state) {
   auto t = compute_->now();
-  db::update(s, st::instance, id,
-             json::object{{"vm_state", "active"},
-                          {"task_state", nullptr},
-                          {"power_state", power_state},
-                          {"launched_at", t},
-                          {"updated_at", t},
-                          {"spawned_at", nullptr},
-                          {"spawned_power_state", nullptr}});
-  add_event(s, id, event_name("create"), true, host, t);
+  if (db::update(s, st::instance, id,
+                 json::object{{"vm_state", "active"},
+                              {"task_state", nullptr},
+                              {"power_state", power_state},
+                              {"launched_at", t},
+                              {"updated_at", t},
+                              {"spawned_at", nullptr},
+                              {"spawned_power_state", nullptr}},
+                 spawning_on(host)) == 1)
+    add_event(s, id, event_name("create"), true, host, t);
 }
 
 void Conductor::spawn_failed(const json::object& b) {

@@ -49,7 +49,7 @@ class Conductor {
   // A build whose VM runs turns ACTIVE once all its NICs are plugged (network-vif-plugged).
   void vifs_plugged(const std::string& id);
   void finish_build(const std::string& id, const std::string& host, std::int64_t power_state);
-  // A build's server ACTIVE on `host` (in the caller's write, its state checked there).
+  // A build's server ACTIVE on `host`, in the caller's write, if it is still spawning there.
   void make_active(soci::session& s, const std::string& id, const std::string& host,
                    std::int64_t power_state);
   void spawn_failed(const json::object& body);
