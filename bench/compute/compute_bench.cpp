@@ -38,6 +38,24 @@ struct Options {
   int concurrency = 50, boots = 500, cycle_seconds = 60, list_servers = 10000, poll_ms = 10;
 };
 
+// The create request both clients send.
+std::string boot_request(const Options& o, const std::string& name, int count) {
+  return json::serialize(json::object{{"server", json::object{{"name", name},
+                                                              {"flavorRef", o.flavor},
+                                                              {"imageRef", o.image},
+                                                              {"min_count", count},
+                                                              {"max_count", count}}}});
+}
+
+// The new server's id from the create's answer; empty (and said) when it failed.
+std::string created_id(int status, const std::string& body) {
+  if (status != 202) {
+    std::fprintf(stderr, "boot: %d %s\n", status, body.substr(0, 300).c_str());
+    return {};
+  }
+  return std::string(json::parse(body).as_object().at("server").as_object().at("id").as_string());
+}
+
 struct Api {
   const Options& o;
   std::string token;
@@ -49,36 +67,9 @@ struct Api {
     if (!body.empty()) h.push_back({"Content-Type", "application/json"});
     return client.request(method, o.compute + path, h, body);
   }
-  std::string boot(const std::string& name, int count = 1) {
-    auto body = json::serialize(json::object{{"server", json::object{{"name", name},
-                                                                     {"flavorRef", o.flavor},
-                                                                     {"imageRef", o.image},
-                                                                     {"min_count", count},
-                                                                     {"max_count", count}}}});
-    auto r = call("POST", "/servers", body);
-    if (r.status != 202) {
-      std::fprintf(stderr, "boot: %d %s\n", r.status, r.body.substr(0, 300).c_str());
-      return {};
-    }
-    return std::string(
-        json::parse(r.body).as_object().at("server").as_object().at("id").as_string());
-  }
-  // Polls until the server shows the status (or is gone, for "GONE"); false on ERROR or after
-  // a minute (a server stuck on its way counts as an error, it does not hang the run).
-  bool wait(const std::string& id, const std::string& status) {
-    auto give_up = Clock::now() + std::chrono::seconds(60);
-    while (Clock::now() < give_up) {
-      auto r = call("GET", "/servers/" + id);
-      if (status == "GONE" && r.status == 404) return true;
-      if (r.status == 200) {
-        auto s = json::parse(r.body).as_object().at("server").as_object().at("status").as_string();
-        if (s == status) return true;
-        if (s == "ERROR") return false;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(o.poll_ms));
-    }
-    std::fprintf(stderr, "server %s did not reach %s within 60 s\n", id.c_str(), status.c_str());
-    return false;
+  std::string boot(const std::string& name, int count) {
+    auto r = call("POST", "/servers", boot_request(o, name, count));
+    return created_id(r.status, r.body);
   }
 };
 
@@ -139,25 +130,12 @@ struct AsyncApi {
   }
 
   asio::awaitable<std::string> boot(const std::string& name) {
-    // (Built before the co_await: GCC 12 cannot keep a braced initialiser's temporaries in a
-    // coroutine frame.)
-    json::object server;
-    server["name"] = name;
-    server["flavorRef"] = o.flavor;
-    server["imageRef"] = o.image;
-    json::object request;
-    request["server"] = std::move(server);
-    std::string path = "/servers";
-    auto r = co_await call(bhttp::verb::post, path, json::serialize(request));
-    if (r.status != 202) {
-      std::fprintf(stderr, "boot: %d %s\n", r.status, r.body.substr(0, 300).c_str());
-      co_return std::string();
-    }
-    co_return std::string(
-        json::parse(r.body).as_object().at("server").as_object().at("id").as_string());
+    auto r = co_await call(bhttp::verb::post, "/servers", boot_request(o, name, 1));
+    co_return created_id(r.status, r.body);
   }
 
-  // As Api::wait, without a thread asleep per client.
+  // Polls until the server shows the status (or is gone, for "GONE"); false on ERROR or after
+  // a minute (a server stuck on its way counts as an error, it does not hang the run).
   asio::awaitable<bool> wait(const std::string& id, const std::string& status) {
     auto give_up = Clock::now() + std::chrono::seconds(60);
     while (Clock::now() < give_up) {
