@@ -486,27 +486,34 @@ void PlacementService::write_allocations(const std::vector<AllocationWrite>& wri
       check_classes(amounts,
                     put ? "Unable to allocate inventory for consumer " + w.consumer_uuid + ": "
                         : "Unable to allocate inventory ");
-  for (int attempt = 0; attempt < std::max(1, settings_.allocation_conflict_retry_count);
-       ++attempt) {
-    try {
-      db_->write([&](soci::session& s) { write_allocations_once(s, writes, put); });
-      return;
-    } catch (const Retry&) {
-      spdlog::debug(
-          "placement: retrying allocations write on resource provider generation conflict");
-    } catch (const soci::soci_error& e) {
-      // Another process on the same PostgreSQL database won a race (deadlock victim,
-      // serialization failure, a consumer inserted meanwhile): the next attempt reads its rows.
-      // Any other database error is not a conflict and is not retried.
-      if (!db::lost_race(e)) throw;
-      spdlog::warn("placement: retrying allocations write after losing a race: {}", e.what());
-    }
-  }
+  if (write_retrying([&](soci::session& s) { write_allocations_once(s, writes, put); },
+                     "an allocations write"))
+    return;
   throw placement_error(409,
                         "Inventory and/or allocations changed while attempting to allocate: "
                         "Another thread concurrently "
                         "updated the resource provider data. Please retry your update",
                         code::kConcurrentUpdate);
+}
+
+bool PlacementService::write_retrying(const std::function<void(soci::session&)>& write,
+                                      const char* what) {
+  for (int attempt = 0; attempt < std::max(1, settings_.allocation_conflict_retry_count);
+       ++attempt) {
+    try {
+      db_->write(write);
+      return true;
+    } catch (const Retry&) {
+      spdlog::debug("placement: retrying {} on resource provider generation conflict", what);
+    } catch (const soci::soci_error& e) {
+      // Another process on the same PostgreSQL database won a race (deadlock victim,
+      // serialization failure, a consumer inserted meanwhile): the next attempt reads its rows.
+      // Any other database error is not a conflict and is not retried.
+      if (!db::lost_race(e)) throw;
+      spdlog::warn("placement: retrying {} after losing a race: {}", what, e.what());
+    }
+  }
+  return false;
 }
 
 void PlacementService::write_allocations_once(soci::session& s,
@@ -634,10 +641,8 @@ void PlacementService::delete_allocations(const std::string& consumer_uuid) {
 
 void PlacementService::move_allocations(const std::string& from, const AllocationWrite& to) {
   if (from == to.consumer_uuid) return;  // one consumer written twice would count its usage twice
-  for (int attempt = 0; attempt < std::max(1, settings_.allocation_conflict_retry_count);
-       ++attempt) {
-    try {
-      db_->write([&](soci::session& s) {
+  bool moved = write_retrying(
+      [&](soci::session& s) {
         auto moving = store::consumer_allocations(s, from);
         if (moving.empty()) return;
         AllocationWrite target = to;
@@ -646,14 +651,9 @@ void PlacementService::move_allocations(const std::string& from, const Allocatio
         source.consumer_uuid = from;
         // Both in one write: the source's usage is freed as the target takes it.
         write_allocations_once(s, {source, target}, true);
-      });
-      return;
-    } catch (const Retry&) {
-    } catch (const soci::soci_error& e) {
-      if (!db::lost_race(e)) throw;  // as in write_allocations
-      spdlog::warn("placement: retrying an allocation move after losing a race: {}", e.what());
-    }
-  }
+      },
+      "an allocation move");
+  if (moved) return;
   throw placement_error(409, "Inventory and/or allocations changed while attempting to allocate.",
                         code::kConcurrentUpdate);
 }

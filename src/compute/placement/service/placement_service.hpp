@@ -148,6 +148,10 @@ class PlacementService {
                                          const std::function<T(soci::session&)>& read);
   void write_allocations_once(soci::session& s, const std::vector<AllocationWrite>& writes,
                               bool put);
+  // Runs an allocation write, again while it conflicts (a provider generation moved: Retry) or
+  // loses a race with another process on the same PostgreSQL database, up to
+  // allocation_conflict_retry_count times; false when every attempt conflicted.
+  bool write_retrying(const std::function<void(soci::session&)>& write, const char* what);
   // The requests of a nested query or one with suffixed groups: per tree, every combination of
   // one option per slot (a class of the unsuffixed group, or a whole suffixed group).
   void assemble_candidates(soci::session& s, const CandidateQuery& q,
