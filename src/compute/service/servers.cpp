@@ -257,8 +257,10 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
   // then the user's in it). Nova reads them before it creates too; what the servers use is counted
   // inside the write.
   json::object flavor;
-  std::map<std::string, QuotaEntry> limits[2];
-  const std::string quota_users[2] = {std::string(), c.user()};
+  struct QuotaScope {
+    std::string user;  // empty: the project's
+    std::map<std::string, QuotaEntry> limits;
+  } scopes[2] = {{std::string(), {}}, {c.user(), {}}};
   db_->read([&](soci::session& s) {
     try {
       flavor = flavor_row(s, c, r.flavor_ref);
@@ -266,7 +268,7 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
       if (e.status() != 404) throw;
       throw BadRequest("Flavor " + r.flavor_ref + " could not be found.");
     }
-    for (int k = 0; k < 2; ++k) limits[k] = effective_quotas(s, c.project(), quota_users[k], false);
+    for (auto& scope : scopes) scope.limits = effective_quotas(s, c.project(), scope.user, false);
   });
   db_->write([&](soci::session& s) {
     if (flavor.at("disabled").as_bool()) throw BadRequest("Flavor is disabled.");
@@ -312,11 +314,11 @@ std::vector<json::object> ComputeService::create_servers(const Caller& c, const 
     long n = r.max_count;
     std::string over;
     std::int64_t over_used = 0, over_limit = 0, over_requested = 0;
-    for (int k = 0; k < 2; ++k) {
+    for (auto& scope : scopes) {
       // Unlimited servers, cores and RAM need no count (an admin's project often has them).
-      auto q = limits[k];
+      auto q = scope.limits;
       if (q["instances"].limit >= 0 || q["cores"].limit >= 0 || q["ram"].limit >= 0)
-        count_servers(s, c.project(), quota_users[k], q);
+        count_servers(s, c.project(), scope.user, q);
       for (auto [resource, each] : {std::pair<const char*, std::int64_t>{"instances", 1},
                                     {"cores", vcpus},
                                     {"ram", memory}}) {
